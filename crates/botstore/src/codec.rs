@@ -1,0 +1,685 @@
+//! How the data model maps onto ordered byte tables: the table set, key encodings and
+//! record encodings. Every backend stores exactly these bytes, so semantics, backups and the
+//! write-ahead log are backend-neutral. Byte layouts: `docs/FORMAT.md`.
+
+use crate::envelope;
+use crate::error::{Error, Result};
+use crate::model::*;
+
+/// The tables of the store. The discriminant is persisted (write-ahead log frames).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Table {
+    /// item key -> item record
+    Items = 1,
+    /// be64(expires_at) ++ item key -> be64(version)
+    Expiry = 2,
+    /// stream key -> stream meta
+    Streams = 3,
+    /// stream key ++ 0x00 ++ be64(seq) -> entry record
+    Entries = 4,
+    /// lease key -> lease record
+    Leases = 5,
+    /// be64(lsn) -> change record
+    Changes = 6,
+    /// namespace -> namespace stats
+    Namespaces = 7,
+    /// namespace prefix -> be64(default ttl ms)
+    NsTtl = 8,
+    /// name -> value (e.g. `last_lsn`)
+    Meta = 9,
+}
+
+impl Table {
+    pub const ALL: [Table; 9] = [
+        Table::Items,
+        Table::Expiry,
+        Table::Streams,
+        Table::Entries,
+        Table::Leases,
+        Table::Changes,
+        Table::Namespaces,
+        Table::NsTtl,
+        Table::Meta,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Items => "items",
+            Table::Expiry => "expiry",
+            Table::Streams => "streams",
+            Table::Entries => "entries",
+            Table::Leases => "leases",
+            Table::Changes => "changes",
+            Table::Namespaces => "namespaces",
+            Table::NsTtl => "ns_ttl",
+            Table::Meta => "meta",
+        }
+    }
+    pub fn from_u8(b: u8) -> Option<Table> {
+        Table::ALL.get((b as usize).wrapping_sub(1)).copied()
+    }
+}
+
+/// Meta key holding the last assigned LSN (be64).
+pub const META_LAST_LSN: &[u8] = b"last_lsn";
+
+// ---------------------------------------------------------------- keys
+
+/// Segment terminator in encoded namespaces.
+pub const SEG_END: u8 = 0x00;
+/// Separator between an encoded namespace and a key.
+pub const KEY_SEP: u8 = 0x01;
+
+/// `seg1 0x00 seg2 0x00 ...`. Segments never hold control characters, so this is
+/// unambiguous and sorts namespaces by segments; every descendant of `ns` starts with it.
+pub fn ns_enc(ns: &Namespace) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ns.0.iter().map(|s| s.len() + 1).sum());
+    for s in &ns.0 {
+        out.extend_from_slice(s.as_bytes());
+        out.push(SEG_END);
+    }
+    out
+}
+
+/// Decode [`ns_enc`] output (the whole slice).
+pub fn ns_dec(mut b: &[u8]) -> Result<Namespace> {
+    let mut segs = Vec::new();
+    while !b.is_empty() {
+        let end = b
+            .iter()
+            .position(|&c| c == SEG_END)
+            .ok_or_else(|| Error::Corrupt("namespace without terminator".into()))?;
+        segs.push(utf8(&b[..end])?);
+        b = &b[end + 1..];
+    }
+    Ok(Namespace(segs))
+}
+
+/// `ns_enc(ns) ++ 0x01 ++ name`: the key of an item, a stream or a lease.
+pub fn named_key(ns: &Namespace, name: &str) -> Vec<u8> {
+    let mut k = ns_enc(ns);
+    k.push(KEY_SEP);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Split a [`named_key`] into namespace and name.
+pub fn split_named_key(k: &[u8]) -> Result<(Namespace, String)> {
+    let mut i = 0;
+    loop {
+        if i >= k.len() {
+            return Err(Error::Corrupt("key without namespace separator".into()));
+        }
+        if k[i] == KEY_SEP {
+            return Ok((ns_dec(&k[..i])?, utf8(&k[i + 1..])?));
+        }
+        let end = k[i..]
+            .iter()
+            .position(|&c| c == SEG_END)
+            .ok_or_else(|| Error::Corrupt("namespace without terminator".into()))?;
+        i += end + 1;
+    }
+}
+
+/// Key of one stream entry.
+pub fn entry_key(stream_key: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream_key.len() + 9);
+    k.extend_from_slice(stream_key);
+    k.push(SEG_END);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn expiry_key(expires_at: Millis, item_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + item_key.len());
+    k.extend_from_slice(&(expires_at.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(item_key);
+    k
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`
+/// (`None`: no such bound, the prefix is all 0xFF).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xFF {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn utf8(b: &[u8]) -> Result<String> {
+    String::from_utf8(b.to_vec()).map_err(|_| Error::Corrupt("name is not UTF-8".into()))
+}
+
+pub fn be64(b: &[u8]) -> Result<u64> {
+    b.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| Error::Corrupt("expected 8 bytes".into()))
+}
+
+// ---------------------------------------------------------------- records
+
+/// Record format version of every record written by this build.
+pub const RECORD_VERSION: u8 = 1;
+
+/// A little-endian byte reader that turns every overrun into `Error::Corrupt`.
+pub struct Reader<'a> {
+    b: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(b: &'a [u8], what: &'static str) -> Self {
+        Reader { b, what }
+    }
+    fn err(&self) -> Error {
+        Error::Corrupt(format!("truncated {} record", self.what))
+    }
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.b.len() < n {
+            return Err(self.err());
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    pub fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    pub fn u16(&mut self) -> Result<u16> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().map_err(|_| self.err())?,
+        ))
+    }
+    pub fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| self.err())?,
+        ))
+    }
+    pub fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| self.err())?,
+        ))
+    }
+    pub fn i64(&mut self) -> Result<i64> {
+        Ok(self.u64()? as i64)
+    }
+    pub fn str16(&mut self) -> Result<String> {
+        let n = self.u16()? as usize;
+        utf8(self.take(n)?)
+    }
+    pub fn bytes16(&mut self) -> Result<&'a [u8]> {
+        let n = self.u16()? as usize;
+        self.take(n)
+    }
+    pub fn bytes32(&mut self) -> Result<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.b)
+    }
+    pub fn version(&mut self) -> Result<()> {
+        let v = self.u8()?;
+        if v != RECORD_VERSION {
+            return Err(Error::Corrupt(format!(
+                "{} record has unknown version {v}",
+                self.what
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn put_str16(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+    out.extend_from_slice(s);
+}
+
+/// What an item record holds (the namespace and key are in the table key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemRecord {
+    pub version: Version,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub subject: Option<String>,
+    pub value: Value,
+}
+
+const HAS_EXPIRY: u8 = 1;
+const HAS_SUBJECT: u8 = 2;
+
+impl ItemRecord {
+    /// Layout: ver u8 | version u64 | created i64 | updated i64 | flags u8 |
+    /// [expires i64] | [subject str16] | content type str16 | envelope.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + self.value.data.len());
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&self.version.0.to_le_bytes());
+        out.extend_from_slice(&self.created_at.to_le_bytes());
+        out.extend_from_slice(&self.updated_at.to_le_bytes());
+        let mut fl = 0;
+        if self.expires_at.is_some() {
+            fl |= HAS_EXPIRY;
+        }
+        if self.subject.is_some() {
+            fl |= HAS_SUBJECT;
+        }
+        out.push(fl);
+        if let Some(e) = self.expires_at {
+            out.extend_from_slice(&e.to_le_bytes());
+        }
+        if let Some(s) = &self.subject {
+            put_str16(&mut out, s.as_bytes());
+        }
+        put_str16(&mut out, self.value.content_type.as_bytes());
+        envelope::seal_plain(&self.value.data, &mut out);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(b, "item");
+        r.version()?;
+        let version = Version(r.u64()?);
+        let created_at = r.i64()?;
+        let updated_at = r.i64()?;
+        let fl = r.u8()?;
+        let expires_at = if fl & HAS_EXPIRY != 0 {
+            Some(r.i64()?)
+        } else {
+            None
+        };
+        let subject = if fl & HAS_SUBJECT != 0 {
+            Some(r.str16()?)
+        } else {
+            None
+        };
+        let content_type = r.str16()?;
+        let data = envelope::open_plain(r.rest())?.to_vec();
+        Ok(ItemRecord {
+            version,
+            created_at,
+            updated_at,
+            expires_at,
+            subject,
+            value: Value { content_type, data },
+        })
+    }
+
+    pub fn into_item(self, ns: Namespace, key: String) -> Item {
+        Item {
+            ns,
+            key,
+            value: self.value,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            subject: self.subject,
+        }
+    }
+
+    pub fn is_expired(&self, now: Millis) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+/// Layout: ver u8 | at i64 | content type str16 | envelope.
+pub fn encode_entry(at: Millis, v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + v.content_type.len() + v.data.len());
+    out.push(RECORD_VERSION);
+    out.extend_from_slice(&at.to_le_bytes());
+    put_str16(&mut out, v.content_type.as_bytes());
+    envelope::seal_plain(&v.data, &mut out);
+    out
+}
+
+pub fn decode_entry(seq: u64, b: &[u8]) -> Result<StreamEntry> {
+    let mut r = Reader::new(b, "stream entry");
+    r.version()?;
+    let at = r.i64()?;
+    let content_type = r.str16()?;
+    let data = envelope::open_plain(r.rest())?.to_vec();
+    Ok(StreamEntry {
+        seq,
+        at,
+        value: Value { content_type, data },
+    })
+}
+
+/// Layout: ver u8 | first u64 | last u64 | len u64 | bytes u64.
+pub fn encode_stream_info(s: &StreamInfo) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    for n in [s.first_seq, s.last_seq, s.len, s.bytes] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out
+}
+
+pub fn decode_stream_info(b: &[u8]) -> Result<StreamInfo> {
+    let mut r = Reader::new(b, "stream");
+    r.version()?;
+    Ok(StreamInfo {
+        first_seq: r.u64()?,
+        last_seq: r.u64()?,
+        len: r.u64()?,
+        bytes: r.u64()?,
+    })
+}
+
+/// A lease as stored. `released` leases keep their token so that fencing stays monotonic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub holder: String,
+    pub token: u64,
+    pub expires_at: Millis,
+    pub released: bool,
+}
+
+impl LeaseRecord {
+    /// Layout: ver u8 | token u64 | expires i64 | released u8 | holder str16.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![RECORD_VERSION];
+        out.extend_from_slice(&self.token.to_le_bytes());
+        out.extend_from_slice(&self.expires_at.to_le_bytes());
+        out.push(self.released as u8);
+        put_str16(&mut out, self.holder.as_bytes());
+        out
+    }
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(b, "lease");
+        r.version()?;
+        Ok(LeaseRecord {
+            token: r.u64()?,
+            expires_at: r.i64()?,
+            released: r.u8()? != 0,
+            holder: r.str16()?,
+        })
+    }
+    pub fn is_live(&self, now: Millis) -> bool {
+        !self.released && self.expires_at > now
+    }
+}
+
+/// Layout: ver u8 | items u64 | item bytes u64 | streams u64 | entries u64 | entry bytes u64.
+pub fn encode_ns_stats(s: &NamespaceStats) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    for n in [
+        s.items,
+        s.item_bytes,
+        s.streams,
+        s.stream_entries,
+        s.stream_bytes,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out
+}
+
+pub fn decode_ns_stats(b: &[u8]) -> Result<NamespaceStats> {
+    let mut r = Reader::new(b, "namespace stats");
+    r.version()?;
+    Ok(NamespaceStats {
+        items: r.u64()?,
+        item_bytes: r.u64()?,
+        streams: r.u64()?,
+        stream_entries: r.u64()?,
+        stream_bytes: r.u64()?,
+    })
+}
+
+// ---------------------------------------------------------------- change records
+
+const CH_PUT: u8 = 1;
+const CH_DELETE: u8 = 2;
+const CH_EXPIRE: u8 = 3;
+const CH_APPEND: u8 = 4;
+const CH_TRIM: u8 = 5;
+const CH_LEASE: u8 = 6;
+const CH_NS_TTL: u8 = 7;
+
+/// Layout: ver u8 | at i64 | kind u8 | kind-specific fields (docs/FORMAT.md).
+pub fn encode_change(at: Millis, kind: &ChangeKind) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    out.extend_from_slice(&at.to_le_bytes());
+    let name = |out: &mut Vec<u8>, ns: &Namespace, n: &str| {
+        put_str16(out, &ns_enc(ns));
+        put_str16(out, n.as_bytes());
+    };
+    match kind {
+        ChangeKind::Put(item) => {
+            out.push(CH_PUT);
+            name(&mut out, &item.ns, &item.key);
+            let rec = ItemRecord {
+                version: item.version,
+                created_at: item.created_at,
+                updated_at: item.updated_at,
+                expires_at: item.expires_at,
+                subject: item.subject.clone(),
+                value: item.value.clone(),
+            };
+            out.extend_from_slice(&rec.encode());
+        }
+        ChangeKind::Delete { ns, key } => {
+            out.push(CH_DELETE);
+            name(&mut out, ns, key);
+        }
+        ChangeKind::Expire { ns, key } => {
+            out.push(CH_EXPIRE);
+            name(&mut out, ns, key);
+        }
+        ChangeKind::Append {
+            ns,
+            stream,
+            entries,
+        } => {
+            out.push(CH_APPEND);
+            name(&mut out, ns, stream);
+            out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+            for e in entries {
+                out.extend_from_slice(&e.seq.to_le_bytes());
+                let rec = encode_entry(e.at, &e.value);
+                out.extend_from_slice(&(rec.len() as u32).to_le_bytes());
+                out.extend_from_slice(&rec);
+            }
+        }
+        ChangeKind::Trim {
+            ns,
+            stream,
+            first_kept,
+            deleted_stream,
+        } => {
+            out.push(CH_TRIM);
+            name(&mut out, ns, stream);
+            out.extend_from_slice(&first_kept.to_le_bytes());
+            out.push(*deleted_stream as u8);
+        }
+        ChangeKind::Lease {
+            ns,
+            name: n,
+            released,
+        } => {
+            out.push(CH_LEASE);
+            name(&mut out, ns, n);
+            out.push(*released as u8);
+        }
+        ChangeKind::NamespaceTtl { prefix, ttl_ms } => {
+            out.push(CH_NS_TTL);
+            put_str16(&mut out, &ns_enc(prefix));
+            out.push(ttl_ms.is_some() as u8);
+            out.extend_from_slice(&ttl_ms.unwrap_or(0).to_le_bytes());
+        }
+    }
+    out
+}
+
+pub fn decode_change(lsn: u64, b: &[u8]) -> Result<Change> {
+    let mut r = Reader::new(b, "change");
+    r.version()?;
+    let at = r.i64()?;
+    let kind = r.u8()?;
+    let named = |r: &mut Reader| -> Result<(Namespace, String)> {
+        let ns = ns_dec(r.bytes16()?)?;
+        Ok((ns, r.str16()?))
+    };
+    let kind = match kind {
+        CH_PUT => {
+            let (ns, key) = named(&mut r)?;
+            ChangeKind::Put(ItemRecord::decode(r.rest())?.into_item(ns, key))
+        }
+        CH_DELETE => {
+            let (ns, key) = named(&mut r)?;
+            ChangeKind::Delete { ns, key }
+        }
+        CH_EXPIRE => {
+            let (ns, key) = named(&mut r)?;
+            ChangeKind::Expire { ns, key }
+        }
+        CH_APPEND => {
+            let (ns, stream) = named(&mut r)?;
+            let n = r.u32()?;
+            let mut entries = Vec::with_capacity(n.min(1024) as usize);
+            for _ in 0..n {
+                let seq = r.u64()?;
+                entries.push(decode_entry(seq, r.bytes32()?)?);
+            }
+            ChangeKind::Append {
+                ns,
+                stream,
+                entries,
+            }
+        }
+        CH_TRIM => {
+            let (ns, stream) = named(&mut r)?;
+            ChangeKind::Trim {
+                ns,
+                stream,
+                first_kept: r.u64()?,
+                deleted_stream: r.u8()? != 0,
+            }
+        }
+        CH_LEASE => {
+            let (ns, name) = named(&mut r)?;
+            ChangeKind::Lease {
+                ns,
+                name,
+                released: r.u8()? != 0,
+            }
+        }
+        CH_NS_TTL => {
+            let prefix = ns_dec(r.bytes16()?)?;
+            let has = r.u8()? != 0;
+            let ms = r.u64()?;
+            ChangeKind::NamespaceTtl {
+                prefix,
+                ttl_ms: has.then_some(ms),
+            }
+        }
+        k => return Err(Error::Corrupt(format!("unknown change kind {k}"))),
+    };
+    Ok(Change { lsn, at, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_keys_round_trip_and_sort_by_namespace() {
+        let a = named_key(&Namespace::new(["a", "b"]), "k");
+        assert_eq!(a, b"a\0b\0\x01k");
+        assert_eq!(
+            split_named_key(&a).unwrap(),
+            (Namespace::new(["a", "b"]), "k".into())
+        );
+        // ns ["a"] key "zz" sorts before ns ["a","b"] items? No: 0x01 < 'b', so items of a
+        // namespace come before its children's.
+        let parent = named_key(&Namespace::new(["a"]), "zz");
+        assert!(parent < a);
+        assert!(a.starts_with(&ns_enc(&Namespace::new(["a"]))));
+        assert!(
+            !named_key(&Namespace::new(["ab"]), "k").starts_with(&ns_enc(&Namespace::new(["a"])))
+        );
+    }
+
+    /// Pins the item record layout documented in docs/FORMAT.md.
+    #[test]
+    fn item_record_layout_is_pinned() {
+        let rec = ItemRecord {
+            version: Version(5),
+            created_at: 1,
+            updated_at: 2,
+            expires_at: Some(3),
+            subject: Some("u".into()),
+            value: Value::json_text("{}"),
+        };
+        let b = rec.encode();
+        let mut want = vec![1u8];
+        want.extend_from_slice(&5u64.to_le_bytes());
+        want.extend_from_slice(&1i64.to_le_bytes());
+        want.extend_from_slice(&2i64.to_le_bytes());
+        want.push(3);
+        want.extend_from_slice(&3i64.to_le_bytes());
+        want.extend_from_slice(&[1, 0, b'u']);
+        want.extend_from_slice(&[16, 0]);
+        want.extend_from_slice(b"application/json");
+        want.extend_from_slice(&[1, 0, 4, 0, b'{', b'}']);
+        assert_eq!(b, want);
+        assert_eq!(ItemRecord::decode(&b).unwrap(), rec);
+        for cut in 0..b.len() - 6 {
+            assert!(ItemRecord::decode(&b[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn change_records_round_trip() {
+        let ns = Namespace::new(["t", "c"]);
+        let kinds = vec![
+            ChangeKind::Delete {
+                ns: ns.clone(),
+                key: "k".into(),
+            },
+            ChangeKind::Append {
+                ns: ns.clone(),
+                stream: "s".into(),
+                entries: vec![StreamEntry {
+                    seq: 1,
+                    at: 9,
+                    value: Value::bytes("text/plain", "hi"),
+                }],
+            },
+            ChangeKind::Trim {
+                ns: ns.clone(),
+                stream: "s".into(),
+                first_kept: 4,
+                deleted_stream: false,
+            },
+            ChangeKind::NamespaceTtl {
+                prefix: ns.clone(),
+                ttl_ms: Some(1000),
+            },
+        ];
+        for k in kinds {
+            let c = decode_change(7, &encode_change(3, &k)).unwrap();
+            assert_eq!(
+                c,
+                Change {
+                    lsn: 7,
+                    at: 3,
+                    kind: k
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn prefix_end_bounds_every_extension() {
+        assert_eq!(prefix_end(b"a\x00"), Some(b"a\x01".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff"), None);
+    }
+}

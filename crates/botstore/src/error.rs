@@ -1,0 +1,150 @@
+//! The one error type of the library. Every variant is something a caller can act on;
+//! [`Error::kind`] gives the stable machine-readable name (used by the CLI's exit codes
+//! and, later, the HTTP problem types).
+
+use crate::model::Version;
+
+/// A rule that input broke. Its `Display` form (`segment.length`, ...) is stable and is
+/// what error messages, the CLI and the HTTP API name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    NamespaceEmpty,
+    NamespaceDepth,
+    SegmentEmpty,
+    SegmentLength,
+    SegmentCharacters,
+    KeyEmpty,
+    KeyLength,
+    KeyCharacters,
+    ValueSize,
+    BatchSize,
+    ContentType,
+    SubjectLength,
+    Ttl,
+    Limit,
+    Cursor,
+    Json,
+    Range,
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Rule::NamespaceEmpty => "namespace.empty",
+            Rule::NamespaceDepth => "namespace.depth",
+            Rule::SegmentEmpty => "segment.empty",
+            Rule::SegmentLength => "segment.length",
+            Rule::SegmentCharacters => "segment.characters",
+            Rule::KeyEmpty => "key.empty",
+            Rule::KeyLength => "key.length",
+            Rule::KeyCharacters => "key.characters",
+            Rule::ValueSize => "value.size",
+            Rule::BatchSize => "batch.size",
+            Rule::ContentType => "value.content_type",
+            Rule::SubjectLength => "subject.length",
+            Rule::Ttl => "ttl",
+            Rule::Limit => "limit",
+            Rule::Cursor => "cursor",
+            Rule::Json => "value.json",
+            Rule::Range => "range",
+        })
+    }
+}
+
+/// Everything that can go wrong in botstore.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum Error {
+    /// The item, stream or lease does not exist (or has expired).
+    #[error("not found: {what}")]
+    NotFound { what: String },
+
+    /// The input broke a rule; nothing was written.
+    #[error("invalid input ({rule}): {detail}")]
+    InvalidInput { rule: Rule, detail: String },
+
+    /// A write's precondition did not hold; nothing was written. `current` is the
+    /// item's current version (`None`: the item does not exist).
+    #[error("precondition failed: current version is {}", current.map(|v| v.to_string()).unwrap_or_else(|| "absent".into()))]
+    PreconditionFailed { current: Option<Version> },
+
+    /// A stream append named an expected last sequence that is not the stream's.
+    #[error(
+        "stream sequence mismatch: expected last sequence {expected}, stream's last is {current}"
+    )]
+    SequenceMismatch { expected: u64, current: u64 },
+
+    /// Another holder has the lease and it has not expired.
+    #[error("lease is held by {holder:?} until {expires_at_ms} (ms since epoch)")]
+    LeaseHeld { holder: String, expires_at_ms: i64 },
+
+    /// A write presented a fencing token that is no longer the lease's current token.
+    #[error("fencing token {presented} is stale: the lease's current token is {current:?}")]
+    StaleFence {
+        presented: u64,
+        current: Option<u64>,
+    },
+
+    /// A JSON Patch failed (a `test` operation did not match, a path is missing, ...)
+    /// or the target is not JSON; nothing was written.
+    #[error("patch failed: {0}")]
+    PatchFailed(String),
+
+    /// Stored bytes could not be decoded: a bug or disk corruption.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+
+    /// The storage engine or the disk failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+
+    /// The store was closed, or its writer stopped after a fatal storage error.
+    #[error("store is closed: {0}")]
+    Closed(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(rule: Rule, detail: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound { what: what.into() }
+    }
+
+    /// Wrap any storage-engine error.
+    pub fn storage(e: impl std::fmt::Display) -> Self {
+        Error::Storage(e.to_string())
+    }
+
+    /// The stable name of this error's kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::PreconditionFailed { .. }
+            | Error::SequenceMismatch { .. }
+            | Error::LeaseHeld { .. }
+            | Error::StaleFence { .. }
+            | Error::PatchFailed(_) => ErrorKind::Conflict,
+            Error::Corrupt(_) | Error::Storage(_) | Error::Closed(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Coarse classes of [`Error`], one per CLI exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// exit code 1
+    NotFound,
+    /// exit code 2
+    InvalidInput,
+    /// exit code 3: a precondition, sequence, lease or fence did not hold
+    Conflict,
+    /// exit code 4
+    Internal,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

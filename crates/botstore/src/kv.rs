@@ -1,0 +1,109 @@
+//! The ordered key-value interface that backends provide, and the layered write set the
+//! semantics engine writes into.
+
+use crate::codec::Table;
+use crate::error::Result;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// A consistent read view of the store's tables (a snapshot: it does not see writes that
+/// commit after it was opened).
+pub trait KvRead {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Visit keys in `range` in order (descending when `reverse`), until `visit` returns
+    /// `Ok(false)`.
+    fn scan(
+        &self,
+        table: Table,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()>;
+}
+
+/// A set of writes: `Some(value)` puts, `None` deletes. Ordered, so that applying it and
+/// framing it in a log is deterministic.
+pub type WriteSet = BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>;
+
+/// Write layers over a read view: each layer sees the ones below it; a layer is either
+/// merged into the one below (commit) or dropped (rollback). The engine uses three: the
+/// group (all batches of one group commit), the batch and the single mutation.
+pub struct Layered<'a> {
+    base: &'a dyn KvRead,
+    layers: Vec<WriteSet>,
+}
+
+impl<'a> Layered<'a> {
+    pub fn new(base: &'a dyn KvRead) -> Self {
+        Layered {
+            base,
+            layers: vec![WriteSet::new()],
+        }
+    }
+    pub fn begin(&mut self) {
+        self.layers.push(WriteSet::new());
+    }
+    pub fn commit(&mut self) {
+        if self.layers.len() > 1 {
+            if let Some(top) = self.layers.pop() {
+                if let Some(below) = self.layers.last_mut() {
+                    below.extend(top);
+                }
+            }
+        }
+    }
+    pub fn rollback(&mut self) {
+        if self.layers.len() > 1 {
+            self.layers.pop();
+        }
+    }
+    pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let k = (table, key.to_vec());
+        for l in self.layers.iter().rev() {
+            if let Some(v) = l.get(&k) {
+                return Ok(v.clone());
+            }
+        }
+        self.base.get(table, key)
+    }
+    /// Scan the base only (older data; used for retention, where layers hold only newer keys).
+    pub fn base(&self) -> &dyn KvRead {
+        self.base
+    }
+    pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        if let Some(l) = self.layers.last_mut() {
+            l.insert((table, key), Some(value));
+        }
+    }
+    pub fn delete(&mut self, table: Table, key: Vec<u8>) {
+        if let Some(l) = self.layers.last_mut() {
+            l.insert((table, key), None);
+        }
+    }
+    /// The bottom layer: everything committed so far.
+    pub fn into_writes(mut self) -> WriteSet {
+        while self.layers.len() > 1 {
+            self.commit();
+        }
+        self.layers.pop().unwrap_or_default()
+    }
+}
+
+/// An empty read view (a new store).
+pub struct EmptyView;
+
+impl KvRead for EmptyView {
+    fn get(&self, _: Table, _: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    fn scan(
+        &self,
+        _: Table,
+        _: (Bound<&[u8]>, Bound<&[u8]>),
+        _: bool,
+        _: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! Input rules. The [`crate::Store`] checks every request against these before anything
+//! reaches a backend, so nothing below it sees unchecked input.
+
+use crate::error::{Error, Result, Rule};
+use crate::model::{Mutation, Namespace, Precondition, Value};
+
+/// The limits a store enforces. `Limits::default()` is what `botstore` uses unless told.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Bytes in one namespace segment (default 128).
+    pub max_segment_len: usize,
+    /// Segments in one namespace (default 16).
+    pub max_depth: usize,
+    /// Bytes in a key, stream name or lease name (default 1024).
+    pub max_key_len: usize,
+    /// Bytes in one value (default 16 MiB).
+    pub max_value_size: usize,
+    /// Mutations in one batch (default 10,000).
+    pub max_batch_len: usize,
+    /// Sum of value bytes in one batch (default 64 MiB).
+    pub max_batch_bytes: usize,
+    /// Bytes in a subject id (default 256).
+    pub max_subject_len: usize,
+    /// Largest page a scan or read returns (default 10,000).
+    pub max_page: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_segment_len: 128,
+            max_depth: 16,
+            max_key_len: 1024,
+            max_value_size: 16 << 20,
+            max_batch_len: 10_000,
+            max_batch_bytes: 64 << 20,
+            max_subject_len: 256,
+            max_page: 10_000,
+        }
+    }
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+impl Limits {
+    /// A namespace prefix: like a namespace but may be the root (empty).
+    pub fn check_prefix(&self, ns: &Namespace) -> Result<()> {
+        if ns.len() > self.max_depth {
+            return Err(Error::invalid(
+                Rule::NamespaceDepth,
+                format!("{} segments, at most {}", ns.len(), self.max_depth),
+            ));
+        }
+        for seg in ns.segments() {
+            if seg.is_empty() {
+                return Err(Error::invalid(
+                    Rule::SegmentEmpty,
+                    format!("in namespace {ns}"),
+                ));
+            }
+            if seg.len() > self.max_segment_len {
+                return Err(Error::invalid(
+                    Rule::SegmentLength,
+                    format!(
+                        "segment of {} bytes, at most {}",
+                        seg.len(),
+                        self.max_segment_len
+                    ),
+                ));
+            }
+            if seg == "." || seg == ".." || seg.contains('/') || has_control(seg) {
+                return Err(Error::invalid(
+                    Rule::SegmentCharacters,
+                    format!("segment {seg:?}: no '/', control characters, '.' or '..'"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A namespace that holds items: at least one segment.
+    pub fn check_namespace(&self, ns: &Namespace) -> Result<()> {
+        if ns.is_empty() {
+            return Err(Error::invalid(
+                Rule::NamespaceEmpty,
+                "a namespace needs at least one segment",
+            ));
+        }
+        self.check_prefix(ns)
+    }
+
+    /// A key, stream name or lease name.
+    pub fn check_key(&self, key: &str) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::invalid(
+                Rule::KeyEmpty,
+                "keys and names cannot be empty",
+            ));
+        }
+        if key.len() > self.max_key_len {
+            return Err(Error::invalid(
+                Rule::KeyLength,
+                format!("{} bytes, at most {}", key.len(), self.max_key_len),
+            ));
+        }
+        if has_control(key) {
+            return Err(Error::invalid(
+                Rule::KeyCharacters,
+                format!("{key:?} has control characters"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A value: size, content type, and for JSON, that it parses.
+    pub fn check_value(&self, v: &Value) -> Result<()> {
+        if v.data.len() > self.max_value_size {
+            return Err(Error::invalid(
+                Rule::ValueSize,
+                format!("{} bytes, at most {}", v.data.len(), self.max_value_size),
+            ));
+        }
+        if v.content_type.is_empty() || v.content_type.len() > 255 || has_control(&v.content_type) {
+            return Err(Error::invalid(
+                Rule::ContentType,
+                "content type must be 1-255 bytes without control characters",
+            ));
+        }
+        if v.is_json() {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&v.data)
+                .map_err(|e| Error::invalid(Rule::Json, format!("not valid JSON: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub fn check_subject(&self, s: &Option<String>) -> Result<()> {
+        if let Some(s) = s {
+            if s.is_empty() || s.len() > self.max_subject_len || has_control(s) {
+                return Err(Error::invalid(
+                    Rule::SubjectLength,
+                    format!(
+                        "subject must be 1-{} bytes without control characters",
+                        self.max_subject_len
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn check_page(&self, limit: usize) -> Result<usize> {
+        if limit == 0 || limit > self.max_page {
+            return Err(Error::invalid(
+                Rule::Limit,
+                format!("limit must be 1-{}", self.max_page),
+            ));
+        }
+        Ok(limit)
+    }
+
+    /// One mutation, as the store receives it from a caller.
+    pub fn check_mutation(&self, m: &Mutation) -> Result<()> {
+        match m {
+            Mutation::Put {
+                ns,
+                key,
+                value,
+                subject,
+                precondition,
+                ..
+            } => {
+                self.check_namespace(ns)?;
+                self.check_key(key)?;
+                self.check_value(value)?;
+                self.check_subject(subject)?;
+                check_precondition(precondition)
+            }
+            Mutation::Delete {
+                ns,
+                key,
+                precondition,
+                ..
+            }
+            | Mutation::Patch {
+                ns,
+                key,
+                precondition,
+                ..
+            } => {
+                self.check_namespace(ns)?;
+                self.check_key(key)?;
+                check_precondition(precondition)
+            }
+            Mutation::Append {
+                ns,
+                stream,
+                entries,
+                ..
+            } => {
+                self.check_namespace(ns)?;
+                self.check_key(stream)?;
+                if entries.is_empty() {
+                    return Err(Error::invalid(
+                        Rule::BatchSize,
+                        "append needs at least one entry",
+                    ));
+                }
+                entries.iter().try_for_each(|e| self.check_value(e))
+            }
+            Mutation::Trim { ns, stream, .. } | Mutation::DeleteStream { ns, stream } => {
+                self.check_namespace(ns)?;
+                self.check_key(stream)
+            }
+            Mutation::LeaseAcquire {
+                ns,
+                name,
+                holder,
+                ttl,
+            } => {
+                self.check_namespace(ns)?;
+                self.check_key(name)?;
+                self.check_key(holder)?;
+                check_ttl(ttl)
+            }
+            Mutation::LeaseRenew { ns, name, ttl, .. } => {
+                self.check_namespace(ns)?;
+                self.check_key(name)?;
+                check_ttl(ttl)
+            }
+            Mutation::LeaseRelease { ns, name, .. } | Mutation::Expire { ns, key: name, .. } => {
+                self.check_namespace(ns)?;
+                self.check_key(name)
+            }
+            Mutation::ForgetChanges { .. } => Ok(()),
+            Mutation::SetNamespaceTtl { prefix, ttl } => {
+                self.check_namespace(prefix)?;
+                ttl.as_ref().map_or(Ok(()), check_ttl)
+            }
+        }
+    }
+
+    /// A batch: its length and total value bytes, then every mutation.
+    pub fn check_batch(&self, ms: &[Mutation]) -> Result<()> {
+        if ms.is_empty() || ms.len() > self.max_batch_len {
+            return Err(Error::invalid(
+                Rule::BatchSize,
+                format!(
+                    "{} mutations; a batch holds 1-{}",
+                    ms.len(),
+                    self.max_batch_len
+                ),
+            ));
+        }
+        let bytes: usize = ms.iter().map(value_bytes).sum();
+        if bytes > self.max_batch_bytes {
+            return Err(Error::invalid(
+                Rule::BatchSize,
+                format!(
+                    "{bytes} value bytes in one batch, at most {}",
+                    self.max_batch_bytes
+                ),
+            ));
+        }
+        ms.iter().try_for_each(|m| self.check_mutation(m))
+    }
+}
+
+fn value_bytes(m: &Mutation) -> usize {
+    match m {
+        Mutation::Put { value, .. } => value.data.len(),
+        Mutation::Append { entries, .. } => entries.iter().map(|e| e.data.len()).sum(),
+        _ => 0,
+    }
+}
+
+fn check_precondition(_p: &Precondition) -> Result<()> {
+    Ok(())
+}
+
+/// TTLs must be at least 1 ms and at most 100 years.
+pub fn check_ttl(ttl: &std::time::Duration) -> Result<()> {
+    const MAX: u128 = 100 * 365 * 24 * 3600 * 1000;
+    let ms = ttl.as_millis();
+    if ms == 0 || ms > MAX {
+        return Err(Error::invalid(
+            Rule::Ttl,
+            "a TTL must be between 1 ms and 100 years",
+        ));
+    }
+    Ok(())
+}

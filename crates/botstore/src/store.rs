@@ -1,0 +1,634 @@
+//! `Store`: the public API. It checks every request against [`Limits`], stamps the time,
+//! and hands reads and batches to the backend. Nothing below it sees unchecked input.
+
+use crate::apply::{committed, Batch};
+use crate::backend::{Backend, CompactReport};
+use crate::codec::Table;
+use crate::error::{Error, Result, Rule};
+use crate::limits::{check_ttl, Limits};
+use crate::model::*;
+use crate::read::{self, Scan};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where the store gets the time. Tests use a manual clock to move time by hand.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    pub fn manual(start: Millis) -> (Clock, Arc<AtomicI64>) {
+        let a = Arc::new(AtomicI64::new(start));
+        (Clock::Manual(Arc::clone(&a)), a)
+    }
+    pub fn now(&self) -> Millis {
+        match self {
+            Clock::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            Clock::Manual(a) => a.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// How long the change feed keeps records.
+#[derive(Clone, Debug)]
+pub struct Retention {
+    /// Drop changes older than this (default 24 h).
+    pub max_age: Option<Duration>,
+    /// Keep at most this many changes (default: no count limit).
+    pub max_changes: Option<u64>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: Some(Duration::from_secs(24 * 3600)),
+            max_changes: None,
+        }
+    }
+}
+
+/// Options of a [`Store`].
+#[derive(Clone, Debug, Default)]
+pub struct StoreOptions {
+    pub limits: Limits,
+    pub retention: Retention,
+    pub clock: Clock,
+}
+
+/// An atomic batch failed at mutation `index`; nothing of it was written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("batch mutation {index} failed: {error}")]
+pub struct BatchError {
+    pub index: usize,
+    pub error: Error,
+}
+
+impl From<BatchError> for Error {
+    fn from(e: BatchError) -> Self {
+        e.error
+    }
+}
+
+/// Space and counters of a store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoreStats {
+    pub namespaces: Vec<(Namespace, NamespaceStats)>,
+    pub disk_bytes: Option<u64>,
+    pub last_lsn: u64,
+    pub backend: String,
+}
+
+/// What one maintenance pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    pub expired_items: u64,
+    pub forgotten_changes: u64,
+}
+
+/// The store. Cheap to clone; clones share the backend.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    opts: Arc<StoreOptions>,
+}
+
+impl Store {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self::with_options(backend, StoreOptions::default())
+    }
+
+    pub fn with_options(backend: Arc<dyn Backend>, opts: StoreOptions) -> Self {
+        Store {
+            backend,
+            opts: Arc::new(opts),
+        }
+    }
+
+    /// An in-memory store (nothing persists).
+    pub fn memory() -> Self {
+        Self::new(Arc::new(crate::memory::MemoryBackend::new()))
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+    pub fn limits(&self) -> &Limits {
+        &self.opts.limits
+    }
+    pub fn now(&self) -> Millis {
+        self.opts.clock.now()
+    }
+
+    fn batch_of(&self, mutations: Vec<Mutation>, atomic: bool) -> Batch {
+        Batch {
+            mutations,
+            atomic,
+            now: self.now(),
+            max_value_size: self.opts.limits.max_value_size,
+        }
+    }
+
+    // ------------------------------------------------------------ writes
+
+    /// Apply one mutation.
+    pub async fn apply(&self, m: Mutation) -> Result<Outcome> {
+        self.opts.limits.check_mutation(&m)?;
+        let mut r = self.backend.commit(self.batch_of(vec![m], true)).await?;
+        r.pop()
+            .ok_or_else(|| Error::Storage("backend returned no result".into()))?
+    }
+
+    /// Apply mutations atomically: all or nothing.
+    pub async fn batch(&self, mutations: Vec<Mutation>) -> Result<Vec<Outcome>, BatchError> {
+        if let Err(error) = self.opts.limits.check_batch(&mutations) {
+            let index = mutations
+                .iter()
+                .position(|m| self.opts.limits.check_mutation(m).is_err())
+                .unwrap_or(0);
+            return Err(BatchError { index, error });
+        }
+        let n = mutations.len();
+        let results = self
+            .backend
+            .commit(self.batch_of(mutations, true))
+            .await
+            .map_err(|error| BatchError { index: 0, error })?;
+        if committed(&results) && results.len() == n {
+            return Ok(results.into_iter().filter_map(Result::ok).collect());
+        }
+        let index = results.len().saturating_sub(1);
+        let error = results
+            .into_iter()
+            .find_map(Result::err)
+            .unwrap_or_else(|| Error::Storage("batch ended early".into()));
+        Err(BatchError { index, error })
+    }
+
+    /// Apply mutations one by one in a single commit: each succeeds or fails on its own
+    /// (`written`, `precondition failed`, `invalid` per item). The outer error is for the
+    /// batch as a whole (too large, storage failure).
+    pub async fn write_many(&self, mutations: Vec<Mutation>) -> Result<Vec<Result<Outcome>>> {
+        let l = &self.opts.limits;
+        if mutations.len() > l.max_batch_len {
+            return Err(Error::invalid(
+                Rule::BatchSize,
+                format!(
+                    "{} mutations; a batch holds at most {}",
+                    mutations.len(),
+                    l.max_batch_len
+                ),
+            ));
+        }
+        let checks: Vec<Result<()>> = mutations.iter().map(|m| l.check_mutation(m)).collect();
+        let valid: Vec<Mutation> = mutations
+            .into_iter()
+            .zip(&checks)
+            .filter(|(_, c)| c.is_ok())
+            .map(|(m, _)| m)
+            .collect();
+        let mut results = if valid.is_empty() {
+            Vec::new()
+        } else {
+            self.backend.commit(self.batch_of(valid, false)).await?
+        }
+        .into_iter();
+        Ok(checks
+            .into_iter()
+            .map(|c| match c {
+                Ok(()) => results
+                    .next()
+                    .unwrap_or_else(|| Err(Error::Storage("missing result".into()))),
+                Err(e) => Err(e),
+            })
+            .collect())
+    }
+
+    /// Put a value (unconditionally). Returns the new version.
+    pub async fn put(&self, ns: &Namespace, key: &str, value: Value) -> Result<Version> {
+        self.put_if(ns, key, value, Precondition::Any).await
+    }
+
+    /// Put a value if the precondition holds.
+    pub async fn put_if(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        value: Value,
+        pre: Precondition,
+    ) -> Result<Version> {
+        let m = Mutation::put(ns.clone(), key, value).when(pre);
+        self.written(self.apply(m).await?)
+    }
+
+    /// Delete an item if the precondition holds; `Ok(false)` when there was nothing to delete.
+    pub async fn delete(&self, ns: &Namespace, key: &str, pre: Precondition) -> Result<bool> {
+        match self
+            .apply(Mutation::delete(ns.clone(), key).when(pre))
+            .await?
+        {
+            Outcome::Deleted { existed } => Ok(existed),
+            o => Err(Error::Storage(format!("unexpected outcome {o:?}"))),
+        }
+    }
+
+    /// Apply a JSON Merge Patch or JSON Patch atomically inside the store.
+    pub async fn patch(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        patch: PatchOp,
+        pre: Precondition,
+    ) -> Result<Version> {
+        let m = Mutation::Patch {
+            ns: ns.clone(),
+            key: key.into(),
+            patch,
+            precondition: pre,
+            fence: None,
+        };
+        self.written(self.apply(m).await?)
+    }
+
+    fn written(&self, o: Outcome) -> Result<Version> {
+        o.version()
+            .ok_or_else(|| Error::Storage(format!("unexpected outcome {o:?}")))
+    }
+
+    // ------------------------------------------------------------ reads
+
+    pub async fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Item>> {
+        self.get_now(ns, key)
+    }
+
+    /// The synchronous form of [`Store::get`] (reads never wait for the writer).
+    pub fn get_now(&self, ns: &Namespace, key: &str) -> Result<Option<Item>> {
+        self.opts.limits.check_namespace(ns)?;
+        self.opts.limits.check_key(key)?;
+        read::get_item(&*self.backend.read()?, ns, key, self.now())
+    }
+
+    /// Several items from one consistent view, in the order asked.
+    pub async fn get_many(&self, keys: &[(Namespace, String)]) -> Result<Vec<Option<Item>>> {
+        for (ns, k) in keys {
+            self.opts.limits.check_namespace(ns)?;
+            self.opts.limits.check_key(k)?;
+        }
+        let v = self.backend.read()?;
+        let now = self.now();
+        keys.iter()
+            .map(|(ns, k)| read::get_item(&*v, ns, k, now))
+            .collect()
+    }
+
+    /// An ordered page of items.
+    pub async fn scan(&self, req: &Scan) -> Result<Page<Item>> {
+        if req.recursive {
+            self.opts.limits.check_prefix(&req.ns)?;
+        } else {
+            self.opts.limits.check_namespace(&req.ns)?;
+        }
+        self.opts.limits.check_page(req.limit)?;
+        read::scan_items(&*self.backend.read()?, req, self.now())
+    }
+
+    /// Namespaces under `prefix`, truncated to `max_depth` segments, paged.
+    pub async fn list_namespaces(
+        &self,
+        prefix: &Namespace,
+        max_depth: Option<usize>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Namespace>> {
+        self.opts.limits.check_prefix(prefix)?;
+        self.opts.limits.check_page(limit)?;
+        read::list_namespaces(&*self.backend.read()?, prefix, max_depth, limit, cursor)
+    }
+
+    // ------------------------------------------------------------ streams
+
+    /// Append entries; with `expected_last`, only if that is the stream's last sequence.
+    pub async fn append(
+        &self,
+        ns: &Namespace,
+        stream: &str,
+        entries: Vec<Value>,
+        expected_last: Option<u64>,
+    ) -> Result<(u64, u64)> {
+        let m = Mutation::Append {
+            ns: ns.clone(),
+            stream: stream.into(),
+            entries,
+            expected_last,
+        };
+        match self.apply(m).await? {
+            Outcome::Appended {
+                first_seq,
+                last_seq,
+            } => Ok((first_seq, last_seq)),
+            o => Err(Error::Storage(format!("unexpected outcome {o:?}"))),
+        }
+    }
+
+    pub async fn read_stream(
+        &self,
+        ns: &Namespace,
+        stream: &str,
+        from: Option<u64>,
+        dir: Direction,
+        limit: usize,
+    ) -> Result<Vec<StreamEntry>> {
+        self.opts.limits.check_namespace(ns)?;
+        self.opts.limits.check_key(stream)?;
+        self.opts.limits.check_page(limit)?;
+        read::read_stream(&*self.backend.read()?, ns, stream, from, dir, limit)
+    }
+
+    pub async fn trim(&self, ns: &Namespace, stream: &str, to: TrimTo) -> Result<u64> {
+        let m = Mutation::Trim {
+            ns: ns.clone(),
+            stream: stream.into(),
+            to,
+        };
+        match self.apply(m).await? {
+            Outcome::Trimmed { removed } => Ok(removed),
+            o => Err(Error::Storage(format!("unexpected outcome {o:?}"))),
+        }
+    }
+
+    pub async fn delete_stream(&self, ns: &Namespace, stream: &str) -> Result<bool> {
+        let m = Mutation::DeleteStream {
+            ns: ns.clone(),
+            stream: stream.into(),
+        };
+        match self.apply(m).await? {
+            Outcome::Deleted { existed } => Ok(existed),
+            o => Err(Error::Storage(format!("unexpected outcome {o:?}"))),
+        }
+    }
+
+    pub async fn stream_info(&self, ns: &Namespace, stream: &str) -> Result<Option<StreamInfo>> {
+        self.opts.limits.check_namespace(ns)?;
+        self.opts.limits.check_key(stream)?;
+        read::stream_info(&*self.backend.read()?, ns, stream)
+    }
+
+    // ------------------------------------------------------------ leases
+
+    pub async fn acquire_lease(
+        &self,
+        ns: &Namespace,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Lease> {
+        let m = Mutation::LeaseAcquire {
+            ns: ns.clone(),
+            name: name.into(),
+            holder: holder.into(),
+            ttl,
+        };
+        self.lease_outcome(self.apply(m).await?)
+    }
+
+    pub async fn renew_lease(
+        &self,
+        ns: &Namespace,
+        name: &str,
+        token: u64,
+        ttl: Duration,
+    ) -> Result<Lease> {
+        let m = Mutation::LeaseRenew {
+            ns: ns.clone(),
+            name: name.into(),
+            token,
+            ttl,
+        };
+        self.lease_outcome(self.apply(m).await?)
+    }
+
+    pub async fn release_lease(&self, ns: &Namespace, name: &str, token: u64) -> Result<()> {
+        let m = Mutation::LeaseRelease {
+            ns: ns.clone(),
+            name: name.into(),
+            token,
+        };
+        self.apply(m).await.map(|_| ())
+    }
+
+    pub async fn get_lease(&self, ns: &Namespace, name: &str) -> Result<Option<Lease>> {
+        self.opts.limits.check_namespace(ns)?;
+        self.opts.limits.check_key(name)?;
+        read::get_lease(&*self.backend.read()?, ns, name, self.now())
+    }
+
+    fn lease_outcome(&self, o: Outcome) -> Result<Lease> {
+        match o {
+            Outcome::Lease(l) => Ok(l),
+            o => Err(Error::Storage(format!("unexpected outcome {o:?}"))),
+        }
+    }
+
+    // ------------------------------------------------------------ TTL, changes, upkeep
+
+    /// Set or clear the default TTL of every namespace under `prefix` (the longest matching
+    /// prefix wins). Applies to items written afterwards.
+    pub async fn set_namespace_ttl(&self, prefix: &Namespace, ttl: Option<Duration>) -> Result<()> {
+        if let Some(t) = &ttl {
+            check_ttl(t)?;
+        }
+        self.apply(Mutation::SetNamespaceTtl {
+            prefix: prefix.clone(),
+            ttl,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn namespace_ttls(&self, prefix: &Namespace) -> Result<Vec<(Namespace, Duration)>> {
+        self.opts.limits.check_prefix(prefix)?;
+        Ok(read::namespace_ttls(&*self.backend.read()?, prefix)?
+            .into_iter()
+            .map(|(n, ms)| (n, Duration::from_millis(ms)))
+            .collect())
+    }
+
+    /// Up to `limit` committed changes with an LSN above `since`, in commit order.
+    pub async fn changes(&self, since: u64, limit: usize) -> Result<Vec<Change>> {
+        self.opts.limits.check_page(limit)?;
+        read::changes(&*self.backend.read()?, since, limit)
+    }
+
+    /// The oldest LSN still in the change feed (`None`: empty).
+    pub async fn first_change_lsn(&self) -> Result<Option<u64>> {
+        read::first_change_lsn(&*self.backend.read()?)
+    }
+
+    pub async fn last_lsn(&self) -> Result<u64> {
+        read::last_lsn(&*self.backend.read()?)
+    }
+
+    /// Remove up to `limit` items whose TTL has passed. Returns how many were removed.
+    pub async fn sweep_expired(&self, limit: usize) -> Result<u64> {
+        let now = self.now();
+        let due = read::expired(&*self.backend.read()?, now, limit)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let ms = due
+            .into_iter()
+            .map(|(ns, key, version)| Mutation::Expire { ns, key, version })
+            .collect();
+        let results = self.backend.commit(self.batch_of(ms, false)).await?;
+        Ok(results
+            .iter()
+            .filter(|r| matches!(r, Ok(Outcome::Deleted { existed: true })))
+            .count() as u64)
+    }
+
+    /// Apply change-feed retention once (up to `limit` records).
+    pub async fn trim_changes(&self, limit: usize) -> Result<u64> {
+        let r = &self.opts.retention;
+        let (cut_age, cut_count) = {
+            let v = self.backend.read()?;
+            let last = read::last_lsn(&*v)?;
+            let by_count = r.max_changes.map(|n| last.saturating_sub(n) + 1);
+            let by_age = match r.max_age {
+                None => None,
+                Some(age) => {
+                    let cutoff = self.now() - age.as_millis() as i64;
+                    let mut before = None;
+                    let mut seen = 0usize;
+                    v.scan(
+                        Table::Changes,
+                        (Bound::Unbounded, Bound::Unbounded),
+                        false,
+                        &mut |k, val| {
+                            let lsn = crate::codec::be64(k)?;
+                            let at = crate::codec::Reader::new(val, "change").take(9).map(|b| {
+                                i64::from_le_bytes(b[1..9].try_into().unwrap_or([0; 8]))
+                            })?;
+                            seen += 1;
+                            if at >= cutoff || seen > limit {
+                                before = Some(lsn);
+                                return Ok(false);
+                            }
+                            before = Some(lsn + 1);
+                            Ok(true)
+                        },
+                    )?;
+                    before
+                }
+            };
+            (by_age, by_count)
+        };
+        let before = match (cut_age, cut_count) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => match a.or(b) {
+                Some(x) => x,
+                None => return Ok(0),
+            },
+        };
+        let m = Mutation::ForgetChanges {
+            before_lsn: before,
+            max: limit.min(u32::MAX as usize) as u32,
+        };
+        match self
+            .backend
+            .commit(self.batch_of(vec![m], true))
+            .await?
+            .pop()
+        {
+            Some(Ok(Outcome::Trimmed { removed })) => Ok(removed),
+            Some(Err(e)) => Err(e),
+            _ => Ok(0),
+        }
+    }
+
+    /// One pass of background upkeep: TTL sweep and change-feed retention.
+    pub async fn maintain(&self) -> Result<Maintenance> {
+        let mut m = Maintenance::default();
+        loop {
+            let n = self.sweep_expired(1000).await?;
+            m.expired_items += n;
+            if n < 1000 {
+                break;
+            }
+        }
+        m.forgotten_changes = self.trim_changes(10_000).await?;
+        Ok(m)
+    }
+
+    /// Run [`Store::maintain`] every `every` until the returned handle is dropped or aborted.
+    pub fn spawn_maintenance(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let s = self.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                t.tick().await;
+                let _ = s.maintain().await;
+            }
+        })
+    }
+
+    /// Counters per namespace under `prefix`, bytes on disk and the last LSN.
+    pub async fn stats(&self, prefix: &Namespace) -> Result<StoreStats> {
+        self.opts.limits.check_prefix(prefix)?;
+        let v = self.backend.read()?;
+        Ok(StoreStats {
+            namespaces: read::namespace_stats(&*v, prefix)?,
+            disk_bytes: self.backend.space()?.disk_bytes,
+            last_lsn: read::last_lsn(&*v)?,
+            backend: self.backend.name().into(),
+        })
+    }
+
+    /// Reclaim space on disk.
+    pub async fn compact(&self) -> Result<CompactReport> {
+        let b = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || b.compact())
+            .await
+            .map_err(|e| Error::Storage(format!("compaction task failed: {e}")))?
+    }
+
+    /// Make everything durable now (a checkpoint).
+    pub fn sync(&self) -> Result<()> {
+        self.backend.sync()
+    }
+}
+
+/// Parse a human duration such as `90s`, `15m`, `1h`, `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        Error::invalid(
+            Rule::Ttl,
+            format!("{s:?}: expected a number and a unit (ms, s, m, h, d)"),
+        )
+    })?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => {
+            return Err(Error::invalid(
+                Rule::Ttl,
+                format!("{s:?}: unknown unit {unit:?} (ms, s, m, h, d)"),
+            ))
+        }
+    };
+    let d = Duration::from_millis(ms);
+    check_ttl(&d)?;
+    Ok(d)
+}
