@@ -1,0 +1,251 @@
+//! The single writer. It drains the queue of batches, applies them together on top of the
+//! latest state ([`botstore::apply::apply_group`]), writes the group's write set to the
+//! journal with one `fdatasync`, commits it to redb without an fsync, and then acknowledges
+//! every batch in the group. Checkpoints (a redb `Immediate` commit) happen when the journal
+//! is full, on a timer, on request and at shutdown.
+
+use crate::journal::Journal;
+use crate::tables::{self, RedbView, META_JOURNAL_GENERATION};
+use crate::{Durability, EmbeddedOptions, Shared};
+use botstore::apply::{apply_group, Batch, BatchResults};
+use botstore::codec::{self, Table};
+use botstore::kv::KvRead;
+use botstore::{Error, Result};
+use redb::ReadableDatabase;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+pub enum Request {
+    Commit(Batch, oneshot::Sender<Result<BatchResults>>),
+    Checkpoint(std::sync::mpsc::Sender<Result<()>>),
+    Compact(std::sync::mpsc::Sender<Result<bool>>),
+}
+
+pub struct Writer {
+    pub shared: Arc<Shared>,
+    pub journal: Journal,
+    pub opts: EmbeddedOptions,
+    pub rx: Receiver<Request>,
+    /// Set after a storage error: every later request fails with it.
+    pub failed: Option<String>,
+}
+
+impl Writer {
+    pub fn run(mut self) {
+        let mut last_checkpoint = Instant::now();
+        let mut unsynced_since: Option<Instant> = None;
+        let mut dirty = false;
+        loop {
+            let timeout = match (unsynced_since, &self.opts.durability) {
+                (Some(t), Durability::Relaxed { max_loss }) => max_loss.saturating_sub(t.elapsed()),
+                _ => self
+                    .opts
+                    .checkpoint_interval
+                    .saturating_sub(last_checkpoint.elapsed()),
+            };
+            let first = match self.rx.recv_timeout(timeout) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => {
+                    if unsynced_since.is_some() {
+                        if let Err(e) = self.journal.sync() {
+                            self.fail(&e);
+                        }
+                        unsynced_since = None;
+                    }
+                    if dirty && last_checkpoint.elapsed() >= self.opts.checkpoint_interval {
+                        if let Err(e) = self.checkpoint() {
+                            self.fail(&e);
+                        }
+                        dirty = false;
+                        last_checkpoint = Instant::now();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            // Gather a group: the first request and whatever queued behind it.
+            let mut group = Vec::new();
+            let mut control = Vec::new();
+            let mut bytes = 0usize;
+            let push = |r: Request, group: &mut Vec<_>, control: &mut Vec<_>| match r {
+                Request::Commit(b, tx) => {
+                    let n = batch_bytes(&b);
+                    group.push((b, tx));
+                    n
+                }
+                other => {
+                    control.push(other);
+                    0
+                }
+            };
+            bytes += push(first, &mut group, &mut control);
+            while group.len() < self.opts.max_group
+                && bytes < self.opts.max_group_bytes
+                && control.is_empty()
+            {
+                match self.rx.try_recv() {
+                    Ok(r) => bytes += push(r, &mut group, &mut control),
+                    Err(_) => break,
+                }
+            }
+            if !group.is_empty() {
+                match self.commit_group(&group) {
+                    Ok((results, wrote)) => {
+                        dirty |= wrote;
+                        if wrote {
+                            if let Durability::Relaxed { .. } = self.opts.durability {
+                                unsynced_since.get_or_insert_with(Instant::now);
+                            }
+                        }
+                        for ((_, tx), r) in group.into_iter().zip(results) {
+                            let _ = tx.send(Ok(r));
+                        }
+                    }
+                    Err(e) => {
+                        self.fail(&e);
+                        for (_, tx) in group {
+                            let _ = tx.send(Err(e.clone()));
+                        }
+                    }
+                }
+                if self.journal.is_full() {
+                    if let Err(e) = self.checkpoint() {
+                        self.fail(&e);
+                    }
+                    dirty = false;
+                    unsynced_since = None;
+                    last_checkpoint = Instant::now();
+                }
+            }
+            for c in control {
+                match c {
+                    Request::Checkpoint(tx) => {
+                        let r = self.checkpoint();
+                        if r.is_ok() {
+                            dirty = false;
+                            unsynced_since = None;
+                            last_checkpoint = Instant::now();
+                        }
+                        let _ = tx.send(r);
+                    }
+                    Request::Compact(tx) => {
+                        let r = self.checkpoint().and_then(|_| self.compact());
+                        dirty = false;
+                        unsynced_since = None;
+                        last_checkpoint = Instant::now();
+                        let _ = tx.send(r);
+                    }
+                    Request::Commit(..) => {}
+                }
+            }
+        }
+        // Every sender is gone: make everything durable and leave the journal empty.
+        if self.failed.is_none() {
+            let _ = self.checkpoint();
+        }
+    }
+
+    fn fail(&mut self, e: &Error) {
+        if self.failed.is_none() {
+            self.failed = Some(e.to_string());
+        }
+    }
+
+    fn commit_group(
+        &mut self,
+        group: &[(Batch, oneshot::Sender<Result<BatchResults>>)],
+    ) -> Result<(Vec<BatchResults>, bool)> {
+        if let Some(why) = &self.failed {
+            return Err(Error::Closed(format!(
+                "the writer stopped after an error: {why}"
+            )));
+        }
+        let batches: Vec<Batch> = group.iter().map(|(b, _)| b.clone()).collect();
+        let db = self.shared.db()?;
+        let view = RedbView::new(db.begin_read().map_err(Error::storage)?);
+        let (results, writes) = apply_group(&view, &batches)?;
+        if writes.is_empty() {
+            return Ok((results, false));
+        }
+        let before = codec::be64(
+            &view
+                .get(Table::Meta, codec::META_LAST_LSN)?
+                .unwrap_or(vec![0; 8]),
+        )?;
+        drop(view);
+        let after = match writes.get(&(Table::Meta, codec::META_LAST_LSN.to_vec())) {
+            Some(Some(b)) => codec::be64(b)?,
+            _ => before,
+        };
+        self.journal.append(before + 1, after, &writes)?;
+        if self.opts.durability == Durability::Immediate {
+            self.journal.sync()?;
+            self.shared
+                .metrics
+                .fsyncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut txn = db.begin_write().map_err(Error::storage)?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(Error::storage)?;
+        tables::apply_writes(&txn, tables::write_set_iter(&writes))?;
+        txn.commit().map_err(Error::storage)?;
+        let m = &self.shared.metrics;
+        m.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        m.batches
+            .fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok((results, true))
+    }
+
+    /// Make redb durable (an `Immediate` commit), then start a new journal generation.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        if let Some(why) = &self.failed {
+            return Err(Error::Closed(format!(
+                "the writer stopped after an error: {why}"
+            )));
+        }
+        let next = self.journal.generation + 1;
+        let db = self.shared.db()?;
+        let mut txn = db.begin_write().map_err(Error::storage)?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(Error::storage)?;
+        txn.set_quick_repair(true);
+        {
+            let mut meta = txn
+                .open_table(tables::def(Table::Meta))
+                .map_err(Error::storage)?;
+            meta.insert(META_JOURNAL_GENERATION, &next.to_be_bytes()[..])
+                .map_err(Error::storage)?;
+        }
+        txn.commit().map_err(Error::storage)?;
+        self.journal.restart(next);
+        self.shared
+            .metrics
+            .checkpoints
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn compact(&mut self) -> Result<bool> {
+        let mut db = self.shared.db_mut()?;
+        db.compact()
+            .map_err(|e| Error::Storage(format!("compaction failed: {e}")))
+    }
+}
+
+fn batch_bytes(b: &Batch) -> usize {
+    use botstore::Mutation;
+    b.mutations
+        .iter()
+        .map(|m| match m {
+            Mutation::Put { value, .. } => value.data.len() + 64,
+            Mutation::Append { entries, .. } => entries.iter().map(|e| e.data.len() + 32).sum(),
+            _ => 64,
+        })
+        .sum()
+}
+
+/// How long the writer waits when idle before looking at its timers again.
+pub const IDLE: Duration = Duration::from_secs(1);
