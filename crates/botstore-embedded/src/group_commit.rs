@@ -34,107 +34,86 @@ pub struct Writer {
 
 impl Writer {
     pub fn run(mut self) {
-        let mut last_checkpoint = Instant::now();
-        let mut unsynced_since: Option<Instant> = None;
-        let mut dirty = false;
+        let mut timers = Timers {
+            last_checkpoint: Instant::now(),
+            unsynced_since: None,
+            dirty: false,
+        };
         loop {
-            let timeout = match (unsynced_since, &self.opts.durability) {
+            let timeout = match (timers.unsynced_since, &self.opts.durability) {
                 (Some(t), Durability::Relaxed { max_loss }) => max_loss.saturating_sub(t.elapsed()),
-                _ => self
+                _ if timers.dirty => self
                     .opts
                     .checkpoint_interval
-                    .saturating_sub(last_checkpoint.elapsed()),
+                    .saturating_sub(timers.last_checkpoint.elapsed()),
+                _ => IDLE,
             };
             let first = match self.rx.recv_timeout(timeout) {
                 Ok(r) => r,
                 Err(RecvTimeoutError::Timeout) => {
-                    if unsynced_since.is_some() {
-                        if let Err(e) = self.journal.sync() {
-                            self.fail(&e);
-                        }
-                        unsynced_since = None;
-                    }
-                    if dirty && last_checkpoint.elapsed() >= self.opts.checkpoint_interval {
-                        if let Err(e) = self.checkpoint() {
-                            self.fail(&e);
-                        }
-                        dirty = false;
-                        last_checkpoint = Instant::now();
-                    }
+                    self.run_timers(&mut timers);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             // Gather a group: the first request and whatever queued behind it.
-            let mut group = Vec::new();
+            let mut batches = Vec::new();
+            let mut replies = Vec::new();
             let mut control = Vec::new();
             let mut bytes = 0usize;
-            let push = |r: Request, group: &mut Vec<_>, control: &mut Vec<_>| match r {
-                Request::Commit(b, tx) => {
-                    let n = batch_bytes(&b);
-                    group.push((b, tx));
-                    n
+            let mut next = Some(first);
+            while let Some(r) = next.take() {
+                match r {
+                    Request::Commit(b, tx) => {
+                        bytes += batch_bytes(&b);
+                        batches.push(b);
+                        replies.push(tx);
+                    }
+                    other => control.push(other),
                 }
-                other => {
-                    control.push(other);
-                    0
-                }
-            };
-            bytes += push(first, &mut group, &mut control);
-            while group.len() < self.opts.max_group
-                && bytes < self.opts.max_group_bytes
-                && control.is_empty()
-            {
-                match self.rx.try_recv() {
-                    Ok(r) => bytes += push(r, &mut group, &mut control),
-                    Err(_) => break,
+                if batches.len() < self.opts.max_group
+                    && bytes < self.opts.max_group_bytes
+                    && control.is_empty()
+                {
+                    next = self.rx.try_recv().ok();
                 }
             }
-            if !group.is_empty() {
-                match self.commit_group(&group) {
+            if !batches.is_empty() {
+                match self.commit_group(&batches) {
                     Ok((results, wrote)) => {
-                        dirty |= wrote;
                         if wrote {
+                            timers.dirty = true;
                             if let Durability::Relaxed { .. } = self.opts.durability {
-                                unsynced_since.get_or_insert_with(Instant::now);
+                                timers.unsynced_since.get_or_insert_with(Instant::now);
                             }
                         }
-                        for ((_, tx), r) in group.into_iter().zip(results) {
+                        for (tx, r) in replies.into_iter().zip(results) {
                             let _ = tx.send(Ok(r));
                         }
                     }
                     Err(e) => {
                         self.fail(&e);
-                        for (_, tx) in group {
+                        for tx in replies {
                             let _ = tx.send(Err(e.clone()));
                         }
                     }
                 }
                 if self.journal.is_full() {
-                    if let Err(e) = self.checkpoint() {
-                        self.fail(&e);
-                    }
-                    dirty = false;
-                    unsynced_since = None;
-                    last_checkpoint = Instant::now();
+                    let _ = self.checkpoint_now(&mut timers); // a failure marks the writer failed
                 }
+                // Under continuous load the receive never times out: run the timers here too.
+                self.run_timers(&mut timers);
             }
             for c in control {
                 match c {
                     Request::Checkpoint(tx) => {
-                        let r = self.checkpoint();
-                        if r.is_ok() {
-                            dirty = false;
-                            unsynced_since = None;
-                            last_checkpoint = Instant::now();
-                        }
+                        let r = self.checkpoint_now(&mut timers);
                         let _ = tx.send(r);
                     }
                     Request::Compact(tx) => {
-                        let r = self.checkpoint().and_then(|_| self.compact());
-                        dirty = false;
-                        unsynced_since = None;
-                        last_checkpoint = Instant::now();
+                        let r = self
+                            .checkpoint_now(&mut timers)
+                            .and_then(|_| self.compact());
                         let _ = tx.send(r);
                     }
                     Request::Commit(..) => {}
@@ -147,25 +126,52 @@ impl Writer {
         }
     }
 
+    /// Flush the journal when the relaxed-durability bound is due; checkpoint when the
+    /// checkpoint interval has passed since the last one and something was written.
+    fn run_timers(&mut self, t: &mut Timers) {
+        if let (Some(since), Durability::Relaxed { max_loss }) =
+            (t.unsynced_since, &self.opts.durability)
+        {
+            if since.elapsed() >= *max_loss {
+                if let Err(e) = self.journal.sync() {
+                    self.fail(&e);
+                }
+                t.unsynced_since = None;
+            }
+        }
+        if t.dirty && t.last_checkpoint.elapsed() >= self.opts.checkpoint_interval {
+            let _ = self.checkpoint_now(t);
+        }
+    }
+
+    fn checkpoint_now(&mut self, t: &mut Timers) -> Result<()> {
+        let r = self.checkpoint();
+        match &r {
+            Ok(()) => {
+                t.dirty = false;
+                t.unsynced_since = None;
+            }
+            Err(e) => self.fail(e),
+        }
+        t.last_checkpoint = Instant::now();
+        r
+    }
+
     fn fail(&mut self, e: &Error) {
         if self.failed.is_none() {
             self.failed = Some(e.to_string());
         }
     }
 
-    fn commit_group(
-        &mut self,
-        group: &[(Batch, oneshot::Sender<Result<BatchResults>>)],
-    ) -> Result<(Vec<BatchResults>, bool)> {
+    fn commit_group(&mut self, batches: &[Batch]) -> Result<(Vec<BatchResults>, bool)> {
         if let Some(why) = &self.failed {
             return Err(Error::Closed(format!(
                 "the writer stopped after an error: {why}"
             )));
         }
-        let batches: Vec<Batch> = group.iter().map(|(b, _)| b.clone()).collect();
         let db = self.shared.db()?;
         let view = RedbView::new(db.begin_read().map_err(Error::storage)?);
-        let (results, writes) = apply_group(&view, &batches)?;
+        let (results, writes) = apply_group(&view, batches)?;
         if writes.is_empty() {
             return Ok((results, false));
         }
@@ -195,7 +201,7 @@ impl Writer {
         let m = &self.shared.metrics;
         m.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         m.batches
-            .fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(batches.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok((results, true))
     }
 
@@ -245,6 +251,12 @@ fn batch_bytes(b: &Batch) -> usize {
             _ => 64,
         })
         .sum()
+}
+
+struct Timers {
+    last_checkpoint: Instant,
+    unsynced_since: Option<Instant>,
+    dirty: bool,
 }
 
 /// How long the writer waits when idle before looking at its timers again.
