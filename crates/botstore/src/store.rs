@@ -85,6 +85,29 @@ pub struct StoreStats {
     pub backend: String,
 }
 
+impl StoreStats {
+    /// Logical bytes (item and stream values) of every namespace together.
+    pub fn logical_bytes(&self) -> u64 {
+        self.namespaces
+            .iter()
+            .map(|(_, s)| s.item_bytes + s.stream_bytes)
+            .sum()
+    }
+
+    /// An estimate of the bytes on disk that one namespace accounts for: the store's
+    /// bytes on disk shared out in proportion to logical bytes. The engines do not track
+    /// pages per namespace, so this is an estimate and is named as one wherever shown.
+    pub fn estimated_disk_bytes(&self, ns: &NamespaceStats) -> Option<u64> {
+        let disk = self.disk_bytes?;
+        let total = self.logical_bytes();
+        if total == 0 {
+            return Some(0);
+        }
+        let mine = ns.item_bytes + ns.stream_bytes;
+        Some((disk as u128 * mine as u128 / total as u128) as u64)
+    }
+}
+
 /// What one maintenance pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Maintenance {
