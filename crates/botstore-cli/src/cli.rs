@@ -1,0 +1,265 @@
+//! The command line: clap types only. What each command does lives in [`crate::commands`].
+
+use botstore::Version;
+use botstore_embedded::Durability;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const AFTER_HELP: &str = "\
+Namespaces are written a/b/c. Values are JSON unless --bytes is given.
+
+Exit codes:
+  0  ok
+  1  not found (item, stream, or nothing to delete)
+  2  bad input (usage errors, invalid namespace/key/value/TTL, bad import line)
+  3  precondition failed (--if-version, --if-absent, --expect-last)
+  4  any other error (storage, I/O, data folder in use or not a folder)
+
+Errors go to stderr and name the rule they broke, e.g. `invalid input (key.empty): ...`.
+With --json, errors are one JSON object on stderr: {\"error\", \"kind\", \"exit_code\"}.";
+
+/// botstore: storage for chatbots and AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "botstore", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The data folder (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "BOTSTORE_DATA",
+        default_value = "./botstore-data",
+        value_name = "DIR"
+    )]
+    pub data: PathBuf,
+
+    /// Machine-readable output: one JSON document on stdout (errors as JSON on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// When a write is on disk: `immediate` (acknowledged = flushed), `relaxed` (flushed
+    /// within 10 ms) or `relaxed:<duration>`, e.g. `relaxed:50ms`.
+    #[arg(long, global = true, default_value = "immediate", value_parser = parse_durability, value_name = "MODE")]
+    pub durability: Durability,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write an item. The value comes from the argument, or from stdin when omitted.
+    Put(PutArgs),
+    /// Print an item's value.
+    ///
+    /// JSON values print as stored; other values print as raw bytes. With --json: an object
+    /// with ns, key, content_type, value (or value_b64, base64, for non-JSON values),
+    /// version, created_at, updated_at, expires_at (ms since the epoch) and subject.
+    Get(ItemArgs),
+    /// Delete an item (exit code 1 when there was nothing to delete).
+    Del(DelArgs),
+    /// List the items of a namespace, in key order, one page at a time.
+    Ls(LsArgs),
+    /// List namespaces that hold items or streams.
+    Ns(NsArgs),
+    /// Append to, read or trim a stream.
+    #[command(subcommand)]
+    Stream(StreamCommand),
+    /// Print the change feed: committed writes in commit order.
+    Changes(ChangesArgs),
+    /// Items and logical bytes per namespace, and bytes on disk.
+    Stats(StatsArgs),
+    /// Reclaim free space on disk.
+    Compact,
+    /// Load a JSON Lines file (or `-` for stdin) written by `export`.
+    Import(ImportArgs),
+    /// Write every item and stream entry as JSON Lines to stdout.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ItemArgs {
+    /// Namespace, e.g. tenant-a/users/u42.
+    pub ns: String,
+    pub key: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("precondition").args(["if_version", "if_absent"])))]
+pub struct PutArgs {
+    /// Namespace, e.g. tenant-a/users/u42.
+    pub ns: String,
+    pub key: String,
+    /// The value (JSON unless --bytes). Read from stdin when omitted.
+    pub value: Option<String>,
+    /// Store the value as opaque bytes instead of JSON.
+    #[arg(long)]
+    pub bytes: bool,
+    /// Content type of a --bytes value.
+    #[arg(
+        long,
+        requires = "bytes",
+        default_value = "application/octet-stream",
+        value_name = "TYPE"
+    )]
+    pub content_type: String,
+    /// Write only if the item's current version is V.
+    #[arg(long, value_parser = parse_version, value_name = "V")]
+    pub if_version: Option<Version>,
+    /// Write only if the item does not exist.
+    #[arg(long)]
+    pub if_absent: bool,
+    /// Expire the item this long after the write (90s, 15m, 1h, 7d). Default: the
+    /// namespace's default TTL, if one is set, otherwise never.
+    #[arg(long, value_parser = parse_ttl, value_name = "DURATION")]
+    pub ttl: Option<Duration>,
+    /// The subject (e.g. end user) the item belongs to.
+    #[arg(long, value_name = "S")]
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DelArgs {
+    /// Namespace, e.g. tenant-a/users/u42.
+    pub ns: String,
+    pub key: String,
+    /// Delete only if the item's current version is V.
+    #[arg(long, value_parser = parse_version, value_name = "V")]
+    pub if_version: Option<Version>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Namespace (with --recursive, a namespace prefix; empty for everything).
+    pub ns: String,
+    /// Only keys starting with P.
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Only keys >= K.
+    #[arg(long, value_name = "K")]
+    pub start: Option<String>,
+    /// Only keys < K.
+    #[arg(long, value_name = "K")]
+    pub end: Option<String>,
+    /// Page size.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub limit: usize,
+    /// Continue after the page that printed this cursor.
+    #[arg(long, value_name = "C")]
+    pub cursor: Option<String>,
+    /// Also list every namespace below NS (no key filters then).
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NsArgs {
+    /// Only namespaces under this prefix (default: all).
+    #[arg(default_value = "")]
+    pub prefix: String,
+    /// Show namespaces at most N segments below PREFIX (deeper ones are cut to N).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub depth: Option<u32>,
+    /// Page size.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub limit: usize,
+    /// Continue after the page that printed this cursor.
+    #[arg(long, value_name = "C")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StreamCommand {
+    /// Append JSON values (from the arguments, or one per stdin line) atomically.
+    Append(AppendArgs),
+    /// Read entries.
+    Read(ReadArgs),
+    /// Remove old entries.
+    Trim(TrimArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// Namespace, e.g. tenant-a/chats/c1.
+    pub ns: String,
+    pub stream: String,
+    /// JSON values; when none are given, one per line of stdin (blank lines skipped).
+    pub values: Vec<String>,
+    /// Append only if the stream's last sequence is N (0: the stream is empty or new).
+    #[arg(long, value_name = "N")]
+    pub expect_last: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    pub ns: String,
+    pub stream: String,
+    /// First sequence to read (inclusive). Default: the first entry, or the last with
+    /// --backward.
+    #[arg(long, value_name = "N")]
+    pub from: Option<u64>,
+    /// Read newest first.
+    #[arg(long)]
+    pub backward: bool,
+    /// Most entries to print.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("cut").required(true).args(["keep_last", "before", "older_than"])))]
+pub struct TrimArgs {
+    pub ns: String,
+    pub stream: String,
+    /// Keep only the last N entries.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u64>,
+    /// Remove every entry with a sequence below SEQ.
+    #[arg(long, value_name = "SEQ")]
+    pub before: Option<u64>,
+    /// Remove every entry appended more than this long ago (90s, 15m, 1h, 7d).
+    #[arg(long, value_parser = parse_ttl, value_name = "DURATION")]
+    pub older_than: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// Only changes with an LSN above this.
+    #[arg(long, default_value_t = 0, value_name = "LSN")]
+    pub since: u64,
+    /// Most changes to print.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only namespaces under this prefix (default: all).
+    #[arg(default_value = "")]
+    pub prefix: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A JSON Lines file, or `-` for stdin.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only namespaces under this prefix (default: all).
+    #[arg(long, default_value = "", value_name = "PREFIX")]
+    pub ns: String,
+}
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    Durability::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    Version::parse(s).ok_or_else(|| format!("{s:?} is not a version (a number such as 42)"))
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    botstore::parse_duration(s).map_err(|e| e.to_string())
+}

@@ -1,0 +1,68 @@
+//! `export [--ns PREFIX]`: every item, then every stream entry, as JSON Lines on stdout
+//! (format: [`crate::jsonl`]). Pages through the store, so memory stays constant.
+
+use super::{parse_ns, Ctx};
+use crate::cli::ExportArgs;
+use crate::jsonl;
+use crate::list_streams::list_streams;
+use botstore::{Direction, Scan};
+use std::io::{IsTerminal, Write};
+
+const PAGE: usize = 1000;
+
+pub async fn export(ctx: &Ctx, a: ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = &ctx.store;
+    let prefix = parse_ns(&a.ns);
+    let (mut items, mut entries) = (0u64, 0u64);
+
+    let mut cursor = None;
+    loop {
+        let page = store
+            .scan(&Scan {
+                ns: prefix.clone(),
+                recursive: true,
+                cursor,
+                limit: PAGE,
+                ..Scan::default()
+            })
+            .await?;
+        let now = store.now();
+        for item in &page.items {
+            items += jsonl::write_item(out, item, now)? as u64;
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+
+    let mut after = None;
+    loop {
+        let streams = list_streams(store, &prefix, after.as_ref(), PAGE)?;
+        for (ns, stream) in &streams {
+            let mut from = None;
+            loop {
+                let page = store
+                    .read_stream(ns, stream, from, Direction::Forward, PAGE)
+                    .await?;
+                for e in &page {
+                    jsonl::write_entry(out, ns, stream, &e.value)?;
+                }
+                entries += page.len() as u64;
+                match page.last() {
+                    Some(last) if page.len() == PAGE => from = Some(last.seq + 1),
+                    _ => break,
+                }
+            }
+        }
+        if streams.len() < PAGE {
+            break;
+        }
+        after = streams.into_iter().last();
+    }
+
+    if !ctx.json && std::io::stderr().is_terminal() {
+        eprintln!("exported {items} items and {entries} stream entries");
+    }
+    Ok(())
+}

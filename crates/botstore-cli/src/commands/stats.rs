@@ -1,0 +1,113 @@
+//! `stats` and `compact`.
+
+use super::{parse_ns, Ctx};
+use crate::cli::StatsArgs;
+use crate::output::{self, human_bytes};
+use botstore::NamespaceStats;
+use serde_json::json;
+use std::io::Write;
+
+pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let s = ctx.store.stats(&parse_ns(&a.prefix)).await?;
+    let mut total = NamespaceStats::default();
+    for (_, n) in &s.namespaces {
+        total.items += n.items;
+        total.item_bytes += n.item_bytes;
+        total.streams += n.streams;
+        total.stream_entries += n.stream_entries;
+        total.stream_bytes += n.stream_bytes;
+    }
+    if ctx.json {
+        let list: Vec<_> = s
+            .namespaces
+            .iter()
+            .map(|(ns, n)| {
+                json!({
+                    "ns": ns.segments(),
+                    "items": n.items,
+                    "item_bytes": n.item_bytes,
+                    "streams": n.streams,
+                    "stream_entries": n.stream_entries,
+                    "stream_bytes": n.stream_bytes,
+                })
+            })
+            .collect();
+        return output::json_doc(
+            out,
+            &json!({
+                "namespaces": list,
+                "total": total,
+                "disk_bytes": s.disk_bytes,
+                "last_lsn": s.last_lsn,
+                "backend": s.backend,
+            }),
+        );
+    }
+    let rows: Vec<[String; 6]> = s
+        .namespaces
+        .iter()
+        .map(|(ns, n)| row(ns.to_string(), n))
+        .chain(std::iter::once(row("TOTAL".into(), &total)))
+        .collect();
+    let header = [
+        "NAMESPACE",
+        "ITEMS",
+        "ITEM BYTES",
+        "STREAMS",
+        "ENTRIES",
+        "STREAM BYTES",
+    ];
+    let mut width: [usize; 6] = header.map(str::len);
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let print = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
+        let mut line = format!("{:<w$}", cells[0], w = width[0]);
+        for (c, w) in cells.iter().zip(width).skip(1) {
+            line.push_str(&format!("  {c:>w$}"));
+        }
+        writeln!(out, "{}", line.trim_end())
+    };
+    print(out, &header)?;
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        print(out, &cells)?;
+    }
+    let disk = s.disk_bytes.map_or("n/a".into(), human_bytes);
+    writeln!(out, "\non disk: {disk}; last LSN {}", s.last_lsn)?;
+    Ok(())
+}
+
+fn row(name: String, n: &NamespaceStats) -> [String; 6] {
+    [
+        name,
+        n.items.to_string(),
+        human_bytes(n.item_bytes),
+        n.streams.to_string(),
+        n.stream_entries.to_string(),
+        human_bytes(n.stream_bytes),
+    ]
+}
+
+pub async fn compact(ctx: &Ctx, out: &mut dyn Write) -> anyhow::Result<()> {
+    let r = ctx.store.compact().await?;
+    if ctx.json {
+        return output::json_doc(
+            out,
+            &json!({
+                "disk_bytes_before": r.disk_bytes_before,
+                "disk_bytes_after": r.disk_bytes_after,
+            }),
+        );
+    }
+    let show = |b: Option<u64>| b.map_or("n/a".into(), human_bytes);
+    writeln!(
+        out,
+        "compacted: {} -> {} on disk",
+        show(r.disk_bytes_before),
+        show(r.disk_bytes_after)
+    )?;
+    Ok(())
+}
