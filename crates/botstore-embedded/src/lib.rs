@@ -7,7 +7,7 @@
 //! Why a journal in front of redb: a redb commit with `Durability::Immediate` costs more than
 //! one flush (about 0.42x the disk's `fdatasync` rate on the reference machine), so single
 //! durable writes could not approach the disk's limit. A group's write set is framed and
-//! made durable with one `fdatasync` of a preallocated file, then committed to redb with
+//! made durable with one `fdatasync` of a file overwritten in place, then committed to redb with
 //! `Durability::None`; a periodic checkpoint makes redb durable and recycles the journal.
 //! See docs/ARCHITECTURE.md.
 //!

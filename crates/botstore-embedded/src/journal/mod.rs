@@ -26,6 +26,9 @@ use std::path::Path;
 const MAGIC: u32 = u32::from_le_bytes(*b"BSJ1");
 const HEADER: usize = 4 + 4 + 4 + 8 + 8 + 8;
 
+/// How much the journal file grows at a time.
+pub const GROW_STEP: u64 = 4 << 20;
+
 /// One decoded frame.
 #[derive(Debug, PartialEq)]
 pub struct Frame {
@@ -141,6 +144,8 @@ pub struct Journal {
     file: File,
     /// Where the next frame goes.
     offset: u64,
+    /// Bytes of the file that exist (zero-filled or written).
+    allocated: u64,
     /// Bytes after which the writer should checkpoint and wrap.
     capacity: u64,
     pub generation: u64,
@@ -149,8 +154,9 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Open (or create and preallocate) the journal. Preallocating with real zeroes means
-    /// later frames overwrite allocated blocks, so `fdatasync` has no metadata to write.
+    /// Open (or create) the journal. The file is extended with real zeroes, in steps of
+    /// [`GROW_STEP`], ahead of the write offset: frames then overwrite allocated blocks, so
+    /// `fdatasync` has no file-size metadata to write except once per step.
     pub fn open(path: &Path, capacity: u64, generation: u64) -> Result<Journal> {
         let file = OpenOptions::new()
             .read(true)
@@ -159,26 +165,37 @@ impl Journal {
             .truncate(false)
             .open(path)
             .map_err(|e| Error::Storage(format!("cannot open journal {}: {e}", path.display())))?;
-        let len = file.metadata().map_err(Error::storage)?.len();
-        if len < capacity {
-            let zeros = vec![0u8; 1 << 20];
-            let mut off = len;
-            while off < capacity {
-                let n = (capacity - off).min(zeros.len() as u64) as usize;
-                file.write_all_at(&zeros[..n], off)
-                    .map_err(Error::storage)?;
-                off += n as u64;
-            }
-            file.sync_all().map_err(Error::storage)?;
-        }
-        Ok(Journal {
+        let allocated = file.metadata().map_err(Error::storage)?.len();
+        let mut j = Journal {
             file,
             offset: 0,
+            allocated,
             capacity,
             generation,
             buf: Vec::new(),
             unsynced: false,
-        })
+        };
+        j.allocate(GROW_STEP.min(capacity))?;
+        Ok(j)
+    }
+
+    /// Make sure the file's first `end` bytes are allocated (zero-filled if new).
+    fn allocate(&mut self, end: u64) -> Result<()> {
+        if end <= self.allocated {
+            return Ok(());
+        }
+        let target = end.max(self.allocated + GROW_STEP).min(end.max(self.capacity));
+        let zeros = vec![0u8; 1 << 20];
+        let mut off = self.allocated;
+        while off < target {
+            let n = (target - off).min(zeros.len() as u64) as usize;
+            self.file
+                .write_all_at(&zeros[..n], off)
+                .map_err(|e| Error::Storage(format!("journal grow failed: {e}")))?;
+            off += n as u64;
+        }
+        self.allocated = target;
+        Ok(())
     }
 
     pub fn file(&self) -> &File {
@@ -197,6 +214,7 @@ impl Journal {
     /// Write a frame (not yet durable: call [`Journal::sync`]).
     pub fn append(&mut self, first_lsn: u64, last_lsn: u64, writes: &WriteSet) -> Result<()> {
         encode_frame(&mut self.buf, self.generation, first_lsn, last_lsn, writes);
+        self.allocate(self.offset + self.buf.len() as u64)?;
         self.file
             .write_all_at(&self.buf, self.offset)
             .map_err(|e| Error::Storage(format!("journal write failed: {e}")))?;

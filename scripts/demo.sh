@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's first command: a short botstore session on the embedded default store
+# (./botstore-data). Builds the CLI, then writes and reads conversation state, a
+# conditional update that loses a race, a transcript stream, the change feed and stats.
+# (When `botstore serve` lands, this becomes starting the server.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q -p botstore-cli
+bs() { echo "\$ botstore $*" >&2; ./target/release/botstore "$@"; }
+export BOTSTORE_DATA="${BOTSTORE_DATA:-./botstore-data}"
+
+v=$(bs --json put demo/users/u42 profile '{"name":"Ada","turns":0}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
+bs get demo/users/u42 profile
+bs put demo/users/u42 profile --if-version "$v" '{"name":"Ada","turns":1}'
+echo "# the same stale version again must fail with exit code 3:" >&2
+set +e; bs put demo/users/u42 profile --if-version "$v" '{"name":"Ada","turns":9}'; code=$?; set -e
+echo "# exit code: $code" >&2
+bs put demo/sessions/s1 state --ttl 1h '{"dialog_stack":["greet"]}'
+bs stream append demo/conversations/c1 transcript '{"type":"message","from":"user","text":"hi"}' '{"type":"message","from":"bot","text":"hello!"}'
+bs stream read demo/conversations/c1 transcript --backward --limit 10
+bs ls demo/users/u42
+bs ns demo
+bs changes --limit 5
+bs stats
