@@ -184,7 +184,9 @@ impl Journal {
         if end <= self.allocated {
             return Ok(());
         }
-        let target = end.max(self.allocated + GROW_STEP).min(end.max(self.capacity));
+        let target = end
+            .max(self.allocated + GROW_STEP)
+            .min(end.max(self.capacity));
         let zeros = vec![0u8; 1 << 20];
         let mut off = self.allocated;
         while off < target {
