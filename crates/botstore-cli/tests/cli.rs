@@ -642,8 +642,19 @@ fn stats_count_items_bytes_and_disk() {
     assert!(j["disk_bytes"].as_u64().expect("disk bytes") > 0);
     assert_eq!(j["last_lsn"], 4);
 
+    // The per-namespace disk figure is the store's disk bytes shared out by logical bytes
+    // (15 + 4 + 1 = 20 logical bytes in all), also when only a prefix is shown.
+    let disk = j["disk_bytes"].as_u64().expect("disk");
+    assert_eq!(ns[0]["estimated_disk_bytes"], disk * 15 / 20);
+    assert_eq!(j["total"]["estimated_disk_bytes"], disk);
     let only_t = bs.run(&["--json", "stats", "t"]).ok().json();
     assert_eq!(only_t["total"]["items"], 2);
+    let disk = only_t["disk_bytes"].as_u64().expect("disk");
+    assert_eq!(
+        only_t["namespaces"][0]["estimated_disk_bytes"],
+        disk * 15 / 20
+    );
+    assert_eq!(only_t["total"]["estimated_disk_bytes"], disk * 19 / 20);
 
     let table = bs.run(&["stats"]).ok().out();
     let header = table.lines().next().expect("header");

@@ -3,12 +3,20 @@
 use super::{parse_ns, Ctx};
 use crate::cli::StatsArgs;
 use crate::output::{self, human_bytes};
-use botstore::NamespaceStats;
+use botstore::{Namespace, NamespaceStats};
 use serde_json::json;
 use std::io::Write;
 
 pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let s = ctx.store.stats(&parse_ns(&a.prefix)).await?;
+    let prefix = parse_ns(&a.prefix);
+    let s = ctx.store.stats(&prefix).await?;
+    // The disk estimate shares the store's bytes on disk out by logical bytes, so it needs
+    // the logical bytes of the whole store, not only of the namespaces under the prefix.
+    let whole = if prefix.is_empty() {
+        s.clone()
+    } else {
+        ctx.store.stats(&Namespace::root()).await?
+    };
     let mut total = NamespaceStats::default();
     for (_, n) in &s.namespaces {
         total.items += n.items;
@@ -17,6 +25,7 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
         total.stream_entries += n.stream_entries;
         total.stream_bytes += n.stream_bytes;
     }
+    let estimate = |n: &NamespaceStats| whole.estimated_disk_bytes(n);
     if ctx.json {
         let list: Vec<_> = s
             .namespaces
@@ -29,25 +38,34 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
                     "streams": n.streams,
                     "stream_entries": n.stream_entries,
                     "stream_bytes": n.stream_bytes,
+                    "estimated_disk_bytes": estimate(n),
                 })
             })
             .collect();
+        let mut total_doc = json!(total);
+        if let Some(o) = total_doc.as_object_mut() {
+            o.insert("estimated_disk_bytes".into(), json!(estimate(&total)));
+        }
         return output::json_doc(
             out,
             &json!({
                 "namespaces": list,
-                "total": total,
+                "total": total_doc,
                 "disk_bytes": s.disk_bytes,
                 "last_lsn": s.last_lsn,
                 "backend": s.backend,
             }),
         );
     }
-    let rows: Vec<[String; 6]> = s
+    let rows: Vec<[String; 7]> = s
         .namespaces
         .iter()
-        .map(|(ns, n)| row(ns.to_string(), n))
-        .chain(std::iter::once(row("TOTAL".into(), &total)))
+        .map(|(ns, n)| row(ns.to_string(), n, estimate(n)))
+        .chain(std::iter::once(row(
+            "TOTAL".into(),
+            &total,
+            estimate(&total),
+        )))
         .collect();
     let header = [
         "NAMESPACE",
@@ -56,8 +74,9 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
         "STREAMS",
         "ENTRIES",
         "STREAM BYTES",
+        "DISK (EST.)",
     ];
-    let mut width: [usize; 6] = header.map(str::len);
+    let mut width: [usize; 7] = header.map(str::len);
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
@@ -76,11 +95,15 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
         print(out, &cells)?;
     }
     let disk = s.disk_bytes.map_or("n/a".into(), human_bytes);
-    writeln!(out, "\non disk: {disk}; last LSN {}", s.last_lsn)?;
+    writeln!(
+        out,
+        "\non disk: {disk} (the whole store; DISK (EST.) shares it out by logical bytes); last LSN {}",
+        s.last_lsn
+    )?;
     Ok(())
 }
 
-fn row(name: String, n: &NamespaceStats) -> [String; 6] {
+fn row(name: String, n: &NamespaceStats, disk: Option<u64>) -> [String; 7] {
     [
         name,
         n.items.to_string(),
@@ -88,6 +111,7 @@ fn row(name: String, n: &NamespaceStats) -> [String; 6] {
         n.streams.to_string(),
         n.stream_entries.to_string(),
         human_bytes(n.stream_bytes),
+        disk.map_or("n/a".into(), human_bytes),
     ]
 }
 
