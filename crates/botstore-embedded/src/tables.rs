@@ -8,6 +8,15 @@ use std::cell::OnceCell;
 use std::ops::Bound;
 
 pub type Def = TableDefinition<'static, &'static [u8], &'static [u8]>;
+type ReadTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
+type WriteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+type Entry<'a> = std::result::Result<
+    (
+        redb::AccessGuard<'a, &'static [u8]>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
 
 pub fn def(t: Table) -> Def {
     TableDefinition::new(t.name())
@@ -19,7 +28,7 @@ pub const META_JOURNAL_GENERATION: &[u8] = b"journal_generation";
 /// A read view: a redb read transaction with tables opened on first use.
 pub struct RedbView {
     txn: ReadTransaction,
-    tables: [OnceCell<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>>; 9],
+    tables: [OnceCell<Option<ReadTable>>; 9],
 }
 
 impl RedbView {
@@ -30,7 +39,7 @@ impl RedbView {
         }
     }
 
-    fn table(&self, t: Table) -> Result<Option<&ReadOnlyTable<&'static [u8], &'static [u8]>>> {
+    fn table(&self, t: Table) -> Result<Option<&ReadTable>> {
         let cell = &self.tables[t as usize - 1];
         if cell.get().is_none() {
             let opened = match self.txn.open_table(def(t)) {
@@ -65,10 +74,7 @@ impl KvRead for RedbView {
             return Ok(());
         };
         let it = t.range::<&[u8]>(range).map_err(Error::storage)?;
-        let mut step = |e: std::result::Result<
-            (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>),
-            redb::StorageError,
-        >| {
+        let mut step = |e: Entry| {
             let (k, v) = e.map_err(Error::storage)?;
             visit(k.value(), v.value())
         };
@@ -94,7 +100,7 @@ pub fn apply_writes<'a>(
     txn: &WriteTransaction,
     writes: impl IntoIterator<Item = (Table, &'a [u8], Option<&'a [u8]>)>,
 ) -> Result<()> {
-    let mut open: Option<(Table, redb::Table<&'static [u8], &'static [u8]>)> = None;
+    let mut open: Option<(Table, WriteTable)> = None;
     for (t, k, v) in writes {
         if open.as_ref().map(|(ot, _)| *ot) != Some(t) {
             drop(open.take());

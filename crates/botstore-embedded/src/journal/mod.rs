@@ -77,8 +77,7 @@ fn decode_body(generation: u64, first_lsn: u64, last_lsn: u64, body: &[u8]) -> O
         p += n;
         Some(s)
     };
-    loop {
-        let Some(tb) = take(1) else { break };
+    while let Some(tb) = take(1) {
         let table = Table::from_u8(tb[0])?;
         let op = take(1)?[0];
         let klen = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
