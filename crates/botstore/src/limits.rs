@@ -2,7 +2,7 @@
 //! reaches a backend, so nothing below it sees unchecked input.
 
 use crate::error::{Error, Result, Rule};
-use crate::model::{Mutation, Namespace, Precondition, Value};
+use crate::model::{Mutation, Namespace, Precondition, Ttl, Value};
 
 /// The limits a store enforces. `Limits::default()` is what `botstore` uses unless told.
 #[derive(Clone, Debug)]
@@ -129,7 +129,9 @@ impl Limits {
             ));
         }
         if v.is_json() {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&v.data)
+            // Not `IgnoredAny`: it skips strings unchecked, so invalid UTF-8 and lone
+            // surrogate escapes would be stored and then fail to parse on every read.
+            serde_json::from_slice::<JsonCheck>(&v.data)
                 .map_err(|e| Error::invalid(Rule::Json, format!("not valid JSON: {e}")))?;
         }
         Ok(())
@@ -169,12 +171,16 @@ impl Limits {
                 value,
                 subject,
                 precondition,
+                ttl,
                 ..
             } => {
                 self.check_namespace(ns)?;
                 self.check_key(key)?;
                 self.check_value(value)?;
                 self.check_subject(subject)?;
+                if let Ttl::After(d) = ttl {
+                    check_ttl(d)?;
+                }
                 check_precondition(precondition)
             }
             Mutation::Delete {
@@ -253,6 +259,12 @@ impl Limits {
                 ),
             ));
         }
+        self.check_batch_bytes(ms)?;
+        ms.iter().try_for_each(|m| self.check_mutation(m))
+    }
+
+    /// The sum of value bytes in one batch (an atomic batch or a `write_many`).
+    pub fn check_batch_bytes(&self, ms: &[Mutation]) -> Result<()> {
         let bytes: usize = ms.iter().map(value_bytes).sum();
         if bytes > self.max_batch_bytes {
             return Err(Error::invalid(
@@ -263,7 +275,56 @@ impl Limits {
                 ),
             ));
         }
-        ms.iter().try_for_each(|m| self.check_mutation(m))
+        Ok(())
+    }
+}
+
+/// Checks JSON text as strictly as parsing it into a `serde_json::Value` would (UTF-8,
+/// escapes, surrogates, trailing characters), without building the tree.
+struct JsonCheck;
+
+impl<'de> serde::Deserialize<'de> for JsonCheck {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(JsonCheck)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonCheck {
+    type Value = JsonCheck;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<Self, A::Error> {
+        while a.next_element::<JsonCheck>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<Self, A::Error> {
+        while a.next_entry::<JsonCheck, JsonCheck>()?.is_some() {}
+        Ok(self)
     }
 }
 

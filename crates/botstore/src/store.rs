@@ -209,6 +209,7 @@ impl Store {
                 ),
             ));
         }
+        l.check_batch_bytes(&mutations)?;
         let checks: Vec<Result<()>> = mutations.iter().map(|m| l.check_mutation(m)).collect();
         let valid: Vec<Mutation> = mutations
             .into_iter()
@@ -638,12 +639,12 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
             format!("{s:?}: expected a number and a unit (ms, s, m, h, d)"),
         )
     })?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
+    let per = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => {
             return Err(Error::invalid(
                 Rule::Ttl,
@@ -651,7 +652,8 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
             ))
         }
     };
-    let d = Duration::from_millis(ms);
+    // Overflow is simply too long a TTL (and must not panic on user input).
+    let d = Duration::from_millis(n.saturating_mul(per));
     check_ttl(&d)?;
     Ok(d)
 }
