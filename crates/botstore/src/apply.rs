@@ -598,6 +598,9 @@ impl Applier<'_> {
                     (Bound::Unbounded, Bound::Excluded(&end[..])),
                     false,
                     &mut |k, _| {
+                        if keys.len() >= *max as usize {
+                            return Ok(false);
+                        }
                         keys.push(k.to_vec());
                         Ok(keys.len() < *max as usize)
                     },

@@ -184,13 +184,22 @@ pub fn list_namespaces(
     let mut lower = Bound::Included(p.clone());
     if let Some(c) = cursor {
         let last = decode_cursor(c, &p)?;
-        lower = match codec::prefix_end(&last) {
-            Some(e) => Bound::Included(e),
-            None => {
-                return Ok(Page {
-                    items: vec![],
-                    cursor: None,
-                })
+        let last_ns = codec::ns_dec(&last)
+            .map_err(|_| Error::invalid(Rule::Cursor, "cursor is not one this store issued"))?;
+        // A namespace cut to max_depth stands for all its descendants: skip them. One that
+        // was not cut may have descendants still to list.
+        let truncated = max_depth.is_some_and(|d| last_ns.len() >= d.max(prefix.len()));
+        lower = if !truncated {
+            Bound::Excluded(last)
+        } else {
+            match codec::prefix_end(&last) {
+                Some(e) => Bound::Included(e),
+                None => {
+                    return Ok(Page {
+                        items: vec![],
+                        cursor: None,
+                    })
+                }
             }
         };
     }
@@ -332,6 +341,9 @@ pub fn expired(
         (Bound::Unbounded, Bound::Excluded(&end[..])),
         false,
         &mut |k, val| {
+            if out.len() >= limit {
+                return Ok(false);
+            }
             let (ns, key) = codec::split_named_key(&k[8..])?;
             out.push((ns, key, Version(codec::be64(val)?)));
             Ok(out.len() < limit)
