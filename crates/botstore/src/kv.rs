@@ -13,6 +13,8 @@ pub trait KvRead {
 
     /// Visit keys in `range` in order (descending when `reverse`), until `visit` returns
     /// `Ok(false)`.
+    // The visitor type is spelled out so that backends see exactly what they implement.
+    #[allow(clippy::type_complexity)]
     fn scan(
         &self,
         table: Table,
