@@ -9,7 +9,10 @@ use std::os::unix::fs::FileExt;
 
 fn ws(i: u64, len: usize) -> WriteSet {
     let mut w = WriteSet::new();
-    w.insert((Table::Items, i.to_be_bytes().to_vec()), Some(vec![i as u8; len]));
+    w.insert(
+        (Table::Items, i.to_be_bytes().to_vec()),
+        Some(vec![i as u8; len]),
+    );
     w
 }
 
