@@ -141,18 +141,19 @@ impl EmbeddedBackend {
         std::fs::create_dir_all(&dir).map_err(|e| {
             Error::Storage(format!("cannot create data folder {}: {e}", dir.display()))
         })?;
+        let path = dir.join("store.redb");
+        if !path.exists() {
+            create_database_file(&dir, &path)?;
+        }
         let db = Database::builder()
             .set_cache_size(opts.cache_size)
-            .create(dir.join("store.redb"))
+            .open(&path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
                     "data folder {} is in use by another botstore process",
                     dir.display()
                 )),
-                e => Error::Storage(format!(
-                    "cannot open {}: {e}",
-                    dir.join("store.redb").display()
-                )),
+                e => Error::Storage(format!("cannot open {}: {e}", path.display())),
             })?;
         // Replay the journal, then start a new generation: stale frames are never replayed.
         let generation = {
@@ -315,6 +316,50 @@ impl Backend for EmbeddedBackend {
         rx.recv()
             .map_err(|_| Error::Closed("the writer thread stopped".into()))?
     }
+}
+
+/// Create a new redb file so that a crash at any point leaves either no `store.redb` or a
+/// complete one: redb writes its magic number last, and refuses a file without it, so a
+/// kill during a plain `create` would leave a folder that never opens again. The file is
+/// made under a temporary name, flushed, then linked into place (a hard link fails if
+/// another process got there first, instead of replacing its file) and the folder flushed.
+fn create_database_file(dir: &Path, path: &Path) -> Result<()> {
+    let io =
+        |what: &str, e: std::io::Error| Error::Storage(format!("{what} in {}: {e}", dir.display()));
+    // Temporary files of creations that were killed.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let stale = e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("store.redb.new-")
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .map(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(60))
+                    .unwrap_or(false);
+            if stale {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let tmp = dir.join(format!("store.redb.new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    drop(
+        Database::create(&tmp)
+            .map_err(|e| Error::Storage(format!("cannot create {}: {e}", tmp.display())))?,
+    );
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("cannot flush the new database", e))?;
+    match std::fs::hard_link(&tmp, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io("cannot link the new database", e)),
+    }
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("cannot flush the data folder", e))
 }
 
 /// Open a [`botstore::Store`] on the embedded engine in `dir`.
