@@ -5,13 +5,13 @@
 //! is full, on a timer, on request and at shutdown.
 
 use crate::journal::Journal;
-use crate::tables::{self, RedbView, META_JOURNAL_GENERATION};
+use crate::memtable::MemTables;
+use crate::tables::{self, META_JOURNAL_GENERATION};
 use crate::{Durability, EmbeddedOptions, Shared};
 use botstore::apply::{apply_group, Batch, BatchResults};
 use botstore::codec::{self, Table};
 use botstore::kv::KvRead;
 use botstore::{Error, Result};
-use redb::ReadableDatabase;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ pub struct Writer {
     pub rx: Receiver<Request>,
     /// Set after a storage error: every later request fails with it.
     pub failed: Option<String>,
+    /// The latest memtable (also published in `shared` for readers).
+    pub mem: Arc<MemTables>,
 }
 
 impl Writer {
@@ -169,8 +171,7 @@ impl Writer {
                 "the writer stopped after an error: {why}"
             )));
         }
-        let db = self.shared.db()?;
-        let view = RedbView::new(db.begin_read().map_err(Error::storage)?);
+        let view = self.shared.view()?;
         let (results, writes) = apply_group(&view, batches)?;
         if writes.is_empty() {
             return Ok((results, false));
@@ -193,16 +194,53 @@ impl Writer {
                 .fsyncs
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let mut txn = db.begin_write().map_err(Error::storage)?;
-        txn.set_durability(redb::Durability::None)
-            .map_err(Error::storage)?;
-        tables::apply_writes(&txn, tables::write_set_iter(&writes))?;
-        txn.commit().map_err(Error::storage)?;
+        // Durable (or, relaxed, written): now visible to readers.
+        Arc::make_mut(&mut self.mem).insert(writes);
+        self.shared.publish(Arc::clone(&self.mem))?;
+        if self.mem.bytes >= self.opts.memtable_bytes {
+            self.flush(None)?;
+        }
         let m = &self.shared.metrics;
         m.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         m.batches
             .fetch_add(batches.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok((results, true))
+    }
+
+    /// Commit the memtable to redb. With `checkpoint: Some(next)` the commit is
+    /// `Immediate` and records `next` as the journal generation, which makes every frame of
+    /// the current generation redundant.
+    fn flush(&mut self, checkpoint: Option<u64>) -> Result<()> {
+        let db = self.shared.db()?;
+        let mut txn = db.begin_write().map_err(Error::storage)?;
+        match checkpoint {
+            Some(_) => {
+                txn.set_durability(redb::Durability::Immediate)
+                    .map_err(Error::storage)?;
+                txn.set_quick_repair(true);
+            }
+            None => txn
+                .set_durability(redb::Durability::None)
+                .map_err(Error::storage)?,
+        }
+        tables::apply_writes(&txn, self.mem.iter())?;
+        if let Some(next) = checkpoint {
+            let mut meta = txn
+                .open_table(tables::def(Table::Meta))
+                .map_err(Error::storage)?;
+            meta.insert(META_JOURNAL_GENERATION, &next.to_be_bytes()[..])
+                .map_err(Error::storage)?;
+        }
+        txn.commit().map_err(Error::storage)?;
+        drop(db);
+        // Only now may readers stop seeing the memtable: redb has it.
+        self.mem = Arc::default();
+        self.shared.publish(Arc::clone(&self.mem))?;
+        self.shared
+            .metrics
+            .flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Make redb durable (an `Immediate` commit), then start a new journal generation.
@@ -213,19 +251,7 @@ impl Writer {
             )));
         }
         let next = self.journal.generation + 1;
-        let db = self.shared.db()?;
-        let mut txn = db.begin_write().map_err(Error::storage)?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(Error::storage)?;
-        txn.set_quick_repair(true);
-        {
-            let mut meta = txn
-                .open_table(tables::def(Table::Meta))
-                .map_err(Error::storage)?;
-            meta.insert(META_JOURNAL_GENERATION, &next.to_be_bytes()[..])
-                .map_err(Error::storage)?;
-        }
-        txn.commit().map_err(Error::storage)?;
+        self.flush(Some(next))?;
         self.journal.restart(next);
         self.shared
             .metrics

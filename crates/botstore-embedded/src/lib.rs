@@ -17,6 +17,7 @@
 
 pub mod group_commit;
 pub mod journal;
+pub mod memtable;
 pub mod tables;
 
 use botstore::apply::{Batch, BatchResults};
@@ -80,6 +81,8 @@ pub struct EmbeddedOptions {
     pub max_group: usize,
     /// Most value bytes in one group (default 32 MiB).
     pub max_group_bytes: usize,
+    /// Memtable bytes after which the writer commits them to redb (default 16 MiB).
+    pub memtable_bytes: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -91,6 +94,7 @@ impl Default for EmbeddedOptions {
             checkpoint_interval: Duration::from_secs(5),
             max_group: 1024,
             max_group_bytes: 32 << 20,
+            memtable_bytes: 16 << 20,
         }
     }
 }
@@ -102,11 +106,15 @@ pub struct WriterMetrics {
     pub batches: AtomicU64,
     pub fsyncs: AtomicU64,
     pub checkpoints: AtomicU64,
+    /// Memtable commits to redb (checkpoints included).
+    pub flushes: AtomicU64,
 }
 
 /// State shared by the backend handle and its writer thread.
 pub struct Shared {
     db: RwLock<Database>,
+    /// Groups that are durable in the journal but not yet committed to redb.
+    mem: RwLock<Arc<memtable::MemTables>>,
     pub metrics: WriterMetrics,
 }
 
@@ -116,6 +124,31 @@ impl Shared {
             .read()
             .map_err(|_| Error::Closed("database lock poisoned".into()))
     }
+    /// A consistent view: the memtable snapshot is taken before the redb transaction opens,
+    /// so a group being moved from one to the other is seen in both or in redb, never in
+    /// neither.
+    pub fn view(&self) -> Result<memtable::EngineView> {
+        let mem = Arc::clone(
+            &*self
+                .mem
+                .read()
+                .map_err(|_| Error::Closed("memtable lock poisoned".into()))?,
+        );
+        let txn = self.db()?.begin_read().map_err(Error::storage)?;
+        Ok(memtable::EngineView {
+            mem,
+            redb: tables::RedbView::new(txn),
+        })
+    }
+
+    pub fn publish(&self, mem: Arc<memtable::MemTables>) -> Result<()> {
+        *self
+            .mem
+            .write()
+            .map_err(|_| Error::Closed("memtable lock poisoned".into()))? = mem;
+        Ok(())
+    }
+
     pub fn db_mut(&self) -> Result<RwLockWriteGuard<'_, Database>> {
         self.db
             .write()
@@ -196,6 +229,7 @@ impl EmbeddedBackend {
         journal.restart(next);
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
+            mem: RwLock::new(Arc::default()),
             metrics: WriterMetrics::default(),
         });
         let (tx, rx) = mpsc::channel();
@@ -205,6 +239,7 @@ impl EmbeddedBackend {
             opts,
             rx,
             failed: None,
+            mem: Arc::default(),
         };
         let handle = std::thread::Builder::new()
             .name("botstore-writer".into())
@@ -277,9 +312,7 @@ impl Backend for EmbeddedBackend {
     }
 
     fn read(&self) -> Result<Box<dyn KvRead + '_>> {
-        let db = self.shared.db()?;
-        let txn = db.begin_read().map_err(Error::storage)?;
-        Ok(Box::new(tables::RedbView::new(txn)))
+        Ok(Box::new(self.shared.view()?))
     }
 
     fn commit(&self, batch: Batch) -> BoxFuture<'static, Result<BatchResults>> {

@@ -36,3 +36,18 @@ mod relaxed {
         Store::with_options(botstore::conformance::keep_alive(b, dir), opts)
     });
 }
+
+/// A 4 KiB memtable: groups move to redb almost at once, so reads constantly merge the
+/// memtable with redb and cross the moment a group moves.
+mod small_memtable {
+    use super::*;
+    botstore::conformance_tests!(|opts| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let o = EmbeddedOptions {
+            memtable_bytes: 4 << 10,
+            ..options(Durability::Immediate)
+        };
+        let b = EmbeddedBackend::open(dir.path(), o).unwrap();
+        Store::with_options(botstore::conformance::keep_alive(b, dir), opts)
+    });
+}
