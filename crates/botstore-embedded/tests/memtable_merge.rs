@@ -8,7 +8,6 @@ use botstore_embedded::memtable::{EngineView, MemTables};
 use botstore_embedded::tables::{self, RedbView};
 use proptest::prelude::*;
 use redb::{Database, ReadableDatabase};
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
