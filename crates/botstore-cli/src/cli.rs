@@ -42,6 +42,15 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "immediate", value_parser = parse_durability, value_name = "MODE")]
     pub durability: Durability,
 
+    /// How long the change feed keeps records (90s, 15m, 24h, 7d); older ones are dropped
+    /// by `compact` (and, in a server, by its background upkeep).
+    #[arg(long, global = true, default_value = "24h", value_parser = parse_ttl, value_name = "DURATION")]
+    pub changes_retention: Duration,
+
+    /// redb's page cache in MiB.
+    #[arg(long, global = true, default_value_t = 64, value_name = "MIB")]
+    pub cache_mib: usize,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -688,7 +688,26 @@ fn compact_reports_disk_bytes() {
     let j = bs.run(&["--json", "compact"]).ok().json();
     assert!(j["disk_bytes_before"].as_u64().expect("before") > 0);
     assert!(j["disk_bytes_after"].as_u64().expect("after") > 0);
-    assert!(bs.run(&["compact"]).ok().out().starts_with("compacted: "));
+    assert_eq!(j["expired_items_removed"], 0);
+    assert!(bs.run(&["compact"]).ok().out().contains("compacted: "));
+}
+
+#[test]
+fn compact_sweeps_expired_items_and_applies_change_retention() {
+    let bs = Bs::new();
+    bs.run(&["put", "s", "gone", "--ttl", "1s", "1"]).ok();
+    bs.run(&["put", "s", "kept", "2"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Invisible at once, physically removed by the upkeep that compact runs; with a 1 s
+    // retention the two puts' change records go too (the expiry's own record stays).
+    let j = bs
+        .run(&["--json", "--changes-retention", "1s", "compact"])
+        .ok()
+        .json();
+    assert_eq!(j["expired_items_removed"], 1);
+    assert_eq!(j["changes_forgotten"], 2);
+    let stats = bs.run(&["--json", "stats"]).ok().json();
+    assert_eq!(stats["namespaces"][0]["items"], 1, "{stats}");
 }
 
 // ------------------------------------------------------------------ import / export

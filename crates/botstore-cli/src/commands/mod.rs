@@ -26,9 +26,17 @@ pub struct Ctx {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let opts = EmbeddedOptions {
         durability: cli.durability,
+        cache_size: cli.cache_mib << 20,
         ..EmbeddedOptions::default()
     };
-    let store = open_store(&cli.data, opts, StoreOptions::default())?;
+    let store_opts = StoreOptions {
+        retention: botstore::Retention {
+            max_age: Some(cli.changes_retention),
+            max_changes: None,
+        },
+        ..StoreOptions::default()
+    };
+    let store = open_store(&cli.data, opts, store_opts)?;
     let ctx = Ctx {
         store,
         json: cli.json,

@@ -115,12 +115,24 @@ fn row(name: String, n: &NamespaceStats, disk: Option<u64>) -> [String; 7] {
     ]
 }
 
+/// Upkeep (remove expired items, apply change-feed retention), then reclaim disk space.
 pub async fn compact(ctx: &Ctx, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut upkeep = botstore::Maintenance::default();
+    loop {
+        let m = ctx.store.maintain().await?;
+        upkeep.expired_items += m.expired_items;
+        upkeep.forgotten_changes += m.forgotten_changes;
+        if m == botstore::Maintenance::default() {
+            break;
+        }
+    }
     let r = ctx.store.compact().await?;
     if ctx.json {
         return output::json_doc(
             out,
             &json!({
+                "expired_items_removed": upkeep.expired_items,
+                "changes_forgotten": upkeep.forgotten_changes,
                 "disk_bytes_before": r.disk_bytes_before,
                 "disk_bytes_after": r.disk_bytes_after,
             }),
@@ -129,7 +141,9 @@ pub async fn compact(ctx: &Ctx, out: &mut dyn Write) -> anyhow::Result<()> {
     let show = |b: Option<u64>| b.map_or("n/a".into(), human_bytes);
     writeln!(
         out,
-        "compacted: {} -> {} on disk",
+        "removed {} expired items and {} change records past retention; compacted: {} -> {} on disk",
+        upkeep.expired_items,
+        upkeep.forgotten_changes,
         show(r.disk_bytes_before),
         show(r.disk_bytes_after)
     )?;
