@@ -30,8 +30,98 @@ pub struct Writer {
     pub rx: Receiver<Request>,
     /// Set after a storage error: every later request fails with it.
     pub failed: Option<String>,
-    /// The latest memtable (also published in `shared` for readers).
+    /// The active memtable (also published in `shared` for readers).
     pub mem: Arc<MemTables>,
+    /// The flusher thread, started on the first flush.
+    pub flusher: Option<Flusher>,
+}
+
+/// The thread that commits full memtables to redb while the writer goes on.
+pub struct Flusher {
+    tx: std::sync::mpsc::Sender<Arc<MemTables>>,
+    done: Receiver<Result<()>>,
+    busy: bool,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl Flusher {
+    fn start(shared: Arc<Shared>) -> Result<Flusher> {
+        let (tx, rx) = std::sync::mpsc::channel::<Arc<MemTables>>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("botstore-flusher".into())
+            .spawn(move || {
+                while let Ok(mem) = rx.recv() {
+                    let r = commit_memtable(&shared, &mem, None);
+                    // redb has it: readers may stop seeing the flushing memtable.
+                    let r =
+                        r.and_then(|_| shared.update_memtables(|m| m.flushing = Arc::default()));
+                    if done_tx.send(r).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::Storage(format!("cannot start the flusher thread: {e}")))?;
+        Ok(Flusher {
+            tx,
+            done,
+            busy: false,
+            handle,
+        })
+    }
+
+    /// Wait for the flush in progress, if any.
+    fn wait(&mut self) -> Result<()> {
+        if !self.busy {
+            return Ok(());
+        }
+        self.busy = false;
+        self.done
+            .recv()
+            .map_err(|_| Error::Closed("the flusher thread stopped".into()))?
+    }
+
+    /// Collect a finished flush without waiting.
+    fn poll(&mut self) -> Result<()> {
+        if self.busy {
+            if let Ok(r) = self.done.try_recv() {
+                self.busy = false;
+                return r;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Commit a memtable's writes to redb: `Durability::None`, or with `checkpoint: Some(next)`
+/// an `Immediate` commit that also records `next` as the journal generation.
+fn commit_memtable(shared: &Shared, mem: &MemTables, checkpoint: Option<u64>) -> Result<()> {
+    let db = shared.db()?;
+    let mut txn = db.begin_write().map_err(Error::storage)?;
+    match checkpoint {
+        Some(_) => {
+            txn.set_durability(redb::Durability::Immediate)
+                .map_err(Error::storage)?;
+            txn.set_quick_repair(true);
+        }
+        None => txn
+            .set_durability(redb::Durability::None)
+            .map_err(Error::storage)?,
+    }
+    tables::apply_writes(&txn, mem.iter())?;
+    if let Some(next) = checkpoint {
+        let mut meta = txn
+            .open_table(tables::def(Table::Meta))
+            .map_err(Error::storage)?;
+        meta.insert(META_JOURNAL_GENERATION, &next.to_be_bytes()[..])
+            .map_err(Error::storage)?;
+    }
+    txn.commit().map_err(Error::storage)?;
+    shared
+        .metrics
+        .flushes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
 }
 
 impl Writer {
@@ -126,6 +216,10 @@ impl Writer {
         if self.failed.is_none() {
             let _ = self.checkpoint();
         }
+        if let Some(f) = self.flusher.take() {
+            drop(f.tx);
+            let _ = f.handle.join();
+        }
     }
 
     /// Flush the journal when the relaxed-durability bound is due; checkpoint when the
@@ -196,9 +290,13 @@ impl Writer {
         }
         // Durable (or, relaxed, written): now visible to readers.
         Arc::make_mut(&mut self.mem).insert(writes);
-        self.shared.publish(Arc::clone(&self.mem))?;
+        let active = Arc::clone(&self.mem);
+        self.shared.update_memtables(|m| m.active = active)?;
+        if let Some(f) = self.flusher.as_mut() {
+            f.poll()?;
+        }
         if self.mem.bytes >= self.opts.memtable_bytes {
-            self.flush(None)?;
+            self.start_flush()?;
         }
         let m = &self.shared.metrics;
         m.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -207,40 +305,44 @@ impl Writer {
         Ok((results, true))
     }
 
-    /// Commit the memtable to redb. With `checkpoint: Some(next)` the commit is
-    /// `Immediate` and records `next` as the journal generation, which makes every frame of
-    /// the current generation redundant.
-    fn flush(&mut self, checkpoint: Option<u64>) -> Result<()> {
-        let db = self.shared.db()?;
-        let mut txn = db.begin_write().map_err(Error::storage)?;
-        match checkpoint {
-            Some(_) => {
-                txn.set_durability(redb::Durability::Immediate)
-                    .map_err(Error::storage)?;
-                txn.set_quick_repair(true);
+    /// Hand the active memtable to the flusher thread. If the previous flush is still
+    /// running, keep filling the active memtable up to four times the threshold, then wait
+    /// (back-pressure: memory stays bounded).
+    fn start_flush(&mut self) -> Result<()> {
+        if self.flusher.is_none() {
+            self.flusher = Some(Flusher::start(Arc::clone(&self.shared))?);
+        }
+        let Some(f) = self.flusher.as_mut() else {
+            return Ok(());
+        };
+        if f.busy {
+            if self.mem.bytes < 4 * self.opts.memtable_bytes {
+                return Ok(());
             }
-            None => txn
-                .set_durability(redb::Durability::None)
-                .map_err(Error::storage)?,
+            f.wait()?;
         }
-        tables::apply_writes(&txn, self.mem.iter())?;
-        if let Some(next) = checkpoint {
-            let mut meta = txn
-                .open_table(tables::def(Table::Meta))
-                .map_err(Error::storage)?;
-            meta.insert(META_JOURNAL_GENERATION, &next.to_be_bytes()[..])
-                .map_err(Error::storage)?;
+        let full = std::mem::take(&mut self.mem);
+        let (active, flushing) = (Arc::clone(&self.mem), Arc::clone(&full));
+        self.shared.update_memtables(|m| {
+            m.active = active;
+            m.flushing = flushing;
+        })?;
+        f.tx.send(full)
+            .map_err(|_| Error::Closed("the flusher thread stopped".into()))?;
+        f.busy = true;
+        Ok(())
+    }
+
+    /// Wait for the flusher, then commit the active memtable with a checkpoint.
+    fn flush(&mut self, checkpoint: Option<u64>) -> Result<()> {
+        if let Some(f) = self.flusher.as_mut() {
+            f.wait()?;
         }
-        txn.commit().map_err(Error::storage)?;
-        drop(db);
+        commit_memtable(&self.shared, &self.mem, checkpoint)?;
         // Only now may readers stop seeing the memtable: redb has it.
         self.mem = Arc::default();
-        self.shared.publish(Arc::clone(&self.mem))?;
         self.shared
-            .metrics
-            .flushes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+            .update_memtables(|m| *m = crate::Memtables::default())
     }
 
     /// Make redb durable (an `Immediate` commit), then start a new journal generation.

@@ -110,11 +110,19 @@ pub struct WriterMetrics {
     pub flushes: AtomicU64,
 }
 
+/// The memtables readers overlay on redb.
+#[derive(Clone, Default)]
+pub struct Memtables {
+    pub active: Arc<memtable::MemTables>,
+    pub flushing: Arc<memtable::MemTables>,
+}
+
 /// State shared by the backend handle and its writer thread.
 pub struct Shared {
     db: RwLock<Database>,
-    /// Groups that are durable in the journal but not yet committed to redb.
-    mem: RwLock<Arc<memtable::MemTables>>,
+    /// Groups that are durable in the journal but not yet committed to redb: the active
+    /// memtable and the one the flusher thread is committing (empty when none).
+    mem: RwLock<Memtables>,
     pub metrics: WriterMetrics,
 }
 
@@ -128,24 +136,32 @@ impl Shared {
     /// so a group being moved from one to the other is seen in both or in redb, never in
     /// neither.
     pub fn view(&self) -> Result<memtable::EngineView> {
-        let mem = Arc::clone(
-            &*self
-                .mem
-                .read()
-                .map_err(|_| Error::Closed("memtable lock poisoned".into()))?,
-        );
+        let m = self.memtables()?;
         let txn = self.db()?.begin_read().map_err(Error::storage)?;
-        Ok(memtable::EngineView {
-            mem,
-            redb: tables::RedbView::new(txn),
+        Ok(memtable::Overlay {
+            mem: m.active,
+            below: memtable::Overlay {
+                mem: m.flushing,
+                below: tables::RedbView::new(txn),
+            },
         })
     }
 
-    pub fn publish(&self, mem: Arc<memtable::MemTables>) -> Result<()> {
-        *self
+    pub fn memtables(&self) -> Result<Memtables> {
+        Ok(self
+            .mem
+            .read()
+            .map_err(|_| Error::Closed("memtable lock poisoned".into()))?
+            .clone())
+    }
+
+    /// Change the memtables readers see, under the lock (the writer and the flusher both
+    /// change them; a read-modify-write outside the lock could undo the other's change).
+    pub fn update_memtables(&self, f: impl FnOnce(&mut Memtables)) -> Result<()> {
+        f(&mut *self
             .mem
             .write()
-            .map_err(|_| Error::Closed("memtable lock poisoned".into()))? = mem;
+            .map_err(|_| Error::Closed("memtable lock poisoned".into()))?);
         Ok(())
     }
 
@@ -229,7 +245,7 @@ impl EmbeddedBackend {
         journal.restart(next);
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
-            mem: RwLock::new(Arc::default()),
+            mem: RwLock::new(Memtables::default()),
             metrics: WriterMetrics::default(),
         });
         let (tx, rx) = mpsc::channel();
@@ -240,6 +256,7 @@ impl EmbeddedBackend {
             rx,
             failed: None,
             mem: Arc::default(),
+            flusher: None,
         };
         let handle = std::thread::Builder::new()
             .name("botstore-writer".into())

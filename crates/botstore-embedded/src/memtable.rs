@@ -52,19 +52,23 @@ impl MemTables {
     }
 }
 
-/// A consistent read view: a memtable snapshot over a redb read transaction. The snapshot
-/// must be taken before the transaction is opened (see `Shared::view`): a group can then be
-/// in both, which is harmless (same bytes), but never in neither.
-pub struct EngineView {
+/// A memtable snapshot over another view: its puts and deletes win over what is below.
+pub struct Overlay<B> {
     pub mem: Arc<MemTables>,
-    pub redb: RedbView,
+    pub below: B,
 }
 
-impl KvRead for EngineView {
+/// A consistent read view: the active memtable over the one being flushed (if any) over a
+/// redb read transaction. The memtable snapshots must be taken before the transaction is
+/// opened (see `Shared::view`): a group can then be in two places, which is harmless (same
+/// bytes), but never in none.
+pub type EngineView = Overlay<Overlay<RedbView>>;
+
+impl<B: KvRead> KvRead for Overlay<B> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.mem.get(table, key) {
             Some(v) => Ok(v.as_ref().map(|b| b.to_vec())),
-            None => self.redb.get(table, key),
+            None => self.below.get(table, key),
         }
     }
 
@@ -77,7 +81,7 @@ impl KvRead for EngineView {
     ) -> Result<()> {
         let m = &self.mem.tables[table as usize - 1];
         if m.is_empty() {
-            return self.redb.scan(table, range, reverse, visit);
+            return self.below.scan(table, range, reverse, visit);
         }
         let mem_it = m.range::<_, [u8]>(range);
         let mut mem: Box<dyn Iterator<Item = (&Bytes, &Option<Bytes>)>> = if reverse {
@@ -96,7 +100,7 @@ impl KvRead for EngineView {
         };
         let mut pending = mem.next();
         let mut done = false;
-        self.redb.scan(table, range, reverse, &mut |k, v| {
+        self.below.scan(table, range, reverse, &mut |k, v| {
             // First the memtable's entries that come before this redb key.
             while let Some((mk, mv)) = pending {
                 match order(mk, k) {

@@ -4,7 +4,7 @@
 
 use botstore::codec::Table;
 use botstore::kv::{KvRead, WriteSet};
-use botstore_embedded::memtable::{EngineView, MemTables};
+use botstore_embedded::memtable::{MemTables, Overlay};
 use botstore_embedded::tables::{self, RedbView};
 use proptest::prelude::*;
 use redb::{Database, ReadableDatabase};
@@ -40,7 +40,7 @@ proptest! {
             ws.insert((Table::Items, k.clone()), v.clone());
         }
         mem.insert(ws);
-        let view = EngineView { mem: Arc::new(mem), redb: RedbView::new(db.begin_read().unwrap()) };
+        let view = Overlay { mem: Arc::new(mem), below: RedbView::new(db.begin_read().unwrap()) };
 
         let mut model = base.clone();
         for (k, v) in &overlay {
