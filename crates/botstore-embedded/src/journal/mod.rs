@@ -116,7 +116,7 @@ pub fn read_frames(file: &File, generation: u64) -> Result<(Vec<Frame>, u64)> {
             break;
         }
         if let Some(prev) = frames.last() {
-            if first != prev.last_lsn + 1 {
+            if prev.last_lsn.checked_add(1) != Some(first) {
                 break;
             }
         }
