@@ -28,7 +28,8 @@ pub const META_JOURNAL_GENERATION: &[u8] = b"journal_generation";
 /// A read view: a redb read transaction with tables opened on first use.
 pub struct RedbView {
     txn: ReadTransaction,
-    tables: [OnceCell<Option<ReadTable>>; 9],
+    // Boxed: an opened table is ~170 bytes, and most views open one or two of the nine.
+    tables: [OnceCell<Option<Box<ReadTable>>>; 9],
 }
 
 impl RedbView {
@@ -43,13 +44,13 @@ impl RedbView {
         let cell = &self.tables[t as usize - 1];
         if cell.get().is_none() {
             let opened = match self.txn.open_table(def(t)) {
-                Ok(tab) => Some(tab),
+                Ok(tab) => Some(Box::new(tab)),
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
                 Err(e) => return Err(Error::storage(e)),
             };
             let _ = cell.set(opened);
         }
-        Ok(cell.get().and_then(Option::as_ref))
+        Ok(cell.get().and_then(Option::as_deref))
     }
 }
 

@@ -73,12 +73,20 @@ pub const KEY_SEP: u8 = 0x01;
 /// `seg1 0x00 seg2 0x00 ...`. Segments never hold control characters, so this is
 /// unambiguous and sorts namespaces by segments; every descendant of `ns` starts with it.
 pub fn ns_enc(ns: &Namespace) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ns.0.iter().map(|s| s.len() + 1).sum());
+    let mut out = Vec::with_capacity(ns_enc_len(ns));
+    ns_enc_into(&mut out, ns);
+    out
+}
+
+fn ns_enc_len(ns: &Namespace) -> usize {
+    ns.0.iter().map(|s| s.len() + 1).sum()
+}
+
+fn ns_enc_into(out: &mut Vec<u8>, ns: &Namespace) {
     for s in &ns.0 {
         out.extend_from_slice(s.as_bytes());
         out.push(SEG_END);
     }
-    out
 }
 
 /// Decode [`ns_enc`] output (the whole slice).
@@ -97,7 +105,9 @@ pub fn ns_dec(mut b: &[u8]) -> Result<Namespace> {
 
 /// `ns_enc(ns) ++ 0x01 ++ name`: the key of an item, a stream or a lease.
 pub fn named_key(ns: &Namespace, name: &str) -> Vec<u8> {
-    let mut k = ns_enc(ns);
+    // Sized once: this runs on every get and every write.
+    let mut k = Vec::with_capacity(ns_enc_len(ns) + 1 + name.len());
+    ns_enc_into(&mut k, ns);
     k.push(KEY_SEP);
     k.extend_from_slice(name.as_bytes());
     k

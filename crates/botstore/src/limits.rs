@@ -41,6 +41,10 @@ impl Default for Limits {
 }
 
 fn has_control(s: &str) -> bool {
+    // ASCII fast path (runs on every request); `char::is_control` for the rest.
+    if s.is_ascii() {
+        return s.bytes().any(|b| b < 0x20 || b == 0x7f);
+    }
     s.chars().any(char::is_control)
 }
 
