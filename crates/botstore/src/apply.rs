@@ -296,6 +296,12 @@ impl Applier<'_> {
                     PatchOp::Json(p) => json_patch::patch(&mut doc, p)
                         .map_err(|e| Error::PatchFailed(e.to_string()))?,
                 }
+                if json_depth(&doc) > MAX_JSON_DEPTH {
+                    return Err(Error::invalid(
+                        crate::Rule::Json,
+                        format!("patched value nests deeper than {MAX_JSON_DEPTH} levels, so it could not be read back"),
+                    ));
+                }
                 let value = Value::json(&doc);
                 if value.data.len() > b.max_value_size {
                     return Err(Error::invalid(
@@ -687,6 +693,26 @@ impl Applier<'_> {
         };
         self.tx.put(Table::Leases, k, rec.encode());
     }
+}
+
+/// serde_json refuses to parse JSON nested deeper than 128 arrays/objects; a patch must not
+/// store a value that no read could parse again.
+const MAX_JSON_DEPTH: usize = 127;
+
+/// Nesting depth of arrays and objects (a scalar is 0), without recursion.
+fn json_depth(v: &serde_json::Value) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
+            serde_json::Value::Array(a) => Box::new(a.iter()),
+            serde_json::Value::Object(o) => Box::new(o.values()),
+            _ => continue,
+        };
+        max = max.max(d + 1);
+        stack.extend(children.map(|c| (c, d + 1)));
+    }
+    max
 }
 
 fn check_pre(p: &Precondition, current: Option<Version>) -> Result<()> {

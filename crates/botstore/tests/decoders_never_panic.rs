@@ -50,3 +50,39 @@ proptest! {
         }
     }
 }
+
+/// A JSON Patch that would nest a value deeper than any read can parse is refused and
+/// changes nothing (found while fuzzing: the item became unreadable).
+#[tokio::test]
+async fn patches_cannot_store_json_too_deep_to_read_back() {
+    let store = botstore::Store::memory();
+    let ns = botstore::Namespace::new(["t"]);
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let v = store
+        .put(
+            &ns,
+            "k",
+            botstore::Value::json_text(format!("{{\"a\":{}}}", deep(100))),
+        )
+        .await
+        .unwrap();
+    let path = "/a".to_string() + &"/0".repeat(99);
+    let patch: json_patch::Patch = serde_json::from_str(&format!(
+        r#"[{{"op":"replace","path":"{path}","value":{}}}]"#,
+        deep(100)
+    ))
+    .unwrap();
+    let err = store
+        .patch(
+            &ns,
+            "k",
+            botstore::PatchOp::Json(patch),
+            botstore::Precondition::Any,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), botstore::ErrorKind::InvalidInput, "{err}");
+    let it = store.get(&ns, "k").await.unwrap().unwrap();
+    assert_eq!(it.version, v);
+    assert!(it.value.to_json().is_ok());
+}
