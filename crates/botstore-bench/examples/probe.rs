@@ -133,6 +133,10 @@ fn read_path(dur: Duration, _secs: f64) {
         txn.commit().expect("commit");
     }
     let nkeys: Vec<Vec<u8>> = keys.iter().map(|k| named_key(&ns, k)).collect();
+    println!(
+        "size of the boxed read view (RedbView): {} bytes",
+        std::mem::size_of::<RedbView>()
+    );
     let pick = |i: u64| ((i.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 20) % n) as usize;
     for threads in [1, 2] {
         timed("raw redb get (no copy)", threads, dur, &|i| {

@@ -118,7 +118,12 @@ impl Tally {
         readers: usize,
         size: usize,
     ) -> WorkloadReport {
+        let mut extra = BTreeMap::new();
+        if let Some(p) = crate::sysload::other_cpu_pct(w.start, w.end) {
+            extra.insert("other_cpu_pct".to_string(), p);
+        }
         WorkloadReport {
+            extra,
             workload: name.into(),
             writers,
             readers,
@@ -146,6 +151,9 @@ impl Tally {
         r.baseline_p50_us = Some(self.us(0.5));
         r.baseline_p99_us = Some(self.us(0.99));
         r.ratio = (ops > 0.0).then(|| r.ops_per_sec / ops);
+        if let Some(p) = crate::sysload::other_cpu_pct(w.start, w.end) {
+            r.extra.insert("baseline_other_cpu_pct".into(), p);
+        }
     }
 }
 

@@ -32,6 +32,7 @@
 pub mod gen;
 mod harness;
 mod memory;
+mod sysload;
 mod workloads;
 
 pub use botstore_embedded::Durability;
@@ -95,7 +96,9 @@ pub enum Workload {
     /// (writers, one atomic batch per step) and reads of the latest checkpoint (readers).
     /// Rows: `checkpoint-write`, `checkpoint-read`.
     Checkpoint,
-    /// Point gets of 1 KiB items from reader threads (1 and 2 unless `readers` is set).
+    /// Point gets of 1 KiB items from reader threads (1 and 2 unless `readers` is set). The
+    /// baseline copies the value out (`value().to_vec()`), as `Store::get` returns an owned
+    /// value; the no-copy form is in `extra.baseline_nocopy_ops_per_sec`.
     Get,
     /// Atomic batches of 100 puts of 1 KiB from one writer. An op is one batch.
     PutBatch,
@@ -341,7 +344,9 @@ pub struct WorkloadReport {
     /// The memory workload's figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryReport>,
-    /// Further counters: writer groups/batches/fsyncs per second, retries, speedups, ...
+    /// Further counters: writer groups/batches/fsyncs per second, retries, speedups, and
+    /// `other_cpu_pct` / `baseline_other_cpu_pct`: the share of the machine's CPU that other
+    /// processes used while this row (its baseline) was measured.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, f64>,
 }
@@ -354,6 +359,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<Vec<WorkloadReport>> {
     if cfg.duration.is_zero() {
         return Err(BenchError("duration must be above zero".into()));
     }
+    sysload::start();
     let tmp;
     let root = match &cfg.data_dir {
         Some(d) => {
@@ -409,8 +415,11 @@ pub async fn run(cfg: &BenchConfig) -> Result<Vec<WorkloadReport>> {
 }
 
 /// The reports as a Markdown table (one row per report, then the memory figures if any).
+/// `W/R`: writers/readers; `ratio`: ops/s over the baseline's; `vs fsync`: ops/s over the
+/// fsync anchor measured right before; `others' CPU`: the share of the machine's CPU other
+/// processes used during the measurement (botstore phase / baseline phase).
 pub fn render_table(reports: &[WorkloadReport]) -> String {
-    let mut rows: Vec<[String; 10]> = vec![[
+    let mut rows: Vec<[String; 11]> = vec![[
         "workload".into(),
         "W/R".into(),
         "size".into(),
@@ -421,6 +430,7 @@ pub fn render_table(reports: &[WorkloadReport]) -> String {
         "baseline ops/s".into(),
         "ratio".into(),
         "vs fsync".into(),
+        "others' CPU".into(),
     ]];
     for r in reports {
         rows.push([
@@ -436,9 +446,10 @@ pub fn render_table(reports: &[WorkloadReport]) -> String {
             r.anchor_ratio
                 .map(|x| format!("{x:.2}x"))
                 .unwrap_or_default(),
+            others_cpu(r),
         ]);
     }
-    let widths: Vec<usize> = (0..10)
+    let widths: Vec<usize> = (0..11)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -485,6 +496,16 @@ pub fn render_table(reports: &[WorkloadReport]) -> String {
         }
     }
     out
+}
+
+/// Other processes' share of the machine's CPU while the row (and its baseline) ran.
+fn others_cpu(r: &WorkloadReport) -> String {
+    let p = |k: &str| r.extra.get(k).map(|x| format!("{x:.0}%"));
+    match (p("other_cpu_pct"), p("baseline_other_cpu_pct")) {
+        (Some(a), Some(b)) => format!("{a}/{b}"),
+        (Some(a), None) => a,
+        _ => String::new(),
+    }
 }
 
 fn num(x: f64) -> String {
