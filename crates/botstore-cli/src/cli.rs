@@ -84,6 +84,45 @@ pub enum Command {
     Import(ImportArgs),
     /// Write every item and stream entry as JSON Lines to stdout.
     Export(ExportArgs),
+    /// Measure bot workloads on fresh temporary stores (not on --data), optionally next to
+    /// raw redb in the same run. With --json: one JSON object per workload, one per line.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Comma-separated: state, transcript, checkpoint, get, put, put-batch, put-concurrent,
+    /// memory; or `default`, `all`.
+    #[arg(long, short = 'w', default_value = "default")]
+    pub workloads: String,
+    /// Writer tasks (default: per workload).
+    #[arg(long)]
+    pub writers: Option<usize>,
+    /// Reader threads (default: per workload).
+    #[arg(long)]
+    pub readers: Option<usize>,
+    /// Measured time per workload (and again for its baseline).
+    #[arg(long, short = 'd', default_value = "3s", value_parser = parse_ttl)]
+    pub duration: Duration,
+    /// Record size in bytes (default: per workload).
+    #[arg(long)]
+    pub value_size: Option<usize>,
+    /// Run the same operations on raw redb in the same run and report the ratio
+    /// (botstore ops/s divided by baseline ops/s).
+    #[arg(long, value_name = "redb")]
+    pub baseline: Option<String>,
+    /// Preloaded items / conversations (default: per workload).
+    #[arg(long)]
+    pub keys: Option<usize>,
+    /// Items the `memory` workload loads.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub memory_items: usize,
+    /// Where the temporary stores go (default: the system's temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub bench_dir: Option<std::path::PathBuf>,
+    /// Seed of the record generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

@@ -1006,3 +1006,44 @@ fn export_of_an_empty_store_is_empty() {
     let j = bs.run_stdin(&["--json", "import", "-"], b"").ok().json();
     assert_eq!(j["items"], 0);
 }
+
+#[test]
+fn bench_prints_one_json_object_per_workload_with_the_baseline_ratio() {
+    let bs = Bs::new();
+    let out = bs
+        .run(&[
+            "--json",
+            "bench",
+            "-w",
+            "put,get",
+            "--baseline",
+            "redb",
+            "-d",
+            "200ms",
+        ])
+        .ok()
+        .out();
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["workload"].as_str()).collect();
+    assert!(
+        names.contains(&"fsync-anchor") && names.contains(&"put") && names.contains(&"get"),
+        "{names:?}"
+    );
+    for r in rows.iter().filter(|r| r["workload"] != "fsync-anchor") {
+        for f in [
+            "ops_per_sec",
+            "p50_us",
+            "p99_us",
+            "p999_us",
+            "baseline_ops_per_sec",
+            "ratio",
+        ] {
+            assert!(r[f].as_f64().is_some_and(|x| x > 0.0), "{f} in {r}");
+        }
+    }
+    // The benchmark never touches the --data store.
+    assert!(bs.run(&["ns"]).ok().out().is_empty());
+}

@@ -1,6 +1,7 @@
 //! One module per group of commands. Each command calls the library and prints; `run`
 //! opens the store and hands the command to its module.
 
+mod bench;
 mod changes;
 mod export;
 mod import;
@@ -24,6 +25,13 @@ pub struct Ctx {
 /// Open the store, run the command, flush stdout. The store is dropped (checkpointed and
 /// closed) before this returns.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The benchmark makes its own stores; it never opens --data.
+    if let Command::Bench(a) = cli.command {
+        let mut out = BufWriter::new(io::stdout().lock());
+        let r = bench::bench(&a, cli.json, cli.durability, cli.cache_mib, &mut out).await;
+        let flushed = out.flush().context("writing to stdout");
+        return r.and(flushed);
+    }
     let opts = EmbeddedOptions {
         durability: cli.durability,
         cache_size: cli.cache_mib << 20,
@@ -62,6 +70,7 @@ async fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write) -> anyhow::R
         Command::Compact => stats::compact(ctx, out).await,
         Command::Import(a) => import::import(ctx, a, out).await,
         Command::Export(a) => export::export(ctx, a, out).await,
+        Command::Bench(_) => Ok(()), // handled in `run`
     }
 }
 
