@@ -2,13 +2,19 @@
 //! one on the engine's own public pieces (`apply_group`, `Journal`, `tables`), timed apart.
 //!
 //! ```text
-//! cargo run --release -p botstore-bench --example probe -- [seconds per step, default 2]
+//! cargo run --release -p botstore-bench --example probe -- write|read [seconds, default 2]
 //! ```
 //!
 //! Steps: (1) the thread handoff of a request and its answer (std mpsc to a thread, tokio
 //! oneshot back to a task), (2) `apply_group` of one put on a redb read view, (3) the journal
 //! append + `fdatasync`, (4) the redb `Durability::None` commit of the write set, (5) a
 //! redb `Durability::Immediate` commit of the same write set (the baseline's cost).
+//! Since the memtable (commit 7167293) the engine no longer does step (4) per group on the
+//! acknowledgement path: a flusher thread commits a whole memtable at once. The step is
+//! still what redb costs per write set.
+//!
+//! `probe read [seconds]` times the layers of a point get, from a raw redb get up to
+//! `Store::get`, on one and two threads.
 
 use botstore::apply::{apply_group, Batch};
 use botstore::{Mutation, Namespace, Value};
