@@ -527,10 +527,21 @@ pub fn encode_change(at: Millis, kind: &ChangeKind) -> Vec<u8> {
     out
 }
 
-pub fn decode_change(lsn: u64, b: &[u8]) -> Result<Change> {
+/// Read a change record's header: its version and the time it was committed.
+fn change_header<'a>(b: &'a [u8]) -> Result<(Reader<'a>, Millis)> {
     let mut r = Reader::new(b, "change");
     r.version()?;
     let at = r.i64()?;
+    Ok((r, at))
+}
+
+/// When a change was committed, without decoding the rest (retention scans use this).
+pub fn change_time(b: &[u8]) -> Result<Millis> {
+    change_header(b).map(|(_, at)| at)
+}
+
+pub fn decode_change(lsn: u64, b: &[u8]) -> Result<Change> {
+    let (mut r, at) = change_header(b)?;
     let kind = r.u8()?;
     let named = |r: &mut Reader| -> Result<(Namespace, String)> {
         let ns = ns_dec(r.bytes16()?)?;

@@ -535,9 +535,7 @@ impl Store {
                         false,
                         &mut |k, val| {
                             let lsn = crate::codec::be64(k)?;
-                            let at = crate::codec::Reader::new(val, "change").take(9).map(|b| {
-                                i64::from_le_bytes(b[1..9].try_into().unwrap_or([0; 8]))
-                            })?;
+                            let at = crate::codec::change_time(val)?;
                             seen += 1;
                             if at >= cutoff || seen > limit {
                                 before = Some(lsn);
@@ -552,12 +550,9 @@ impl Store {
             };
             (by_age, by_count)
         };
-        let before = match (cut_age, cut_count) {
-            (Some(a), Some(b)) => a.max(b),
-            (a, b) => match a.or(b) {
-                Some(x) => x,
-                None => return Ok(0),
-            },
+        // The later of the two cuts, where a rule is set.
+        let Some(before) = cut_age.into_iter().chain(cut_count).max() else {
+            return Ok(0);
         };
         let m = Mutation::ForgetChanges {
             before_lsn: before,
