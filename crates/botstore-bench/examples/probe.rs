@@ -284,7 +284,7 @@ fn write_path(dur: Duration, secs: f64) {
         let t0 = Instant::now();
         let batches = vec![batch.clone()];
         let view = RedbView::new(db.begin_read().expect("read"));
-        let (_, writes) = apply_group(&view, &batches).expect("apply");
+        let writes = apply_group(&view, &batches).expect("apply").writes;
         drop(view);
         h_apply.saturating_record(t0.elapsed().as_nanos() as u64);
         // (3) journal append + fdatasync.
@@ -327,7 +327,7 @@ fn write_path(dur: Duration, secs: f64) {
             max_value_size: 16 << 20,
         };
         let view = RedbView::new(db.begin_read().expect("read"));
-        let (_, w) = apply_group(&view, &[batch]).expect("apply");
+        let w = apply_group(&view, &[batch]).expect("apply").writes;
         w.iter()
             .map(|((_, k), v)| k.len() + v.as_ref().map_or(0, Vec::len))
             .sum()
@@ -364,7 +364,7 @@ fn write_path(dur: Duration, secs: f64) {
         let t0 = Instant::now();
         let cloned: Vec<Batch> = batches.to_vec();
         let view = RedbView::new(db.begin_read().expect("read"));
-        let (_, writes) = apply_group(&view, &cloned).expect("apply");
+        let writes = apply_group(&view, &cloned).expect("apply").writes;
         drop(view);
         g_apply.saturating_record(t0.elapsed().as_nanos() as u64);
         let t0 = Instant::now();

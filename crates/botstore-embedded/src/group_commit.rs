@@ -9,8 +9,7 @@ use crate::memtable::MemTables;
 use crate::tables::{self, META_JOURNAL_GENERATION};
 use crate::{Durability, EmbeddedOptions, Shared};
 use botstore::apply::{apply_group, Batch, BatchResults};
-use botstore::codec::{self, Table};
-use botstore::kv::KvRead;
+use botstore::codec::Table;
 use botstore::{Error, Result};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -265,22 +264,13 @@ impl Writer {
                 "the writer stopped after an error: {why}"
             )));
         }
-        let view = self.shared.view()?;
-        let (results, writes) = apply_group(&view, batches)?;
+        let applied = apply_group(&self.shared.view()?, batches)?;
+        let (results, writes) = (applied.results, applied.writes);
         if writes.is_empty() {
             return Ok((results, false));
         }
-        let before = codec::be64(
-            &view
-                .get(Table::Meta, codec::META_LAST_LSN)?
-                .unwrap_or(vec![0; 8]),
-        )?;
-        drop(view);
-        let after = match writes.get(&(Table::Meta, codec::META_LAST_LSN.to_vec())) {
-            Some(Some(b)) => codec::be64(b)?,
-            _ => before,
-        };
-        self.journal.append(before + 1, after, &writes)?;
+        self.journal
+            .append(applied.first_lsn, applied.last_lsn, &writes)?;
         if self.opts.durability == Durability::Immediate {
             self.journal.sync()?;
             self.shared

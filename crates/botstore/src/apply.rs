@@ -30,9 +30,20 @@ pub fn committed(results: &BatchResults) -> bool {
     results.iter().all(Result::is_ok)
 }
 
-/// Apply a group of batches on top of `base`, in order. Returns each batch's results and
-/// the writes of every batch that succeeded (an atomic batch that failed leaves nothing).
-pub fn apply_group(base: &dyn KvRead, batches: &[Batch]) -> Result<(Vec<BatchResults>, WriteSet)> {
+/// What [`apply_group`] produced.
+pub struct Applied {
+    /// Each batch's results, in order.
+    pub results: Vec<BatchResults>,
+    /// The writes of every batch that succeeded (an atomic batch that failed leaves none).
+    pub writes: WriteSet,
+    /// The LSNs the group assigned: `first_lsn..=last_lsn` (empty, `last_lsn == first_lsn - 1`,
+    /// when it assigned none).
+    pub first_lsn: u64,
+    pub last_lsn: u64,
+}
+
+/// Apply a group of batches on top of `base`, in order.
+pub fn apply_group(base: &dyn KvRead, batches: &[Batch]) -> Result<Applied> {
     let tx = Layered::new(base);
     let last_lsn = match tx.get(Table::Meta, codec::META_LAST_LSN)? {
         Some(b) => codec::be64(&b)?,
@@ -52,7 +63,12 @@ pub fn apply_group(base: &dyn KvRead, batches: &[Batch]) -> Result<(Vec<BatchRes
             last_lsn.to_be_bytes().to_vec(),
         );
     }
-    Ok((all, tx.into_writes()))
+    Ok(Applied {
+        results: all,
+        writes: tx.into_writes(),
+        first_lsn: start_lsn + 1,
+        last_lsn,
+    })
 }
 
 struct Applier<'a> {

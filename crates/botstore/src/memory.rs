@@ -47,8 +47,11 @@ impl MemoryBackend {
             .lock()
             .map_err(|_| Error::Closed("memory backend lock poisoned".into()))?;
         let snap = self.snapshot()?;
-        let (mut results, writes) =
-            apply_group(&MemView(Arc::clone(&snap)), std::slice::from_ref(&batch))?;
+        let crate::apply::Applied {
+            mut results,
+            writes,
+            ..
+        } = apply_group(&MemView(Arc::clone(&snap)), std::slice::from_ref(&batch))?;
         if !writes.is_empty() {
             let mut next = (*snap).clone();
             for ((t, k), v) in writes {
