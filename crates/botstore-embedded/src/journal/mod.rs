@@ -235,10 +235,6 @@ impl Journal {
         Ok(())
     }
 
-    pub fn has_unsynced(&self) -> bool {
-        self.unsynced
-    }
-
     /// Start a new generation at offset 0 (after a checkpoint made the old one redundant).
     pub fn restart(&mut self, generation: u64) {
         self.generation = generation;
