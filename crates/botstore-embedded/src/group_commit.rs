@@ -323,27 +323,23 @@ impl Writer {
         Ok(())
     }
 
-    /// Wait for the flusher, then commit the active memtable with a checkpoint.
-    fn flush(&mut self, checkpoint: Option<u64>) -> Result<()> {
-        if let Some(f) = self.flusher.as_mut() {
-            f.wait()?;
-        }
-        commit_memtable(&self.shared, &self.mem, checkpoint)?;
-        // Only now may readers stop seeing the memtable: redb has it.
-        self.mem = Arc::default();
-        self.shared
-            .update_memtables(|m| *m = crate::Memtables::default())
-    }
-
-    /// Make redb durable (an `Immediate` commit), then start a new journal generation.
+    /// Wait for the flusher, commit the active memtable to redb with an `Immediate` commit
+    /// that records the next journal generation, then start that generation.
     pub fn checkpoint(&mut self) -> Result<()> {
         if let Some(why) = &self.failed {
             return Err(Error::Closed(format!(
                 "the writer stopped after an error: {why}"
             )));
         }
+        if let Some(f) = self.flusher.as_mut() {
+            f.wait()?;
+        }
         let next = self.journal.generation + 1;
-        self.flush(Some(next))?;
+        commit_memtable(&self.shared, &self.mem, Some(next))?;
+        // Only now may readers stop seeing the memtable: redb has it.
+        self.mem = Arc::default();
+        self.shared
+            .update_memtables(|m| *m = crate::Memtables::default())?;
         self.journal.restart(next);
         self.shared
             .metrics
