@@ -51,6 +51,15 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 64, value_name = "MIB")]
     pub cache_mib: usize,
 
+    /// Work against a botstore server (http://host:port or https://...) instead of the
+    /// data folder.
+    #[arg(long, global = true, env = "BOTSTORE_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+
+    /// The API token for --remote (see `botstore token create`).
+    #[arg(long, global = true, env = "BOTSTORE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -120,6 +120,8 @@ pub struct Maintenance {
 pub struct Store {
     backend: Arc<dyn Backend>,
     opts: Arc<StoreOptions>,
+    /// Counts commits made through this store (and its clones); see [`Store::commits`].
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -131,6 +133,7 @@ impl Store {
         Store {
             backend,
             opts: Arc::new(opts),
+            commits: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -149,6 +152,20 @@ impl Store {
         self.opts.clock.now()
     }
 
+    /// A receiver that wakes after every commit made through this store: how change-feed
+    /// followers (long polls, server-sent events) wait for news without polling.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<crate::BatchResults> {
+        let r = self.backend.commit(batch).await;
+        if r.is_ok() {
+            self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        r
+    }
+
     fn batch_of(&self, mutations: Vec<Mutation>, atomic: bool) -> Batch {
         Batch {
             mutations,
@@ -163,7 +180,7 @@ impl Store {
     /// Apply one mutation.
     pub async fn apply(&self, m: Mutation) -> Result<Outcome> {
         self.opts.limits.check_mutation(&m)?;
-        let mut r = self.backend.commit(self.batch_of(vec![m], true)).await?;
+        let mut r = self.commit(self.batch_of(vec![m], true)).await?;
         r.pop()
             .ok_or_else(|| Error::Storage("backend returned no result".into()))?
     }
@@ -179,7 +196,6 @@ impl Store {
         }
         let n = mutations.len();
         let results = self
-            .backend
             .commit(self.batch_of(mutations, true))
             .await
             .map_err(|error| BatchError { index: 0, error })?;
@@ -220,7 +236,7 @@ impl Store {
         let mut results = if valid.is_empty() {
             Vec::new()
         } else {
-            self.backend.commit(self.batch_of(valid, false)).await?
+            self.commit(self.batch_of(valid, false)).await?
         }
         .into_iter();
         Ok(checks
@@ -509,7 +525,7 @@ impl Store {
             .into_iter()
             .map(|(ns, key, version)| Mutation::Expire { ns, key, version })
             .collect();
-        let results = self.backend.commit(self.batch_of(ms, false)).await?;
+        let results = self.commit(self.batch_of(ms, false)).await?;
         Ok(results
             .iter()
             .filter(|r| matches!(r, Ok(Outcome::Deleted { existed: true })))
