@@ -272,7 +272,12 @@ impl Writer {
         self.journal
             .append(applied.first_lsn, applied.last_lsn, &writes)?;
         if self.opts.durability == Durability::Immediate {
+            let t = std::time::Instant::now();
             self.journal.sync()?;
+            self.shared
+                .metrics
+                .fsync_seconds
+                .observe(t.elapsed().as_secs_f64());
             self.shared
                 .metrics
                 .fsyncs
@@ -289,6 +294,7 @@ impl Writer {
             self.start_flush()?;
         }
         let m = &self.shared.metrics;
+        m.group_batches.observe(batches.len() as f64);
         m.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         m.batches
             .fetch_add(batches.len() as u64, std::sync::atomic::Ordering::Relaxed);

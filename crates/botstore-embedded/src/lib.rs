@@ -100,14 +100,33 @@ impl Default for EmbeddedOptions {
 }
 
 /// Counters of the writer (for metrics and benchmarks).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WriterMetrics {
+    /// Seconds per journal `fdatasync`.
+    pub fsync_seconds: botstore::metrics::AtomicHistogram,
+    /// Batches (requests) per commit group.
+    pub group_batches: botstore::metrics::AtomicHistogram,
     pub groups: AtomicU64,
     pub batches: AtomicU64,
     pub fsyncs: AtomicU64,
     pub checkpoints: AtomicU64,
     /// Memtable commits to redb (checkpoints included).
     pub flushes: AtomicU64,
+}
+
+impl Default for WriterMetrics {
+    fn default() -> Self {
+        use botstore::metrics::{AtomicHistogram, LATENCY_SECONDS, SIZES};
+        WriterMetrics {
+            fsync_seconds: AtomicHistogram::new(LATENCY_SECONDS),
+            group_batches: AtomicHistogram::new(SIZES),
+            groups: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+        }
+    }
 }
 
 /// The memtables readers overlay on redb.

@@ -29,6 +29,7 @@ pub mod error;
 pub mod kv;
 pub mod limits;
 pub mod memory;
+pub mod metrics;
 pub mod model;
 pub mod read;
 pub mod store;

@@ -1,0 +1,204 @@
+//! `ServeConfig`: everything `botstore serve` can be told, from a TOML file and flags.
+//! Every field is optional so that a file and the flags merge field by field (flags win);
+//! [`ServeConfig::resolve`] fills in the defaults and checks the combination.
+
+use crate::ServerError;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The configuration of `botstore serve`. In a TOML file the keys are the field names
+/// (`listen = "0.0.0.0:7700"`, `body_limit = 20971520`, `rate_limit = 500.0`, ...).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The data folder (default `./botstore-data`).
+    pub data: Option<PathBuf>,
+    /// Address to listen on (default `127.0.0.1:7700`).
+    pub listen: Option<String>,
+    /// Serve without tokens. Only allowed on a loopback address; logs a loud warning.
+    pub insecure_dev: Option<bool>,
+    /// PEM certificate chain and private key: serve HTTPS (h2 and HTTP/1.1 by ALPN).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body in bytes (default 20 MiB: a 16 MiB value plus headroom).
+    pub body_limit: Option<usize>,
+    /// Requests per second allowed per token (default: no limit), and the burst above it
+    /// (default: one second's worth).
+    pub rate_limit: Option<f64>,
+    pub rate_burst: Option<u32>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+    /// `immediate` (default) or `relaxed[:<bound>]`.
+    pub durability: Option<String>,
+    /// redb's page cache in MiB (default 64).
+    pub cache_mib: Option<usize>,
+    /// How long the change feed keeps records (default 24h).
+    pub changes_retention: Option<String>,
+    /// How often the TTL sweep and change-feed retention run (default 10s).
+    pub maintenance_interval: Option<String>,
+    /// Time allowed to send the request headers (default 10s) and the body (default 30s).
+    pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    /// Longest a request may take in all, long polls aside (default 60s).
+    pub request_timeout: Option<String>,
+    /// Largest request head (request line and headers) in bytes (default 64 KiB).
+    pub max_header_bytes: Option<usize>,
+    /// On SIGTERM/SIGINT: how long in-flight requests get to finish (default 30s).
+    pub shutdown_grace: Option<String>,
+    /// Ask for a token with read permission on `*` on `/metrics` (default false).
+    pub metrics_require_token: Option<bool>,
+}
+
+macro_rules! merge_fields {
+    ($base:ident, $over:ident; $($f:ident),* $(,)?) => {
+        ServeConfig { $($f: $over.$f.or($base.$f)),* }
+    };
+}
+
+impl ServeConfig {
+    /// Read a TOML file; unknown keys are errors (a typo must not silently do nothing).
+    pub fn load(path: &Path) -> Result<ServeConfig, ServerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServerError::Config(format!("reading {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// This configuration with every field that `overrides` sets replaced (flags win).
+    pub fn merge(self, overrides: ServeConfig) -> ServeConfig {
+        let base = self;
+        let over = overrides;
+        merge_fields!(base, over;
+            data, listen, insecure_dev, tls_cert, tls_key, body_limit, rate_limit, rate_burst,
+            log_format, durability, cache_mib, changes_retention, maintenance_interval,
+            header_timeout, body_timeout, request_timeout, max_header_bytes, shutdown_grace,
+            metrics_require_token)
+    }
+
+    /// Defaults filled in, strings parsed, combinations checked.
+    pub fn resolve(&self) -> Result<Settings, ServerError> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| ServerError::Config(format!("{what}: {e}"));
+        let dur = |what: &str, v: &Option<String>, default: Duration| -> Result<Duration, ServerError> {
+            match v {
+                None => Ok(default),
+                Some(s) => botstore::parse_duration(s).map_err(|e| bad(what, &e)),
+            }
+        };
+        let listen: SocketAddr = self
+            .listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:7700")
+            .parse()
+            .map_err(|e| bad("listen", &e))?;
+        let insecure_dev = self.insecure_dev.unwrap_or(false);
+        if insecure_dev && !listen.ip().is_loopback() {
+            return Err(ServerError::Config(format!(
+                "--insecure-dev serves without tokens and is only allowed on a loopback \
+                 address, not {listen}"
+            )));
+        }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(ServerError::Config(
+                    "--tls-cert and --tls-key go together".into(),
+                ))
+            }
+        };
+        let log_json = match self.log_format.as_deref().unwrap_or("text") {
+            "text" => false,
+            "json" => true,
+            other => return Err(bad("log_format", &format!("{other:?} is not text or json"))),
+        };
+        let durability = botstore_embedded::Durability::parse(
+            self.durability.as_deref().unwrap_or("immediate"),
+        )
+        .map_err(|e| bad("durability", &e))?;
+        if let Some(r) = self.rate_limit {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(bad("rate_limit", &"must be a positive number of requests per second"));
+            }
+        }
+        Ok(Settings {
+            data: self.data.clone().unwrap_or_else(|| PathBuf::from("./botstore-data")),
+            listen,
+            insecure_dev,
+            tls,
+            body_limit: self.body_limit.unwrap_or(20 << 20),
+            rate_limit: self.rate_limit,
+            rate_burst: self.rate_burst,
+            log_json,
+            durability,
+            cache_mib: self.cache_mib.unwrap_or(64),
+            changes_retention: dur("changes_retention", &self.changes_retention, Duration::from_secs(86_400))?,
+            maintenance_interval: dur("maintenance_interval", &self.maintenance_interval, Duration::from_secs(10))?,
+            header_timeout: dur("header_timeout", &self.header_timeout, Duration::from_secs(10))?,
+            body_timeout: dur("body_timeout", &self.body_timeout, Duration::from_secs(30))?,
+            request_timeout: dur("request_timeout", &self.request_timeout, Duration::from_secs(60))?,
+            max_header_bytes: self.max_header_bytes.unwrap_or(64 << 10),
+            shutdown_grace: dur("shutdown_grace", &self.shutdown_grace, Duration::from_secs(30))?,
+            metrics_require_token: self.metrics_require_token.unwrap_or(false),
+        })
+    }
+}
+
+/// A resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub insecure_dev: bool,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub body_limit: usize,
+    pub rate_limit: Option<f64>,
+    pub rate_burst: Option<u32>,
+    pub log_json: bool,
+    pub durability: botstore_embedded::Durability,
+    pub cache_mib: usize,
+    pub changes_retention: Duration,
+    pub maintenance_interval: Duration,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub metrics_require_token: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let file: ServeConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\nbody_limit = 1000\n").unwrap();
+        let flags = ServeConfig {
+            body_limit: Some(5),
+            ..Default::default()
+        };
+        let s = file.merge(flags).resolve().unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.body_limit, 5);
+        assert_eq!(s.header_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn unknown_keys_and_unsafe_combinations_are_refused() {
+        assert!(toml::from_str::<ServeConfig>("lisen = \"x\"").is_err());
+        let c = ServeConfig {
+            listen: Some("0.0.0.0:7700".into()),
+            insecure_dev: Some(true),
+            ..Default::default()
+        };
+        assert!(matches!(c.resolve(), Err(ServerError::Config(_))));
+        let c = ServeConfig {
+            tls_cert: Some("c.pem".into()),
+            ..Default::default()
+        };
+        assert!(c.resolve().is_err());
+    }
+}

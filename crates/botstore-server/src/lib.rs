@@ -1,0 +1,199 @@
+//! `botstore serve`: the HTTP/JSON API over a botstore store.
+//!
+//! * [`config`]: the TOML file and flags, merged and resolved.
+//! * [`routes`]: one module per group of endpoints; [`openapi`] describes them.
+//! * [`auth`] and [`tokens`]: bearer tokens, scopes, the rate limit.
+//! * [`middleware`]: request ids, timeouts, problem documents, metrics, log lines.
+//! * [`listener`]: TCP or TLS, HTTP/1.1 and HTTP/2, graceful shutdown.
+//!
+//! The API itself (paths, JSON bodies, problem types) is defined in `botstore-api`.
+
+#![deny(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod extract;
+pub mod listener;
+pub mod logging;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod state;
+pub mod tokens;
+
+pub use config::{ServeConfig, Settings};
+
+use botstore::{Retention, Store, StoreOptions};
+use botstore_embedded::{EmbeddedBackend, EmbeddedOptions};
+use state::AppState;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {detail}")]
+    Listen { addr: SocketAddr, detail: String },
+    #[error(transparent)]
+    Store(#[from] botstore::Error),
+    #[error(transparent)]
+    Tokens(#[from] tokens::TokenError),
+}
+
+/// A server running on the current tokio runtime.
+pub struct Server {
+    /// The address it listens on (the real port when the configuration said port 0).
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    state: state::Shared,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Open the store, bind, and start serving.
+    pub async fn start(config: ServeConfig) -> Result<Server, ServerError> {
+        let settings = config.resolve()?;
+        let tls = match &settings.tls {
+            Some((c, k)) => Some(listener::tls_acceptor(c, k)?),
+            None => None,
+        };
+        let engine = Arc::new(EmbeddedBackend::open(
+            &settings.data,
+            EmbeddedOptions {
+                durability: settings.durability,
+                cache_size: settings.cache_mib << 20,
+                ..EmbeddedOptions::default()
+            },
+        )?);
+        let store = Store::with_options(
+            engine.clone(),
+            StoreOptions {
+                retention: Retention {
+                    max_age: Some(settings.changes_retention),
+                    max_changes: None,
+                },
+                ..StoreOptions::default()
+            },
+        );
+        let tokens = tokens::TokenStore::open(&settings.data)?;
+        if settings.insecure_dev {
+            tracing::warn!(
+                "!!! --insecure-dev: serving WITHOUT authentication on {}. Anyone who can \
+                 reach this address can read and change every item. Never use this outside \
+                 local development. !!!",
+                settings.listen
+            );
+        } else if tokens.list()?.iter().all(|t| t.revoked_at.is_some()) {
+            tracing::warn!(
+                "no tokens yet: every request will be refused with 401. Create one with \
+                 `botstore token create --data {} --ns '*' --perm read,write,admin`",
+                settings.data.display()
+            );
+        }
+        let tcp = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| ServerError::Listen {
+                addr: settings.listen,
+                detail: e.to_string(),
+            })?;
+        let addr = tcp.local_addr().map_err(|e| ServerError::Listen {
+            addr: settings.listen,
+            detail: e.to_string(),
+        })?;
+        let (stop, stop_rx) = watch::channel(false);
+        let limiter = settings
+            .rate_limit
+            .map(|r| state::rate_limiter(r, settings.rate_burst));
+        let maintenance = store.spawn_maintenance(settings.maintenance_interval);
+        let state = Arc::new(AppState {
+            store,
+            engine: Some(engine),
+            tokens,
+            settings: settings.clone(),
+            metrics: metrics::Metrics::default(),
+            limiter,
+            ready: AtomicBool::new(false),
+            shutdown: stop_rx.clone(),
+        });
+        let app = routes::router(Arc::clone(&state));
+        let task = tokio::spawn({
+            let settings = settings.clone();
+            async move { listener::run(&settings, tcp, tls, app, stop_rx).await }
+        });
+        state.ready.store(true, Ordering::Release);
+        tracing::info!(
+            "listening on {addr} ({}; data in {}; durability {:?})",
+            if settings.tls.is_some() { "https" } else { "http" },
+            settings.data.display(),
+            settings.durability
+        );
+        Ok(Server {
+            addr,
+            stop,
+            state,
+            task,
+            maintenance,
+        })
+    }
+
+    /// Stop accepting, finish in-flight requests (within the grace period), make every
+    /// write durable and close the store.
+    pub async fn stop(self) -> Result<(), ServerError> {
+        self.state.ready.store(false, Ordering::Release);
+        let _ = self.stop.send(true);
+        let served = match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(ServerError::Config(format!("server task failed: {e}"))),
+        };
+        self.maintenance.abort();
+        let _ = self.maintenance.await;
+        let store = self.state.store.clone();
+        let synced = tokio::task::spawn_blocking(move || store.sync())
+            .await
+            .map_err(|e| botstore::Error::Storage(e.to_string()))
+            .and_then(|r| r);
+        drop(self.state);
+        served?;
+        synced?;
+        tracing::info!("store flushed and closed");
+        Ok(())
+    }
+}
+
+/// Wait for SIGTERM or SIGINT.
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `botstore serve`: logs, serve until SIGTERM or SIGINT, then shut down cleanly.
+pub async fn serve(config: ServeConfig) -> Result<(), ServerError> {
+    let json = config.log_format.as_deref() == Some("json");
+    logging::init(json);
+    let server = Server::start(config).await?;
+    signal().await;
+    server.stop().await
+}

@@ -1,0 +1,94 @@
+//! `POST /v1/batch`: many mutations in one commit, atomic (all or nothing) or each on its
+//! own. Every mutation's namespace is checked against the token before anything runs.
+
+use crate::auth::Caller;
+use crate::extract::JsonBody;
+use crate::problem::ApiError;
+use crate::state::Shared;
+use axum::extract::State;
+use axum::Json;
+use botstore::{Mutation, Namespace};
+use botstore_api::wire::{BatchRequest, BatchResponse, BatchResult, OutcomeOut, Perm};
+use botstore_api::Problem;
+
+/// The namespace a mutation writes and whether it covers a whole prefix.
+fn target(m: &Mutation) -> (&Namespace, bool) {
+    match m {
+        Mutation::Put { ns, .. }
+        | Mutation::Delete { ns, .. }
+        | Mutation::Patch { ns, .. }
+        | Mutation::Append { ns, .. }
+        | Mutation::Trim { ns, .. }
+        | Mutation::DeleteStream { ns, .. }
+        | Mutation::LeaseAcquire { ns, .. }
+        | Mutation::LeaseRenew { ns, .. }
+        | Mutation::LeaseRelease { ns, .. }
+        | Mutation::Expire { ns, .. } => (ns, false),
+        Mutation::SetNamespaceTtl { prefix, .. } => (prefix, true),
+        Mutation::ForgetChanges { .. } => {
+            static ROOT: Namespace = Namespace(Vec::new());
+            (&ROOT, true)
+        }
+    }
+}
+
+pub async fn batch(
+    State(s): State<Shared>,
+    caller: Caller,
+    JsonBody(req): JsonBody<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let mut mutations = Vec::with_capacity(req.mutations.len());
+    for (i, m) in req.mutations.into_iter().enumerate() {
+        let m = m.into_mutation().map_err(|e| {
+            let mut e = ApiError::from(e);
+            e.0.index = Some(i);
+            e
+        })?;
+        let (ns, prefix) = target(&m);
+        let allowed = if prefix {
+            caller.need_all_under(Perm::Write, ns)
+        } else {
+            caller.need(Perm::Write, ns)
+        };
+        if let Err(mut e) = allowed {
+            e.0.index = Some(i);
+            return Err(e);
+        }
+        mutations.push(m);
+    }
+    s.metrics.batch_mutations.observe(mutations.len() as f64);
+    let results = if req.atomic {
+        s.store
+            .batch(mutations)
+            .await?
+            .iter()
+            .map(|o| BatchResult {
+                status: 200,
+                outcome: Some(OutcomeOut::from_outcome(o)),
+                problem: None,
+            })
+            .collect()
+    } else {
+        s.store
+            .write_many(mutations)
+            .await?
+            .into_iter()
+            .map(|r| match r {
+                Ok(o) => BatchResult {
+                    status: 200,
+                    outcome: Some(OutcomeOut::from_outcome(&o)),
+                    problem: None,
+                },
+                Err(e) => {
+                    let p = Problem::from_error(&e);
+                    BatchResult {
+                        status: p.status,
+                        outcome: None,
+                        problem: Some(p),
+                    }
+                }
+            })
+            .collect()
+    };
+    Ok(Json(BatchResponse { results }))
+}
