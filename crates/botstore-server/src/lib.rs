@@ -90,10 +90,12 @@ impl Server {
                 settings.listen
             );
         } else if tokens.list()?.iter().all(|t| t.revoked_at.is_some()) {
+            let path = bootstrap_admin_token(&tokens, &settings.data)?;
             tracing::warn!(
-                "no tokens yet: every request will be refused with 401. Create one with \
-                 `botstore token create --data {} --ns '*' --perm read,write,admin`",
-                settings.data.display()
+                "no tokens yet: created an admin token and wrote it to {} (readable by this \
+                 user only). Use it to create scoped tokens (`botstore token create`), then \
+                 revoke it.",
+                path.display()
             );
         }
         let tcp = tokio::net::TcpListener::bind(settings.listen)
@@ -164,6 +166,47 @@ impl Server {
         tracing::info!("store flushed and closed");
         Ok(())
     }
+}
+
+/// The file the first admin token is written to when a server starts with no tokens.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Make an admin token for a data folder that has none, and write it where only this
+/// user can read it: the way in for a new install, without printing a secret to logs.
+fn bootstrap_admin_token(
+    tokens: &tokens::TokenStore,
+    data: &std::path::Path,
+) -> Result<std::path::PathBuf, ServerError> {
+    use botstore_api::wire::{Perm, Scope, TokenCreateRequest};
+    use std::io::Write;
+    let made = tokens.create(&TokenCreateRequest {
+        scopes: vec![Scope {
+            ns: "*".into(),
+            perms: vec![Perm::Read, Perm::Write, Perm::Admin],
+        }],
+        ttl: None,
+        label: Some("bootstrap admin (made at first start)".into()),
+    })?;
+    let path = data.join(ADMIN_TOKEN_FILE);
+    let io = |e: std::io::Error| ServerError::Config(format!("writing {}: {e}", path.display()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // `mode` only applies to a new file; an old one keeps its mode unless told.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
+    writeln!(f, "{}", made.token).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(path)
 }
 
 /// Wait for SIGTERM or SIGINT.
