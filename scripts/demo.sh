@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The README's first command: a short botstore session on the embedded default store
+# A short botstore session on the embedded default store
 # (./botstore-data). Builds the CLI, then writes and reads conversation state, a
 # conditional update that loses a race, a transcript stream, the change feed and stats.
-# (When `botstore serve` lands, this becomes starting the server.)
+# (The README's first command is scripts/serve.sh; this one needs no server.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p botstore-cli
