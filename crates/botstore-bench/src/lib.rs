@@ -32,6 +32,7 @@
 pub mod gen;
 mod harness;
 mod memory;
+pub mod remote;
 mod sysload;
 mod workloads;
 
@@ -349,6 +350,14 @@ pub struct WorkloadReport {
     /// processes used while this row (its baseline) was measured.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, f64>,
+    /// Requests that failed (remote workloads: any non-2xx answer or broken connection;
+    /// the counts per kind are in `extra`, e.g. `http_500`, `io`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u64>,
+    /// What a reader of the figures should know: the commands an anchor ran, the first
+    /// error, request slots an open loop could not send.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Run the configured workloads. Call from a multi-thread tokio runtime.
@@ -508,7 +517,7 @@ fn others_cpu(r: &WorkloadReport) -> String {
     }
 }
 
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if x >= 100.0 {
         let s = format!("{:.0}", x);
         let mut out = String::new();
@@ -524,7 +533,7 @@ fn num(x: f64) -> String {
     }
 }
 
-fn lat(us: f64) -> String {
+pub(crate) fn lat(us: f64) -> String {
     if us >= 100.0 {
         format!("{us:.0}")
     } else {

@@ -90,6 +90,23 @@ pub fn other_cpu_pct(from: Instant, to: Instant) -> Option<f64> {
     Some(100.0 * other as f64 / total as f64)
 }
 
+/// Percent of the machine's CPU time (all cores) that this process used between `from`
+/// and `to` (`None` without samples around the window).
+pub fn own_cpu_pct(from: Instant, to: Instant) -> Option<f64> {
+    let v = SAMPLES.get()?.lock().ok()?;
+    let a = v
+        .iter()
+        .rev()
+        .find(|s| s.at <= from)
+        .or_else(|| v.first())?;
+    let b = v.iter().find(|s| s.at >= to).or_else(|| v.last())?;
+    let total = b.total.checked_sub(a.total)?;
+    if total == 0 {
+        return None;
+    }
+    Some(100.0 * b.own.saturating_sub(a.own) as f64 / total as f64)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,6 +1,7 @@
 //! The command line: clap types only. What each command does lives in [`crate::commands`].
 
 use botstore::Version;
+use botstore_client::Perm;
 use botstore_embedded::Durability;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -11,13 +12,21 @@ Namespaces are written a/b/c. Values are JSON unless --bytes is given.
 
 Exit codes:
   0  ok
-  1  not found (item, stream, or nothing to delete)
-  2  bad input (usage errors, invalid namespace/key/value/TTL, bad import line)
+  1  not found (item, stream, token, or nothing to delete)
+  2  bad input (usage errors, invalid namespace/key/value/TTL, bad import line; with
+     --remote also a missing, unknown or insufficient token: 401/403)
   3  precondition failed (--if-version, --if-absent, --expect-last)
-  4  any other error (storage, I/O, data folder in use or not a folder)
+  4  any other error (storage, I/O, data folder in use or not a folder; with --remote
+     also a server that cannot be reached: \"cannot reach server at URL: ...\")
 
 Errors go to stderr and name the rule they broke, e.g. `invalid input (key.empty): ...`.
-With --json, errors are one JSON object on stderr: {\"error\", \"kind\", \"exit_code\"}.";
+With --json, errors are one JSON object on stderr: {\"error\", \"kind\", \"exit_code\"}.
+
+With --remote URL (or BOTSTORE_REMOTE) the data commands (put, get, del, ls, ns, stream,
+changes, stats, compact, import, export) and token work on that server instead of
+--data, with the same output and exit codes; --token (BOTSTORE_TOKEN) is the API token.
+One difference: export over --remote writes items only (the HTTP API cannot list
+streams).";
 
 /// botstore: storage for chatbots and AI agents.
 #[derive(Debug, Parser)]
@@ -57,8 +66,23 @@ pub struct Cli {
     pub remote: Option<String>,
 
     /// The API token for --remote (see `botstore token create`).
-    #[arg(long, global = true, env = "BOTSTORE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "BOTSTORE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
+
+    /// For --remote https://...: trust the PEM certificate(s) in FILE (and only those),
+    /// e.g. a server's self-signed certificate.
+    #[arg(long, global = true, env = "BOTSTORE_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// For --remote: longest a request may take (90s, 5m, ...).
+    #[arg(long, global = true, default_value = "60s", value_parser = parse_ttl, value_name = "DURATION")]
+    pub timeout: Duration,
 
     #[command(subcommand)]
     pub command: Command,
@@ -96,12 +120,116 @@ pub enum Command {
     /// Measure bot workloads on fresh temporary stores (not on --data), optionally next to
     /// raw redb in the same run. With --json: one JSON object per workload, one per line.
     Bench(BenchArgs),
+    /// Serve the store on --data over HTTP (the API of docs/HTTP-API.md) until SIGTERM or
+    /// SIGINT.
+    ///
+    /// Settings come from --config FILE (TOML, keys as in ServeConfig: listen, tls_cert,
+    /// body_limit, rate_limit, ...), then from flags, which win. The global --data,
+    /// --durability, --cache-mib and --changes-retention override the file only when
+    /// given on the command line or by their environment variables; their defaults do
+    /// not.
+    Serve(ServeArgs),
+    /// Create, list and revoke API tokens: in --data's tokens.json, or on the server
+    /// with --remote (needs an admin token).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("tls").args(["tls_cert", "tls_key"]).multiple(true)))]
+pub struct ServeArgs {
+    /// A TOML file of settings; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:7700; port 0 picks a free port, and the
+    /// log line `listening on ADDR` says which).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Serve without tokens. Only on a loopback address; for development.
+    #[arg(long)]
+    pub insecure_dev: bool,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log lines as `text` (default) or `json`.
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    /// Largest request body in bytes (default 20 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+    /// Requests per second allowed per token: `N` or `N/s` (default: no limit).
+    #[arg(long, value_name = "N/s", value_parser = parse_rate)]
+    pub rate_limit: Option<f64>,
+    /// Requests allowed at once above --rate-limit (default: one second's worth).
+    #[arg(long, value_name = "N")]
+    pub rate_burst: Option<u32>,
+    /// How often the TTL sweep and change-feed retention run (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
+    pub maintenance_interval: Option<String>,
+    /// Time allowed for the request headers (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
+    pub header_timeout: Option<String>,
+    /// Time allowed for the request body (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
+    pub body_timeout: Option<String>,
+    /// Longest a request may take, long polls aside (default 60s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
+    pub request_timeout: Option<String>,
+    /// Largest request head in bytes (default 64 KiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// On SIGTERM/SIGINT, how long in-flight requests get to finish (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
+    pub shutdown_grace: Option<String>,
+    /// Ask for a token (read on `*`) on /metrics.
+    #[arg(long)]
+    pub metrics_require_token: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (the only time it is shown). With --json: the token
+    /// and its info as one object.
+    Create(TokenCreateArgs),
+    /// List tokens (never their secrets), revoked and expired ones included.
+    List,
+    /// Revoke a token by id (exit code 1 when there is no such token).
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// A namespace pattern the token may use: `tenant-a/*` (it and everything below),
+    /// `*` (everything), `a/*/b` (`*` is one segment), `a/b` (exactly that namespace).
+    /// Repeat for several; each gets the --perm permissions.
+    #[arg(long = "ns", value_name = "PATTERN", required = true)]
+    pub ns: Vec<String>,
+    /// Permissions, comma-separated: read, write, admin (admin on `*` manages tokens and
+    /// compacts).
+    #[arg(long = "perm", value_name = "PERMS", required = true, value_delimiter = ',', value_parser = parse_perm)]
+    pub perm: Vec<Perm>,
+    /// How long the token is valid (30d, 12h, ...); default: until revoked.
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
+    pub ttl: Option<String>,
+    /// A note for people (shown by `token list`).
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (the part after `bst_` and before the next `_`; `token list` shows it).
+    pub id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Comma-separated: state, transcript, checkpoint, get, put, put-batch, put-concurrent,
-    /// memory; or `default`, `all`.
+    /// memory; or `default`, `all`. With --remote: get, put, state, transcript (`default`,
+    /// `all`: the four).
     #[arg(long, short = 'w', default_value = "default")]
     pub workloads: String,
     /// Writer tasks (default: per workload).
@@ -113,12 +241,17 @@ pub struct BenchArgs {
     /// Measured time per workload (and again for its baseline).
     #[arg(long, short = 'd', default_value = "3s", value_parser = parse_ttl)]
     pub duration: Duration,
-    /// Record size in bytes (default: per workload).
+    /// Unmeasured time before each measurement (default: 500ms; 1s with --remote).
+    #[arg(long, value_parser = parse_ttl)]
+    pub warmup: Option<Duration>,
+    /// Record size in bytes (default: per workload; 1024 for get and put).
     #[arg(long)]
     pub value_size: Option<usize>,
     /// Run the same operations on raw redb in the same run and report the ratio
-    /// (botstore ops/s divided by baseline ops/s).
-    #[arg(long, value_name = "redb")]
+    /// (botstore ops/s divided by baseline ops/s). With --remote: `redis`, i.e.
+    /// redis-benchmark GET against the Redis at --redis, and SET against a throwaway
+    /// redis-server with `appendfsync always` (started on --redis-durable-port, then killed).
+    #[arg(long, value_name = "redb|redis")]
     pub baseline: Option<String>,
     /// Preloaded items / conversations (default: per workload).
     #[arg(long)]
@@ -126,12 +259,50 @@ pub struct BenchArgs {
     /// Items the `memory` workload loads.
     #[arg(long, default_value_t = 1_000_000)]
     pub memory_items: usize,
-    /// Where the temporary stores go (default: the system's temporary folder).
+    /// Where the temporary stores go (default: the system's temporary folder). With
+    /// --remote: where the throwaway Redis keeps its append-only file.
     #[arg(long, value_name = "DIR")]
     pub bench_dir: Option<std::path::PathBuf>,
     /// Seed of the record generator.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// With --remote: keep-alive HTTP connections, one request in flight on each.
+    #[arg(
+        long,
+        short = 'c',
+        default_value_t = 50,
+        help_heading = "With --remote"
+    )]
+    pub concurrency: usize,
+    /// With --remote: open loop at this many requests per second in total (latency is
+    /// counted from when each request was due), or `half`: measure the closed-loop peak,
+    /// then run at half of it. Default: closed loop.
+    #[arg(long, value_name = "REQ/S|half", help_heading = "With --remote")]
+    pub rate: Option<String>,
+    /// With --remote: threads of the load generator (1 leaves the server the rest of the
+    /// machine, as redis-benchmark's single thread does).
+    #[arg(long, default_value_t = 1, help_heading = "With --remote")]
+    pub client_threads: usize,
+    /// With --remote: also measure random GETs with wrk (a C load generator), if installed.
+    #[arg(long, help_heading = "With --remote")]
+    pub wrk: bool,
+    /// With --remote --baseline redis: the Redis for the GET/SET anchor.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:6379",
+        value_name = "HOST:PORT",
+        help_heading = "With --remote"
+    )]
+    pub redis: String,
+    /// With --remote --baseline redis: port of the throwaway `appendfsync always` Redis.
+    #[arg(long, default_value_t = 6390, help_heading = "With --remote")]
+    pub redis_durable_port: u16,
+    /// With --remote --baseline redis: redis-benchmark -n for GET/SET.
+    #[arg(long, default_value_t = 200_000, help_heading = "With --remote")]
+    pub redis_requests: u64,
+    /// With --remote --baseline redis: redis-benchmark -n for the durable SET.
+    #[arg(long, default_value_t = 100_000, help_heading = "With --remote")]
+    pub redis_durable_requests: u64,
 }
 
 #[derive(Debug, Args)]
@@ -319,4 +490,32 @@ fn parse_version(s: &str) -> Result<Version, String> {
 
 fn parse_ttl(s: &str) -> Result<Duration, String> {
     botstore::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// A duration, kept as text (the server's configuration takes text) once it parses.
+fn duration_text(s: &str) -> Result<String, String> {
+    parse_ttl(s).map(|_| s.to_owned())
+}
+
+/// `500`, `500/s` or `2.5/s`.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let n = s.strip_suffix("/s").unwrap_or(s);
+    match n.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a rate (requests per second, e.g. 500 or 500/s)"
+        )),
+    }
+}
+
+/// One permission: `read`, `write` or `admin` (`--perm` splits `read,write` first).
+fn parse_perm(s: &str) -> Result<Perm, String> {
+    match s.trim() {
+        "read" => Ok(Perm::Read),
+        "write" => Ok(Perm::Write),
+        "admin" => Ok(Perm::Admin),
+        other => Err(format!(
+            "{other:?} is not a permission (read, write, admin)"
+        )),
+    }
 }

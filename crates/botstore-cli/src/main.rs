@@ -3,23 +3,29 @@
 
 mod cli;
 mod commands;
+mod db;
 mod exit;
 mod jsonl;
 mod list_streams;
 mod output;
 mod progress;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // The matches are kept: `serve` asks them where a global option's value came from.
+    let matches = cli::Cli::command().get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let json = cli.json;
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(commands::run(cli)));
+        .and_then(|rt| rt.block_on(commands::run(cli, &matches)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`botstore export | head`): nothing left to say.

@@ -8,8 +8,7 @@ use serde::Serialize;
 use std::io::Write;
 
 pub async fn changes(ctx: &Ctx, a: ChangesArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let list = ctx.store.changes(a.since, a.limit).await?;
-    let next_since = list.last().map_or(a.since, |c| c.lsn);
+    let (list, next_since) = ctx.db.changes(a.since, a.limit).await?;
     if ctx.json {
         let changes = list
             .iter()

@@ -1,17 +1,19 @@
 //! `export [--ns PREFIX]`: every item, then every stream entry, as JSON Lines on stdout
 //! (format: [`crate::jsonl`]). Pages through the store, so memory stays constant.
+//!
+//! Over `--remote` only items are exported: the HTTP API has no way to list streams
+//! (a warning on stderr says so).
 
 use super::{parse_ns, Ctx};
 use crate::cli::ExportArgs;
 use crate::jsonl;
-use crate::list_streams::list_streams;
 use botstore::{Direction, Scan};
 use std::io::{IsTerminal, Write};
 
 const PAGE: usize = 1000;
 
 pub async fn export(ctx: &Ctx, a: ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let store = &ctx.store;
+    let store = &ctx.db;
     let prefix = parse_ns(&a.ns);
     let (mut items, mut entries) = (0u64, 0u64);
 
@@ -38,7 +40,13 @@ pub async fn export(ctx: &Ctx, a: ExportArgs, out: &mut dyn Write) -> anyhow::Re
 
     let mut after = None;
     loop {
-        let streams = list_streams(store, &prefix, after.as_ref(), PAGE)?;
+        let Some(streams) = store.list_streams(&prefix, after.as_ref(), PAGE)? else {
+            eprintln!(
+                "warning: exported items only: the server's API cannot list streams, so \
+                 stream entries are not in this export"
+            );
+            break;
+        };
         for (ns, stream) in &streams {
             let mut from = None;
             loop {

@@ -8,12 +8,13 @@
 
 use super::Ctx;
 use crate::cli::ImportArgs;
+use crate::db::Db;
 use crate::exit::Failure;
 use crate::jsonl::{self, Record};
 use crate::output::{self, human_bytes};
 use crate::progress;
 use anyhow::Context;
-use botstore::{BatchError, ErrorKind, Mutation, Outcome, Precondition, Store, Ttl};
+use botstore::{BatchError, ErrorKind, Mutation, Outcome, Precondition, Ttl};
 use serde_json::json;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -102,7 +103,9 @@ impl Batch {
 
 /// A batch submitted to the store, with what is needed to report on it.
 struct InFlight {
-    task: JoinHandle<Result<Vec<Outcome>, BatchError>>,
+    /// The outer error: the request as a whole failed (a server out of reach, a token
+    /// refused); the inner one names the mutation that failed.
+    task: JoinHandle<anyhow::Result<Result<Vec<Outcome>, BatchError>>>,
     lines: Vec<usize>,
     first_line: usize,
     last_line: usize,
@@ -129,7 +132,7 @@ impl Done {
     }
 }
 
-fn submit(store: &Store, b: Batch) -> InFlight {
+fn submit(store: &Db, b: Batch) -> InFlight {
     let store = store.clone();
     let mutations = b.mutations;
     InFlight {
@@ -145,14 +148,14 @@ fn submit(store: &Store, b: Batch) -> InFlight {
 /// Wait for a submitted batch; on failure, say which line and what was imported.
 async fn settle(f: InFlight, done: &mut Done) -> anyhow::Result<()> {
     match f.task.await {
-        Ok(Ok(_)) => {
+        Ok(Ok(Ok(_))) => {
             done.through = f.last_line;
             done.items += f.items;
             done.entries += f.entries;
             done.batches += 1;
             Ok(())
         }
-        Ok(Err(BatchError { index, error })) => {
+        Ok(Ok(Err(BatchError { index, error }))) => {
             let kind = error.kind();
             let msg = if kind == ErrorKind::Internal {
                 format!(
@@ -166,6 +169,19 @@ async fn settle(f: InFlight, done: &mut Done) -> anyhow::Result<()> {
                 format!("line {line}: {error}; {}", done.imported())
             };
             Err(Failure::new(kind, msg).into())
+        }
+        Ok(Err(e)) => {
+            let kind = crate::exit::kind_of(&e);
+            Err(Failure::new(
+                kind,
+                format!(
+                    "the batch of lines {}-{} failed: {e:#}; {}",
+                    f.first_line,
+                    f.last_line,
+                    done.imported()
+                ),
+            )
+            .into())
         }
         Err(e) => Err(anyhow::anyhow!(
             "the batch of lines {}-{} failed: {e}; {}",
@@ -190,7 +206,7 @@ pub async fn import(ctx: &Ctx, a: ImportArgs, out: &mut dyn Write) -> anyhow::Re
         (Box::new(BufReader::with_capacity(1 << 20, f)), len)
     };
     let bar = progress::bytes_bar(total, ctx.json);
-    let limits = ctx.store.limits().clone();
+    let limits = ctx.db.limits();
     let mut done = Done::default();
     let mut in_flight: Option<InFlight> = None;
     let mut batch = Batch::default();
@@ -236,7 +252,7 @@ pub async fn import(ctx: &Ctx, a: ImportArgs, out: &mut dyn Write) -> anyhow::Re
             if let Some(f) = in_flight.take() {
                 settle(f, &mut done).await?;
             }
-            in_flight = Some(submit(&ctx.store, std::mem::take(&mut batch)));
+            in_flight = Some(submit(&ctx.db, std::mem::take(&mut batch)));
             bar.set_position(bytes_read);
         }
     }
@@ -244,7 +260,7 @@ pub async fn import(ctx: &Ctx, a: ImportArgs, out: &mut dyn Write) -> anyhow::Re
         settle(f, &mut done).await?;
     }
     if batch.records > 0 {
-        settle(submit(&ctx.store, batch), &mut done).await?;
+        settle(submit(&ctx.db, batch), &mut done).await?;
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();

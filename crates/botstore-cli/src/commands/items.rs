@@ -4,8 +4,8 @@ use super::{parse_ns, read_stdin, Ctx};
 use crate::cli::{DelArgs, ItemArgs, LsArgs, NsArgs, PutArgs};
 use crate::exit::Failure;
 use crate::output::{self, ItemOut};
-use anyhow::Context;
-use botstore::{ErrorKind, Mutation, Precondition, Rule, Scan, Ttl, Value};
+use botstore::{ErrorKind, Precondition, Rule, Scan, Ttl, Value};
+use botstore_client::WriteOptions;
 use serde::Serialize;
 use serde_json::json;
 use std::io::Write;
@@ -26,30 +26,27 @@ pub async fn put(ctx: &Ctx, a: PutArgs, out: &mut dyn Write) -> anyhow::Result<(
         (None, true) => Precondition::IfAbsent,
         (None, false) => Precondition::Any,
     };
-    let m = Mutation::Put {
-        ns: ns.clone(),
-        key: a.key.clone(),
-        value,
+    let opts = WriteOptions {
         precondition,
         ttl: a.ttl.map_or(Ttl::Default, Ttl::After),
         subject: a.subject,
         fence: None,
     };
-    let outcome = match ctx.store.apply(m).await {
-        Ok(o) => o,
-        Err(
-            e @ botstore::Error::InvalidInput {
-                rule: Rule::Json, ..
-            },
-        ) => {
-            return Err(anyhow::Error::new(e)
-                .context("the value is not JSON (to store other bytes, use --bytes)"))
+    let version = match ctx.db.put(&ns, &a.key, value, opts).await {
+        Ok(v) => v,
+        Err(e)
+            if matches!(
+                e.downcast_ref::<botstore::Error>(),
+                Some(botstore::Error::InvalidInput {
+                    rule: Rule::Json,
+                    ..
+                })
+            ) =>
+        {
+            return Err(e.context("the value is not JSON (to store other bytes, use --bytes)"))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
-    let version = outcome
-        .version()
-        .with_context(|| format!("unexpected outcome of a put: {outcome:?}"))?;
     if ctx.json {
         output::json_doc(
             out,
@@ -63,7 +60,7 @@ pub async fn put(ctx: &Ctx, a: PutArgs, out: &mut dyn Write) -> anyhow::Result<(
 
 pub async fn get(ctx: &Ctx, a: ItemArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let ns = parse_ns(&a.ns);
-    let item = ctx.store.get(&ns, &a.key).await?.ok_or_else(|| {
+    let item = ctx.db.get(&ns, &a.key).await?.ok_or_else(|| {
         Failure::new(
             ErrorKind::NotFound,
             format!("not found: item {ns}/{}", a.key),
@@ -84,7 +81,7 @@ pub async fn del(ctx: &Ctx, a: DelArgs, out: &mut dyn Write) -> anyhow::Result<(
     let pre = a
         .if_version
         .map_or(Precondition::Any, Precondition::IfVersion);
-    if !ctx.store.delete(&ns, &a.key, pre).await? {
+    if !ctx.db.delete(&ns, &a.key, pre).await? {
         return Err(Failure::new(
             ErrorKind::NotFound,
             format!("not found: item {ns}/{} (nothing deleted)", a.key),
@@ -112,7 +109,7 @@ pub async fn ls(ctx: &Ctx, a: LsArgs, out: &mut dyn Write) -> anyhow::Result<()>
         cursor: a.cursor,
         limit: a.limit,
     };
-    let page = ctx.store.scan(&req).await?;
+    let page = ctx.db.scan(&req).await?;
     if ctx.json {
         let items = page
             .items
@@ -156,7 +153,7 @@ pub async fn ns(ctx: &Ctx, a: NsArgs, out: &mut dyn Write) -> anyhow::Result<()>
     let prefix = parse_ns(&a.prefix);
     let depth = a.depth.map(|d| prefix.len() + d as usize);
     let page = ctx
-        .store
+        .db
         .list_namespaces(&prefix, depth, a.limit, a.cursor.as_deref())
         .await?;
     if ctx.json {

@@ -6,49 +6,94 @@ mod changes;
 mod export;
 mod import;
 mod items;
+mod serve;
 mod stats;
 mod streams;
+mod token;
 
 use crate::cli::{Cli, Command, StreamCommand};
+use crate::db::{remote_error, Db};
+use crate::exit::Failure;
 use anyhow::Context;
-use botstore::{Namespace, Store, StoreOptions};
+use botstore::{Namespace, StoreOptions};
+use botstore_client::{Client, ClientOptions};
 use botstore_embedded::{open_store, EmbeddedOptions};
+use clap::ArgMatches;
 use std::io::{self, BufWriter, Write};
 
-/// What every command gets: the store and how to print.
+/// What every command gets: the store (local or remote) and how to print.
 pub struct Ctx {
-    pub store: Store,
+    pub db: Db,
     /// `--json`: machine-readable output.
     pub json: bool,
 }
 
-/// Open the store, run the command, flush stdout. The store is dropped (checkpointed and
-/// closed) before this returns.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// The client of `--remote`.
+pub fn connect(cli: &Cli, url: &str) -> anyhow::Result<Client> {
+    let ca_certs_pem = match &cli.ca_cert {
+        None => None,
+        Some(p) => Some(std::fs::read(p).map_err(|e| {
+            Failure::invalid(format!("cannot read --ca-cert {}: {e}", p.display()))
+        })?),
+    };
+    let opts = ClientOptions {
+        timeout: cli.timeout,
+        ca_certs_pem,
+        ..ClientOptions::default()
+    };
+    Client::with_options(url, cli.token.clone(), opts).map_err(remote_error)
+}
+
+/// Open the store (or connect to the server), run the command, flush stdout. A local
+/// store is dropped (checkpointed and closed) before this returns.
+pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     // The benchmark makes its own stores; it never opens --data.
     if let Command::Bench(a) = cli.command {
         let mut out = BufWriter::new(io::stdout().lock());
-        let r = bench::bench(&a, cli.json, cli.durability, cli.cache_mib, &mut out).await;
+        let (remote, token) = (cli.remote.as_deref(), cli.token.as_deref());
+        let r = bench::bench(
+            &a,
+            cli.json,
+            cli.durability,
+            cli.cache_mib,
+            remote,
+            token,
+            &mut out,
+        )
+        .await;
         let flushed = out.flush().context("writing to stdout");
         return r.and(flushed);
     }
-    let opts = EmbeddedOptions {
-        durability: cli.durability,
-        cache_size: cli.cache_mib << 20,
-        ..EmbeddedOptions::default()
+    // The server opens the store itself, and tokens live beside the store, not in it
+    // (token commands work while a server holds the store open).
+    if let Command::Serve(a) = &cli.command {
+        return serve::serve(&cli, a, matches).await;
+    }
+    if let Command::Token(t) = &cli.command {
+        let mut out = BufWriter::new(io::stdout().lock());
+        let r = token::run(&cli, t, &mut out).await;
+        let flushed = out.flush().context("writing to stdout");
+        return r.and(flushed);
+    }
+    let db = match &cli.remote {
+        Some(url) => Db::Remote(connect(&cli, url)?),
+        None => {
+            let opts = EmbeddedOptions {
+                durability: cli.durability,
+                cache_size: cli.cache_mib << 20,
+                ..EmbeddedOptions::default()
+            };
+            let store_opts = StoreOptions {
+                retention: botstore::Retention {
+                    max_age: Some(cli.changes_retention),
+                    max_changes: None,
+                },
+                ..StoreOptions::default()
+            };
+            Db::Local(open_store(&cli.data, opts, store_opts)?)
+        }
     };
-    let store_opts = StoreOptions {
-        retention: botstore::Retention {
-            max_age: Some(cli.changes_retention),
-            max_changes: None,
-        },
-        ..StoreOptions::default()
-    };
-    let store = open_store(&cli.data, opts, store_opts)?;
-    let ctx = Ctx {
-        store,
-        json: cli.json,
-    };
+    let ctx = Ctx { db, json: cli.json };
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let r = dispatch(&ctx, cli.command, &mut out).await;
     let flushed = out.flush().context("writing to stdout");
@@ -70,7 +115,8 @@ async fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write) -> anyhow::R
         Command::Compact => stats::compact(ctx, out).await,
         Command::Import(a) => import::import(ctx, a, out).await,
         Command::Export(a) => export::export(ctx, a, out).await,
-        Command::Bench(_) => Ok(()), // handled in `run`
+        // Handled in `run`.
+        Command::Bench(_) | Command::Serve(_) | Command::Token(_) => Ok(()),
     }
 }
 

@@ -9,13 +9,19 @@ use std::io::Write;
 
 pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let prefix = parse_ns(&a.prefix);
-    let s = ctx.store.stats(&prefix).await?;
+    let s = ctx.db.stats(&prefix).await?;
     // The disk estimate shares the store's bytes on disk out by logical bytes, so it needs
     // the logical bytes of the whole store, not only of the namespaces under the prefix.
+    // (A server shows a token only the namespaces it may read: then "the whole store" is
+    // what the token sees, and a token that may not read at the root keeps the prefix's.)
     let whole = if prefix.is_empty() {
         s.clone()
     } else {
-        ctx.store.stats(&Namespace::root()).await?
+        match ctx.db.stats(&Namespace::root()).await {
+            Ok(w) => w,
+            Err(_) if ctx.db.is_remote() => s.clone(),
+            Err(e) => return Err(e),
+        }
     };
     let mut total = NamespaceStats::default();
     for (_, n) in &s.namespaces {
@@ -117,22 +123,13 @@ fn row(name: String, n: &NamespaceStats, disk: Option<u64>) -> [String; 7] {
 
 /// Upkeep (remove expired items, apply change-feed retention), then reclaim disk space.
 pub async fn compact(ctx: &Ctx, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut upkeep = botstore::Maintenance::default();
-    loop {
-        let m = ctx.store.maintain().await?;
-        upkeep.expired_items += m.expired_items;
-        upkeep.forgotten_changes += m.forgotten_changes;
-        if m == botstore::Maintenance::default() {
-            break;
-        }
-    }
-    let r = ctx.store.compact().await?;
+    let r = ctx.db.compact().await?;
     if ctx.json {
         return output::json_doc(
             out,
             &json!({
-                "expired_items_removed": upkeep.expired_items,
-                "changes_forgotten": upkeep.forgotten_changes,
+                "expired_items_removed": r.expired_items,
+                "changes_forgotten": r.forgotten_changes,
                 "disk_bytes_before": r.disk_bytes_before,
                 "disk_bytes_after": r.disk_bytes_after,
             }),
@@ -142,8 +139,8 @@ pub async fn compact(ctx: &Ctx, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "removed {} expired items and {} change records past retention; compacted: {} -> {} on disk",
-        upkeep.expired_items,
-        upkeep.forgotten_changes,
+        r.expired_items,
+        r.forgotten_changes,
         show(r.disk_bytes_before),
         show(r.disk_bytes_after)
     )?;

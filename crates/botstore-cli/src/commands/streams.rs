@@ -38,7 +38,7 @@ pub async fn append(ctx: &Ctx, a: AppendArgs, out: &mut dyn Write) -> anyhow::Re
             .collect()
     };
     let (first, last) = ctx
-        .store
+        .db
         .append(&ns, &a.stream, entries, a.expect_last)
         .await?;
     if ctx.json {
@@ -51,7 +51,7 @@ pub async fn append(ctx: &Ctx, a: AppendArgs, out: &mut dyn Write) -> anyhow::Re
 
 pub async fn read(ctx: &Ctx, a: ReadArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let ns = parse_ns(&a.ns);
-    let Some(info) = ctx.store.stream_info(&ns, &a.stream).await? else {
+    let Some(info) = ctx.db.stream_info(&ns, &a.stream).await? else {
         return Err(Failure::new(
             ErrorKind::NotFound,
             format!("not found: stream {ns}/{}", a.stream),
@@ -64,7 +64,7 @@ pub async fn read(ctx: &Ctx, a: ReadArgs, out: &mut dyn Write) -> anyhow::Result
         Direction::Forward
     };
     let entries = ctx
-        .store
+        .db
         .read_stream(&ns, &a.stream, a.from, dir, a.limit)
         .await?;
     // Where the next page starts, when there is one.
@@ -117,7 +117,7 @@ pub async fn trim(ctx: &Ctx, a: TrimArgs, out: &mut dyn Write) -> anyhow::Result
         (Some(n), _, _) => TrimTo::KeepLast(n),
         (_, Some(s), _) => TrimTo::Before(s),
         (_, _, Some(d)) => TrimTo::OlderThan(
-            ctx.store
+            ctx.db
                 .now()
                 .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         ),
@@ -127,7 +127,7 @@ pub async fn trim(ctx: &Ctx, a: TrimArgs, out: &mut dyn Write) -> anyhow::Result
             )
         }
     };
-    let removed = ctx.store.trim(&ns, &a.stream, to).await?;
+    let removed = ctx.db.trim(&ns, &a.stream, to).await?;
     if ctx.json {
         output::json_doc(out, &json!({"removed": removed}))
     } else {
