@@ -122,7 +122,10 @@ pub fn parse_prefix(tail: &str) -> Result<Namespace, PathError> {
     if tail.is_empty() {
         return Ok(Namespace::root());
     }
-    tail.split('/').map(decode).collect::<Result<Vec<_>, _>>().map(Namespace)
+    tail.split('/')
+        .map(decode)
+        .collect::<Result<Vec<_>, _>>()
+        .map(Namespace)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use botstore::{
-    Change, ChangeKind, Fence, Item, Lease, Mutation, Namespace, NamespaceStats, Outcome,
-    PatchOp, Precondition, StreamEntry, StreamInfo, TrimTo, Ttl, Value, Version, JSON,
+    Change, ChangeKind, Fence, Item, Lease, Mutation, Namespace, NamespaceStats, Outcome, PatchOp,
+    Precondition, StreamEntry, StreamInfo, TrimTo, Ttl, Value, Version, JSON,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -58,12 +58,19 @@ fn ns_string(ns: &Namespace) -> String {
 
 // ------------------------------------------------------------------ values
 
-/// A value given in a request body.
+/// A value given in a request body. JSON travels as text and is stored exactly as sent
+/// (never parsed into a tree and re-printed: key order, number formats and big integers
+/// survive).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ValueIn {
     /// A JSON value (content type `application/json`).
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-    pub value: Option<serde_json::Value>,
+    #[serde(
+        default,
+        deserialize_with = "present_raw",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub value: Option<Box<RawValue>>,
     /// Bytes of any other content type, base64 (standard alphabet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_base64: Option<String>,
@@ -72,15 +79,22 @@ pub struct ValueIn {
     pub content_type: Option<String>,
 }
 
+/// JSON text as a raw value, if it is JSON (`None`: send it as base64 instead).
+fn raw_json(v: &Value) -> Option<Box<RawValue>> {
+    if !v.is_json() {
+        return None;
+    }
+    let text = std::str::from_utf8(&v.data).ok()?;
+    RawValue::from_string(text.to_owned()).ok()
+}
+
 impl ValueIn {
     pub fn from_value(v: &Value) -> ValueIn {
-        if v.is_json() {
-            if let Ok(j) = serde_json::from_slice(&v.data) {
-                return ValueIn {
-                    value: Some(j),
-                    ..Default::default()
-                };
-            }
+        if let Some(raw) = raw_json(v) {
+            return ValueIn {
+                value: Some(raw),
+                ..Default::default()
+            };
         }
         ValueIn {
             value: None,
@@ -99,7 +113,7 @@ impl ValueIn {
                 }
                 Ok(Value {
                     content_type: JSON.into(),
-                    data: serde_json::to_vec(&j).map_err(|e| WireError(e.to_string()))?,
+                    data: j.get().as_bytes().to_vec(),
                 })
             }
             (None, Some(b)) => Ok(Value {
@@ -288,15 +302,18 @@ pub struct FenceIn {
     pub token: u64,
 }
 
-/// One mutation of a batch, tagged by `op`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+/// One mutation of a batch, tagged by `op`. (Deserialized by hand, see
+/// [`FlatMutation`]: serde's tagged enums buffer their input, which would parse JSON
+/// values into trees and lose their exact text.)
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum MutationIn {
     Put {
         ns: String,
         key: String,
-        #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-        value: Option<serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<serde_json::Value>")]
+        value: Option<Box<RawValue>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value_base64: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,7 +344,7 @@ pub enum MutationIn {
         ns: String,
         key: String,
         /// An RFC 7396 JSON Merge Patch.
-        #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         merge: Option<serde_json::Value>,
         /// An RFC 6902 JSON Patch (array of operations).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -381,6 +398,212 @@ pub enum MutationIn {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// Every field any mutation may have: what a mutation is read into before its `op`
+/// picks the variant. Unknown fields are refused here, fields of another op below.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlatMutation {
+    op: String,
+    ns: Option<String>,
+    key: Option<String>,
+    stream: Option<String>,
+    name: Option<String>,
+    prefix: Option<String>,
+    #[serde(default, deserialize_with = "present_raw")]
+    value: Option<Box<RawValue>>,
+    value_base64: Option<String>,
+    content_type: Option<String>,
+    if_version: Option<u64>,
+    if_absent: Option<bool>,
+    ttl: Option<String>,
+    subject: Option<String>,
+    fence: Option<FenceIn>,
+    #[serde(default, deserialize_with = "present")]
+    merge: Option<serde_json::Value>,
+    json_patch: Option<serde_json::Value>,
+    entries: Option<Vec<ValueIn>>,
+    expected_last: Option<u64>,
+    keep_last: Option<u64>,
+    before: Option<u64>,
+    older_than: Option<i64>,
+    holder: Option<String>,
+    token: Option<u64>,
+}
+
+impl FlatMutation {
+    fn present(&self) -> [(&'static str, bool); 22] {
+        [
+            ("ns", self.ns.is_some()),
+            ("key", self.key.is_some()),
+            ("stream", self.stream.is_some()),
+            ("name", self.name.is_some()),
+            ("prefix", self.prefix.is_some()),
+            ("value", self.value.is_some()),
+            ("value_base64", self.value_base64.is_some()),
+            ("content_type", self.content_type.is_some()),
+            ("if_version", self.if_version.is_some()),
+            ("if_absent", self.if_absent.is_some()),
+            ("ttl", self.ttl.is_some()),
+            ("subject", self.subject.is_some()),
+            ("fence", self.fence.is_some()),
+            ("merge", self.merge.is_some()),
+            ("json_patch", self.json_patch.is_some()),
+            ("entries", self.entries.is_some()),
+            ("expected_last", self.expected_last.is_some()),
+            ("keep_last", self.keep_last.is_some()),
+            ("before", self.before.is_some()),
+            ("older_than", self.older_than.is_some()),
+            ("holder", self.holder.is_some()),
+            ("token", self.token.is_some()),
+        ]
+    }
+
+    /// Refuse fields that belong to other ops.
+    fn only(&self, allowed: &[&str]) -> Result<(), String> {
+        for (field, there) in self.present() {
+            if there && !allowed.contains(&field) {
+                return Err(format!(
+                    "op {:?} takes no field {field:?} (it takes {})",
+                    self.op,
+                    allowed.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn into_mutation_in(self) -> Result<MutationIn, String> {
+        fn need<T>(v: Option<T>, op: &str, field: &str) -> Result<T, String> {
+            v.ok_or_else(|| format!("op {op:?} needs {field:?}"))
+        }
+        let op = self.op.clone();
+        let op = op.as_str();
+        Ok(match op {
+            "put" => {
+                self.only(&[
+                    "ns",
+                    "key",
+                    "value",
+                    "value_base64",
+                    "content_type",
+                    "if_version",
+                    "if_absent",
+                    "ttl",
+                    "subject",
+                    "fence",
+                ])?;
+                MutationIn::Put {
+                    ns: need(self.ns, op, "ns")?,
+                    key: need(self.key, op, "key")?,
+                    value: self.value,
+                    value_base64: self.value_base64,
+                    content_type: self.content_type,
+                    if_version: self.if_version,
+                    if_absent: self.if_absent.unwrap_or(false),
+                    ttl: self.ttl,
+                    subject: self.subject,
+                    fence: self.fence,
+                }
+            }
+            "delete" => {
+                self.only(&["ns", "key", "if_version", "fence"])?;
+                MutationIn::Delete {
+                    ns: need(self.ns, op, "ns")?,
+                    key: need(self.key, op, "key")?,
+                    if_version: self.if_version,
+                    fence: self.fence,
+                }
+            }
+            "patch" => {
+                self.only(&["ns", "key", "merge", "json_patch", "if_version", "fence"])?;
+                MutationIn::Patch {
+                    ns: need(self.ns, op, "ns")?,
+                    key: need(self.key, op, "key")?,
+                    merge: self.merge,
+                    json_patch: self.json_patch,
+                    if_version: self.if_version,
+                    fence: self.fence,
+                }
+            }
+            "append" => {
+                self.only(&["ns", "stream", "entries", "expected_last"])?;
+                MutationIn::Append {
+                    ns: need(self.ns, op, "ns")?,
+                    stream: need(self.stream, op, "stream")?,
+                    entries: need(self.entries, op, "entries")?,
+                    expected_last: self.expected_last,
+                }
+            }
+            "trim" => {
+                self.only(&["ns", "stream", "keep_last", "before", "older_than"])?;
+                MutationIn::Trim {
+                    ns: need(self.ns, op, "ns")?,
+                    stream: need(self.stream, op, "stream")?,
+                    to: TrimIn {
+                        keep_last: self.keep_last,
+                        before: self.before,
+                        older_than: self.older_than,
+                    },
+                }
+            }
+            "delete_stream" => {
+                self.only(&["ns", "stream"])?;
+                MutationIn::DeleteStream {
+                    ns: need(self.ns, op, "ns")?,
+                    stream: need(self.stream, op, "stream")?,
+                }
+            }
+            "lease_acquire" => {
+                self.only(&["ns", "name", "holder", "ttl"])?;
+                MutationIn::LeaseAcquire {
+                    ns: need(self.ns, op, "ns")?,
+                    name: need(self.name, op, "name")?,
+                    holder: need(self.holder, op, "holder")?,
+                    ttl: need(self.ttl, op, "ttl")?,
+                }
+            }
+            "lease_renew" => {
+                self.only(&["ns", "name", "token", "ttl"])?;
+                MutationIn::LeaseRenew {
+                    ns: need(self.ns, op, "ns")?,
+                    name: need(self.name, op, "name")?,
+                    token: need(self.token, op, "token")?,
+                    ttl: need(self.ttl, op, "ttl")?,
+                }
+            }
+            "lease_release" => {
+                self.only(&["ns", "name", "token"])?;
+                MutationIn::LeaseRelease {
+                    ns: need(self.ns, op, "ns")?,
+                    name: need(self.name, op, "name")?,
+                    token: need(self.token, op, "token")?,
+                }
+            }
+            "set_namespace_ttl" => {
+                self.only(&["prefix", "ttl"])?;
+                MutationIn::SetNamespaceTtl {
+                    prefix: need(self.prefix, op, "prefix")?,
+                    ttl: self.ttl,
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown op {other:?}: put, delete, patch, append, trim, delete_stream, \
+                     lease_acquire, lease_renew, lease_release or set_namespace_ttl"
+                ))
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for MutationIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        FlatMutation::deserialize(d)?
+            .into_mutation_in()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 fn precondition(if_version: Option<u64>, if_absent: bool) -> Result<Precondition, WireError> {
@@ -863,6 +1086,21 @@ pub struct StreamEntries {
     pub entries: Vec<StreamEntryOut>,
 }
 
+/// A stream's address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StreamRef {
+    pub ns: String,
+    pub stream: String,
+}
+
+/// A page of streams under a prefix.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StreamList {
+    pub streams: Vec<StreamRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
 pub struct StreamInfoOut {
     pub len: u64,
@@ -1095,7 +1333,8 @@ impl ChangeOut {
 
     pub fn into_change(self) -> Result<Change, WireError> {
         let ns = || Namespace::parse(self.ns.as_deref().unwrap_or(""));
-        let need = |o: Option<String>, f: &str| o.ok_or_else(|| WireError(format!("change without {f}")));
+        let need =
+            |o: Option<String>, f: &str| o.ok_or_else(|| WireError(format!("change without {f}")));
         let kind = match self.kind {
             ChangeKindName::Put => ChangeKind::Put(
                 self.item
@@ -1344,9 +1583,52 @@ mod tests {
     }
 
     #[test]
+    fn json_text_is_kept_exactly_in_batches_and_appends() {
+        let body = r#"{"mutations": [
+            {"op": "put", "ns": "a", "key": "k", "value": {"z":1, "a":1.50, "n":123456789012345678901}},
+            {"op": "append", "ns": "a", "stream": "s", "entries": [{"value": [1.0, {"b":2,"a":1}]}]}
+        ]}"#;
+        let b: BatchRequest = serde_json::from_str(body).unwrap();
+        let ms: Vec<Mutation> = b
+            .mutations
+            .into_iter()
+            .map(|m| m.into_mutation().unwrap())
+            .collect();
+        match &ms[0] {
+            Mutation::Put { value, .. } => assert_eq!(
+                std::str::from_utf8(&value.data).unwrap(),
+                r#"{"z":1, "a":1.50, "n":123456789012345678901}"#
+            ),
+            m => panic!("{m:?}"),
+        }
+        match &ms[1] {
+            Mutation::Append { entries, .. } => {
+                assert_eq!(entries[0].data, br#"[1.0, {"b":2,"a":1}]"#)
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+
+    #[test]
+    fn fields_of_another_op_and_missing_fields_are_refused() {
+        for bad in [
+            json!({"op": "put", "ns": "a", "key": "k", "value": 1, "holder": "x"}),
+            json!({"op": "delete", "ns": "a"}),
+            json!({"op": "frobnicate", "ns": "a"}),
+            json!({"ns": "a", "key": "k", "value": 1}),
+        ] {
+            assert!(
+                serde_json::from_value::<MutationIn>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_fields_and_double_values_are_refused() {
-        let r: Result<MutationIn, _> =
-            serde_json::from_value(json!({"op": "put", "ns": "a", "key": "k", "value": 1, "vaule": 2}));
+        let r: Result<MutationIn, _> = serde_json::from_value(
+            json!({"op": "put", "ns": "a", "key": "k", "value": 1, "vaule": 2}),
+        );
         assert!(r.is_err());
         let m: MutationIn = serde_json::from_value(
             json!({"op": "put", "ns": "a", "key": "k", "value": 1, "value_base64": "AA=="}),
@@ -1357,7 +1639,10 @@ mod tests {
 
     #[test]
     fn items_round_trip_json_and_bytes() {
-        for value in [Value::json(&json!({"x": 1})), Value::bytes("a/b", vec![1, 2, 3])] {
+        for value in [
+            Value::json(&json!({"x": 1})),
+            Value::bytes("a/b", vec![1, 2, 3]),
+        ] {
             let item = Item {
                 ns: Namespace::new(["a"]),
                 key: "k".into(),

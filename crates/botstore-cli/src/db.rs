@@ -304,19 +304,19 @@ impl Db {
         }
     }
 
-    /// Up to `limit` streams under `prefix` after `after`; `None` when the store cannot
-    /// list streams (a server: the API has no stream listing).
-    pub fn list_streams(
+    /// A page of the streams under `prefix` (every depth).
+    pub async fn list_streams(
         &self,
         prefix: &Namespace,
-        after: Option<&(Namespace, String)>,
         limit: usize,
-    ) -> anyhow::Result<Option<Vec<(Namespace, String)>>> {
+        cursor: Option<&str>,
+    ) -> anyhow::Result<Page<(Namespace, String)>> {
         match self {
-            Db::Local(s) => Ok(Some(crate::list_streams::list_streams(
-                s, prefix, after, limit,
-            )?)),
-            Db::Remote(_) => Ok(None),
+            Db::Local(s) => Ok(s.list_streams(prefix, limit, cursor).await?),
+            Db::Remote(c) => c
+                .list_streams(prefix, limit, cursor)
+                .await
+                .map_err(remote_error),
         }
     }
 }

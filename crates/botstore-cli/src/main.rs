@@ -6,7 +6,6 @@ mod commands;
 mod db;
 mod exit;
 mod jsonl;
-mod list_streams;
 mod output;
 mod progress;
 

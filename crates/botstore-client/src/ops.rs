@@ -4,8 +4,6 @@
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::meta;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use botstore::{
     BatchError, Change, Direction, Fence, Item, Lease, Mutation, Namespace, Outcome, Page, PatchOp,
     Precondition, Rule, Scan, StoreStats, StreamEntry, StreamInfo, TrimTo, Ttl, Value, Version,
@@ -16,7 +14,7 @@ use botstore_api::wire::{
     Deleted, GetManyRequest, GetManyResponse, Health, ItemPage, ItemRef, LeaseAcquireRequest,
     LeaseOut, LeaseReleaseRequest, LeaseRenewRequest, MutationIn, NamespacePage,
     NamespaceTtlRequest, NamespaceTtls, OutcomeOut, StatsOut, StreamEntries, StreamInfoOut,
-    TokenCreateRequest, TokenCreated, TokenInfo, TokenList, Trimmed, ValueIn, Written,
+    StreamList, TokenCreateRequest, TokenCreated, TokenInfo, TokenList, Trimmed, ValueIn, Written,
 };
 use reqwest::header::{CONTENT_TYPE, IF_MATCH, IF_NONE_MATCH};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -109,43 +107,15 @@ fn plain_content_type(ct: &str) -> bool {
         && !ct.to_ascii_lowercase().starts_with(botstore::JSON)
 }
 
-/// A value for a request body, byte for byte: always `value_base64`, JSON included.
-/// The API's `value` field is read into a JSON tree on the server, which would sort
-/// object keys, reformat numbers and round integers beyond 64 bits (`1.50` -> `1.5`,
-/// `12345678901234567890` -> `1.2345678901234567e19`); a local store keeps JSON text
-/// exactly as given, and so must a remote one.
+/// A value for a request body. JSON travels inline as text, which the server stores
+/// byte for byte (key order, number formats and big integers survive).
 fn exact_value(v: &Value) -> ValueIn {
-    ValueIn {
-        value: None,
-        value_base64: Some(STANDARD.encode(&v.data)),
-        content_type: Some(v.content_type.clone()),
-    }
+    ValueIn::from_value(v)
 }
 
-/// The wire form of a mutation, with its values sent exactly (see [`exact_value`]).
+/// The wire form of a mutation.
 fn exact_mutation(m: &Mutation) -> Option<MutationIn> {
-    let mut w = MutationIn::from_mutation(m)?;
-    match (&mut w, m) {
-        (
-            MutationIn::Put {
-                value,
-                value_base64,
-                content_type,
-                ..
-            },
-            Mutation::Put { value: v, .. },
-        ) => {
-            let exact = exact_value(v);
-            *value = exact.value;
-            *value_base64 = exact.value_base64;
-            *content_type = exact.content_type;
-        }
-        (MutationIn::Append { entries, .. }, Mutation::Append { entries: es, .. }) => {
-            *entries = es.iter().map(exact_value).collect();
-        }
-        _ => {}
-    }
-    Some(w)
+    MutationIn::from_mutation(m)
 }
 
 fn ttl_query(q: &mut Vec<(&'static str, String)>, ttl: Ttl) {
@@ -444,6 +414,30 @@ impl Client {
                 .namespaces
                 .iter()
                 .map(|s| Namespace::parse(s))
+                .collect(),
+            cursor: page.cursor,
+        })
+    }
+
+    /// The streams under `prefix` (every depth) as `(namespace, name)`, paged.
+    pub async fn list_streams(
+        &self,
+        prefix: &Namespace,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<(Namespace, String)>> {
+        check_ns(prefix)?;
+        let mut q = vec![("limit", limit.to_string())];
+        if let Some(c) = cursor {
+            q.push(("cursor", c.to_owned()));
+        }
+        let rb = self.request(Method::GET, &paths::prefixed("stream-list", prefix), &q);
+        let page: StreamList = self.json(rb).await?;
+        Ok(Page {
+            items: page
+                .streams
+                .into_iter()
+                .map(|s| (Namespace::parse(&s.ns), s.stream))
                 .collect(),
             cursor: page.cursor,
         })

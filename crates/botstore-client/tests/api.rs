@@ -550,32 +550,36 @@ async fn every_operation_answers_as_a_local_store_does() {
     srv.stop().await;
 }
 
-/// The one way the client and a local store differ: `.` and `..` cannot be read from a
-/// stream or lease path.
+/// `.` and `..` are refused as names everywhere (URL paths would resolve them away), so
+/// the client and a local store agree on them too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dot_names_are_written_but_cannot_be_read_from_streams() {
+async fn dot_names_are_refused_like_a_local_store_does() {
     let srv = Running::start(|_| {}).await;
     let c = srv.client();
+    let local = botstore::Store::memory();
     let n = ns("a");
-    assert_eq!(
-        c.append(&n, ".", vec![Value::json_text("1")], None)
+    for name in [".", ".."] {
+        let remote = c
+            .append(&n, name, vec![Value::json_text("1")], None)
             .await
-            .unwrap(),
-        (1, 1)
-    );
-    let e = c
-        .read_stream(&n, ".", None, Direction::Forward, 10)
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        e.store_error(),
-        Some(Error::InvalidInput {
-            rule: Rule::KeyCharacters,
-            ..
-        })
-    ));
-    assert!(c.stream_info(&n, "..").await.is_err());
-    assert!(c.get_lease(&n, ".").await.is_err());
+            .unwrap_err();
+        let here = local
+            .append(&n, name, vec![Value::json_text("1")], None)
+            .await
+            .unwrap_err();
+        assert_eq!(remote.store_error(), Some(&here));
+        assert!(matches!(
+            here,
+            Error::InvalidInput {
+                rule: Rule::KeyCharacters,
+                ..
+            }
+        ));
+        assert!(c.put(&n, name, Value::json_text("1")).await.is_err());
+        assert!(c.get(&n, name).await.is_err());
+        assert!(c.stream_info(&n, name).await.is_err());
+        assert!(c.get_lease(&n, name).await.is_err());
+    }
     srv.stop().await;
 }
 

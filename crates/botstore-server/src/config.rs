@@ -62,8 +62,7 @@ impl ServeConfig {
     pub fn load(path: &Path) -> Result<ServeConfig, ServerError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ServerError::Config(format!("reading {}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+        toml::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
     }
 
     /// This configuration with every field that `overrides` sets replaced (flags win).
@@ -79,13 +78,15 @@ impl ServeConfig {
 
     /// Defaults filled in, strings parsed, combinations checked.
     pub fn resolve(&self) -> Result<Settings, ServerError> {
-        let bad = |what: &str, e: &dyn std::fmt::Display| ServerError::Config(format!("{what}: {e}"));
-        let dur = |what: &str, v: &Option<String>, default: Duration| -> Result<Duration, ServerError> {
-            match v {
-                None => Ok(default),
-                Some(s) => botstore::parse_duration(s).map_err(|e| bad(what, &e)),
-            }
-        };
+        let bad =
+            |what: &str, e: &dyn std::fmt::Display| ServerError::Config(format!("{what}: {e}"));
+        let dur =
+            |what: &str, v: &Option<String>, default: Duration| -> Result<Duration, ServerError> {
+                match v {
+                    None => Ok(default),
+                    Some(s) => botstore::parse_duration(s).map_err(|e| bad(what, &e)),
+                }
+            };
         let listen: SocketAddr = self
             .listen
             .as_deref()
@@ -113,17 +114,22 @@ impl ServeConfig {
             "json" => true,
             other => return Err(bad("log_format", &format!("{other:?} is not text or json"))),
         };
-        let durability = botstore_embedded::Durability::parse(
-            self.durability.as_deref().unwrap_or("immediate"),
-        )
-        .map_err(|e| bad("durability", &e))?;
+        let durability =
+            botstore_embedded::Durability::parse(self.durability.as_deref().unwrap_or("immediate"))
+                .map_err(|e| bad("durability", &e))?;
         if let Some(r) = self.rate_limit {
             if !(r.is_finite() && r > 0.0) {
-                return Err(bad("rate_limit", &"must be a positive number of requests per second"));
+                return Err(bad(
+                    "rate_limit",
+                    &"must be a positive number of requests per second",
+                ));
             }
         }
         Ok(Settings {
-            data: self.data.clone().unwrap_or_else(|| PathBuf::from("./botstore-data")),
+            data: self
+                .data
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("./botstore-data")),
             listen,
             insecure_dev,
             tls,
@@ -133,13 +139,33 @@ impl ServeConfig {
             log_json,
             durability,
             cache_mib: self.cache_mib.unwrap_or(64),
-            changes_retention: dur("changes_retention", &self.changes_retention, Duration::from_secs(86_400))?,
-            maintenance_interval: dur("maintenance_interval", &self.maintenance_interval, Duration::from_secs(10))?,
-            header_timeout: dur("header_timeout", &self.header_timeout, Duration::from_secs(10))?,
+            changes_retention: dur(
+                "changes_retention",
+                &self.changes_retention,
+                Duration::from_secs(86_400),
+            )?,
+            maintenance_interval: dur(
+                "maintenance_interval",
+                &self.maintenance_interval,
+                Duration::from_secs(10),
+            )?,
+            header_timeout: dur(
+                "header_timeout",
+                &self.header_timeout,
+                Duration::from_secs(10),
+            )?,
             body_timeout: dur("body_timeout", &self.body_timeout, Duration::from_secs(30))?,
-            request_timeout: dur("request_timeout", &self.request_timeout, Duration::from_secs(60))?,
+            request_timeout: dur(
+                "request_timeout",
+                &self.request_timeout,
+                Duration::from_secs(60),
+            )?,
             max_header_bytes: self.max_header_bytes.unwrap_or(64 << 10),
-            shutdown_grace: dur("shutdown_grace", &self.shutdown_grace, Duration::from_secs(30))?,
+            shutdown_grace: dur(
+                "shutdown_grace",
+                &self.shutdown_grace,
+                Duration::from_secs(30),
+            )?,
             metrics_require_token: self.metrics_require_token.unwrap_or(false),
         })
     }

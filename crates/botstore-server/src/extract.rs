@@ -56,7 +56,10 @@ fn too_large(limit: usize) -> ApiError {
 
 /// Is the content type JSON (or absent, which JSON endpoints take as JSON)?
 fn is_json_type(headers: &HeaderMap) -> bool {
-    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         None => true,
         Some(ct) => {
             let essence = ct.split(';').next().unwrap_or("").trim();
@@ -107,7 +110,10 @@ pub fn tail<'a>(uri: &'a Uri, prefix: &str) -> &'a str {
 fn parse_etag(s: &str) -> Option<Version> {
     let s = s.trim();
     let s = s.strip_prefix("W/").unwrap_or(s);
-    let s = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s);
+    let s = s
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(s);
     Version::parse(s)
 }
 
@@ -131,9 +137,9 @@ pub fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
             if s.contains(',') {
                 return Err(ApiError::malformed("If-Match takes one entity tag"));
             }
-            parse_etag(s)
-                .map(Precondition::IfVersion)
-                .ok_or_else(|| ApiError::malformed(format!("If-Match {s:?} is not a botstore ETag")))
+            parse_etag(s).map(Precondition::IfVersion).ok_or_else(|| {
+                ApiError::malformed(format!("If-Match {s:?} is not a botstore ETag"))
+            })
         }
         (None, Some(v)) => match v.to_str().map(str::trim) {
             Ok("*") => Ok(Precondition::IfAbsent),

@@ -131,7 +131,11 @@ impl Server {
         state.ready.store(true, Ordering::Release);
         tracing::info!(
             "listening on {addr} ({}; data in {}; durability {:?})",
-            if settings.tls.is_some() { "https" } else { "http" },
+            if settings.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             settings.data.display(),
             settings.durability
         );

@@ -11,7 +11,10 @@ pub fn init(json: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = if json {
-        b.json().with_current_span(true).with_span_list(false).try_init()
+        b.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
     } else {
         b.try_init()
     };

@@ -40,7 +40,9 @@ impl Default for Metrics {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn histogram(out: &mut String, name: &str, labels: &str, h: &HistogramSnapshot) {
@@ -49,7 +51,11 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &HistogramSnapshot) 
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
     }
     let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.count);
-    let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
     let _ = writeln!(out, "{name}_sum{braces} {}", h.sum);
     let _ = writeln!(out, "{name}_count{braces} {}", h.count);
 }
@@ -61,7 +67,13 @@ fn head(out: &mut String, name: &str, kind: &str, help: &str) {
 
 impl Metrics {
     /// Count one finished request.
-    pub fn observe(&self, op: &'static str, status: u16, seconds: f64, problem: Option<ProblemType>) {
+    pub fn observe(
+        &self,
+        op: &'static str,
+        status: u16,
+        seconds: f64,
+        problem: Option<ProblemType>,
+    ) {
         let h = {
             let map = self.http.read().unwrap_or_else(|p| p.into_inner());
             map.get(&(op, status)).cloned()
@@ -108,10 +120,22 @@ impl Metrics {
                 }
                 let gauges = [
                     ("botstore_namespace_items", "Items per top-level namespace."),
-                    ("botstore_namespace_item_bytes", "Bytes of item values per top-level namespace."),
-                    ("botstore_namespace_streams", "Streams per top-level namespace."),
-                    ("botstore_namespace_stream_entries", "Stream entries per top-level namespace."),
-                    ("botstore_namespace_stream_bytes", "Bytes of stream entry values per top-level namespace."),
+                    (
+                        "botstore_namespace_item_bytes",
+                        "Bytes of item values per top-level namespace.",
+                    ),
+                    (
+                        "botstore_namespace_streams",
+                        "Streams per top-level namespace.",
+                    ),
+                    (
+                        "botstore_namespace_stream_entries",
+                        "Stream entries per top-level namespace.",
+                    ),
+                    (
+                        "botstore_namespace_stream_bytes",
+                        "Bytes of stream entry values per top-level namespace.",
+                    ),
                 ];
                 for (i, (name, help)) in gauges.iter().enumerate() {
                     head(&mut out, name, "gauge", help);
@@ -119,16 +143,27 @@ impl Metrics {
                         let _ = writeln!(out, "{name}{{ns=\"{}\"}} {}", escape(t), v[i]);
                     }
                 }
-                head(&mut out, "botstore_disk_bytes", "gauge", "Bytes the store takes on disk.");
+                head(
+                    &mut out,
+                    "botstore_disk_bytes",
+                    "gauge",
+                    "Bytes the store takes on disk.",
+                );
                 let _ = writeln!(out, "botstore_disk_bytes {}", st.disk_bytes.unwrap_or(0));
-                head(&mut out, "botstore_last_lsn", "gauge", "The store's last log sequence number.");
+                head(
+                    &mut out,
+                    "botstore_last_lsn",
+                    "gauge",
+                    "The store's last log sequence number.",
+                );
                 let _ = writeln!(out, "botstore_last_lsn {}", st.last_lsn);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: store stats failed");
             }
         }
-        *self.namespaces.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), out.clone()));
+        *self.namespaces.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), out.clone()));
         out
     }
 
@@ -154,9 +189,23 @@ impl Metrics {
                 h,
             );
         }
-        head(&mut out, "botstore_http_requests_in_flight", "gauge", "Requests being served.");
-        let _ = writeln!(out, "botstore_http_requests_in_flight {}", self.in_flight.load(Ordering::Relaxed));
-        head(&mut out, "botstore_errors_total", "counter", "Error responses by problem type.");
+        head(
+            &mut out,
+            "botstore_http_requests_in_flight",
+            "gauge",
+            "Requests being served.",
+        );
+        let _ = writeln!(
+            out,
+            "botstore_http_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        head(
+            &mut out,
+            "botstore_errors_total",
+            "counter",
+            "Error responses by problem type.",
+        );
         for (i, t) in ProblemType::ALL.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -165,28 +214,83 @@ impl Metrics {
                 self.errors[i].load(Ordering::Relaxed)
             );
         }
-        head(&mut out, "botstore_batch_mutations", "histogram", "Mutations per batch request.");
-        histogram(&mut out, "botstore_batch_mutations", "", &self.batch_mutations.snapshot());
+        head(
+            &mut out,
+            "botstore_batch_mutations",
+            "histogram",
+            "Mutations per batch request.",
+        );
+        histogram(
+            &mut out,
+            "botstore_batch_mutations",
+            "",
+            &self.batch_mutations.snapshot(),
+        );
         if let Some(e) = &s.engine {
             let m = e.metrics();
-            head(&mut out, "botstore_commit_group_batches", "histogram", "Write batches (requests) made durable by one group commit.");
-            histogram(&mut out, "botstore_commit_group_batches", "", &m.group_batches.snapshot());
-            head(&mut out, "botstore_journal_fsync_duration_seconds", "histogram", "Time of one journal fdatasync.");
-            histogram(&mut out, "botstore_journal_fsync_duration_seconds", "", &m.fsync_seconds.snapshot());
+            head(
+                &mut out,
+                "botstore_commit_group_batches",
+                "histogram",
+                "Write batches (requests) made durable by one group commit.",
+            );
+            histogram(
+                &mut out,
+                "botstore_commit_group_batches",
+                "",
+                &m.group_batches.snapshot(),
+            );
+            head(
+                &mut out,
+                "botstore_journal_fsync_duration_seconds",
+                "histogram",
+                "Time of one journal fdatasync.",
+            );
+            histogram(
+                &mut out,
+                "botstore_journal_fsync_duration_seconds",
+                "",
+                &m.fsync_seconds.snapshot(),
+            );
             for (name, help, v) in [
                 ("botstore_commit_groups_total", "Group commits.", &m.groups),
-                ("botstore_commit_batches_total", "Write batches committed.", &m.batches),
-                ("botstore_journal_fsyncs_total", "Journal fdatasyncs.", &m.fsyncs),
-                ("botstore_checkpoints_total", "Checkpoints (durable engine commits).", &m.checkpoints),
-                ("botstore_memtable_flushes_total", "Memtable commits to the engine.", &m.flushes),
+                (
+                    "botstore_commit_batches_total",
+                    "Write batches committed.",
+                    &m.batches,
+                ),
+                (
+                    "botstore_journal_fsyncs_total",
+                    "Journal fdatasyncs.",
+                    &m.fsyncs,
+                ),
+                (
+                    "botstore_checkpoints_total",
+                    "Checkpoints (durable engine commits).",
+                    &m.checkpoints,
+                ),
+                (
+                    "botstore_memtable_flushes_total",
+                    "Memtable commits to the engine.",
+                    &m.flushes,
+                ),
             ] {
                 head(&mut out, name, "counter", help);
                 let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
             }
         }
         out.push_str(&self.namespace_section(s).await);
-        head(&mut out, "botstore_uptime_seconds", "gauge", "Seconds since the server started.");
-        let _ = writeln!(out, "botstore_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
+        head(
+            &mut out,
+            "botstore_uptime_seconds",
+            "gauge",
+            "Seconds since the server started.",
+        );
+        let _ = writeln!(
+            out,
+            "botstore_uptime_seconds {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
         out
     }
 }
@@ -194,7 +298,11 @@ impl Metrics {
 /// The operation name of a request, for metrics and logs: one per endpoint and method.
 pub fn op_name(method: &axum::http::Method, path: &str) -> &'static str {
     use axum::http::Method as M;
-    let verb = path.rsplit('/').next().and_then(|l| l.rsplit_once(':')).map(|(_, v)| v);
+    let verb = path
+        .rsplit('/')
+        .next()
+        .and_then(|l| l.rsplit_once(':'))
+        .map(|(_, v)| v);
     let under = |p: &str| {
         path.strip_prefix(p)
             .is_some_and(|r| r.is_empty() || r.starts_with('/'))
@@ -232,6 +340,7 @@ pub fn op_name(method: &axum::http::Method, path: &str) -> &'static str {
         (M::POST, "/v1/get") => "get_many",
         (M::POST, "/v1/batch") => "batch",
         (M::GET, _) if under("/v1/scan") => "scan",
+        (M::GET, _) if under("/v1/stream-list") => "stream_list",
         (M::GET, _) if under("/v1/namespaces") => "namespaces",
         (M::GET, "/v1/changes") => "changes",
         (M::GET, _) if under("/v1/stats") => "stats",

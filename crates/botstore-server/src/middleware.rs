@@ -20,7 +20,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 /// A request id: the client's `x-request-id` if it is short and printable, else a new one
 /// (a per-process random prefix and a counter: unique, cheap, sortable within a run).
 fn request_id(req: &Request) -> String {
-    if let Some(v) = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
         if !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()) {
             return v.to_owned();
         }

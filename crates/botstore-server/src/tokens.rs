@@ -169,10 +169,13 @@ impl Grant {
         self.scopes.iter().any(|(p, perms)| {
             perm_grants(perms, perm) && {
                 let n = prefix.len().min(p.0.len());
-                p.0[..n].iter().zip(prefix.segments()).all(|(s, seg)| match s {
-                    Seg::Star => true,
-                    Seg::Lit(l) => l == seg,
-                })
+                p.0[..n]
+                    .iter()
+                    .zip(prefix.segments())
+                    .all(|(s, seg)| match s {
+                        Seg::Star => true,
+                        Seg::Lit(l) => l == seg,
+                    })
             }
         })
     }
@@ -334,7 +337,10 @@ impl TokenStore {
     }
 
     /// Read, change and atomically replace the file under the lock.
-    fn update<T>(&self, f: impl FnOnce(&mut TokenFile) -> Result<T, TokenError>) -> Result<T, TokenError> {
+    fn update<T>(
+        &self,
+        f: impl FnOnce(&mut TokenFile) -> Result<T, TokenError>,
+    ) -> Result<T, TokenError> {
         let io = |path: &Path, e: std::io::Error| TokenError::Io {
             path: path.to_owned(),
             detail: e.to_string(),
@@ -352,7 +358,8 @@ impl TokenStore {
         let out = f(&mut file)?;
         let path = self.path();
         let tmp = self.dir.join(format!("{TOKENS_FILE}.tmp"));
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&file).map_err(|e| TokenError::Invalid(e.to_string()))?;
         {
             let mut t = File::create(&tmp).map_err(|e| io(&tmp, e))?;
             t.write_all(&bytes).map_err(|e| io(&tmp, e))?;
@@ -438,7 +445,12 @@ impl TokenStore {
 
     /// Every token, revoked and expired ones included (never the secrets).
     pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
-        Ok(self.read_file()?.tokens.into_iter().map(|r| r.info).collect())
+        Ok(self
+            .read_file()?
+            .tokens
+            .into_iter()
+            .map(|r| r.info)
+            .collect())
     }
 
     /// Revoke a token. `false`: no token has this id.
@@ -517,7 +529,10 @@ mod tests {
         assert!(other.revoke(&made.info.id).unwrap());
         assert!(!other.revoke("nope").unwrap());
         ts.reload().unwrap();
-        assert_eq!(ts.authenticate(&made.token).unwrap_err(), AuthError::Revoked);
+        assert_eq!(
+            ts.authenticate(&made.token).unwrap_err(),
+            AuthError::Revoked
+        );
     }
 
     #[test]
@@ -528,7 +543,10 @@ mod tests {
         r.ttl = Some("1ms".into());
         let made = ts.create(&r).unwrap();
         std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(ts.authenticate(&made.token).unwrap_err(), AuthError::Expired);
+        assert_eq!(
+            ts.authenticate(&made.token).unwrap_err(),
+            AuthError::Expired
+        );
     }
 
     #[test]

@@ -34,14 +34,24 @@ impl Answer {
         self.headers.get(h).and_then(|v| v.to_str().ok())
     }
     fn problem_type(&self) -> String {
-        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
         self.json()["type"].as_str().unwrap_or_default().to_owned()
     }
 }
 
 impl Api {
     /// Call `op` (an operationId) and validate the answer against the document.
-    async fn call(&self, op: &str, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Answer {
+    async fn call(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -56,16 +66,29 @@ impl Api {
         let status = r.status();
         let headers = r.headers().clone();
         let body = r.bytes().await.expect("body").to_vec();
-        let a = Answer { status, headers, body };
+        let a = Answer {
+            status,
+            headers,
+            body,
+        };
         self.validate(op, &a);
         self.seen.lock().unwrap().insert(op.to_owned());
-        assert!(a.header("x-request-id").is_some(), "every answer names its request");
+        assert!(
+            a.header("x-request-id").is_some(),
+            "every answer names its request"
+        );
         a
     }
 
     async fn json_call(&self, op: &str, method: Method, path: &str, body: Json) -> Answer {
-        self.call(op, method, path, &[("content-type", "application/json")], Some(body.to_string().into_bytes()))
-            .await
+        self.call(
+            op,
+            method,
+            path,
+            &[("content-type", "application/json")],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     fn operation(&self, op: &str) -> &Json {
@@ -87,7 +110,10 @@ impl Api {
             (c["schema"].clone(), "application/problem+json")
         } else {
             let resp = &o["responses"][&status];
-            assert!(!resp.is_null(), "{op} answered {status}, which the document does not list");
+            assert!(
+                !resp.is_null(),
+                "{op} answered {status}, which the document does not list"
+            );
             match resp["content"].get("application/json") {
                 Some(c) => (c["schema"].clone(), "application/json"),
                 None => return, // raw bytes, text or no body
@@ -109,7 +135,10 @@ impl Api {
         let v = jsonschema::validator_for(&root).expect("schema compiles");
         let instance = a.json();
         let errors: Vec<String> = v.iter_errors(&instance).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{op} {status} does not match the document: {errors:?}\n{instance:#}");
+        assert!(
+            errors.is_empty(),
+            "{op} {status} does not match the document: {errors:?}\n{instance:#}"
+        );
     }
 }
 
@@ -160,7 +189,15 @@ async fn every_operation_answers_what_the_document_says() {
     let item = "/v1/items/tenant-a/users/u42/profile";
 
     // Items: write, read, conditional writes, patch, delete.
-    let a = api.call("putItem", Method::PUT, item, &[("content-type", "application/json")], Some(br#"{"name":"Ada"}"#.to_vec())).await;
+    let a = api
+        .call(
+            "putItem",
+            Method::PUT,
+            item,
+            &[("content-type", "application/json")],
+            Some(br#"{"name":"Ada"}"#.to_vec()),
+        )
+        .await;
     assert_eq!(a.status, 200);
     let v1 = a.json()["version"].as_u64().unwrap();
     assert_eq!(a.header("etag"), Some(format!("\"{v1}\"").as_str()));
@@ -173,19 +210,58 @@ async fn every_operation_answers_what_the_document_says() {
     assert!(a.header("botstore-created-at").is_some());
 
     let etag = format!("\"{v1}\"");
-    let a = api.call("getItem", Method::GET, item, &[("if-none-match", &etag)], None).await;
+    let a = api
+        .call(
+            "getItem",
+            Method::GET,
+            item,
+            &[("if-none-match", &etag)],
+            None,
+        )
+        .await;
     assert_eq!(a.status, 304);
 
-    let a = api.call("putItem", Method::PUT, item, &[("if-match", "\"999\""), ("content-type", "application/json")], Some(b"{}".to_vec())).await;
+    let a = api
+        .call(
+            "putItem",
+            Method::PUT,
+            item,
+            &[
+                ("if-match", "\"999\""),
+                ("content-type", "application/json"),
+            ],
+            Some(b"{}".to_vec()),
+        )
+        .await;
     assert_eq!(a.status, 412);
     assert_eq!(a.problem_type(), "urn:botstore:problem:precondition-failed");
     assert_eq!(a.json()["current_version"], v1);
-    assert_eq!(a.header("etag"), Some(etag.as_str()), "412 carries the current ETag");
+    assert_eq!(
+        a.header("etag"),
+        Some(etag.as_str()),
+        "412 carries the current ETag"
+    );
 
-    let a = api.call("putItem", Method::PUT, item, &[("if-none-match", "*")], Some(b"{}".to_vec())).await;
+    let a = api
+        .call(
+            "putItem",
+            Method::PUT,
+            item,
+            &[("if-none-match", "*")],
+            Some(b"{}".to_vec()),
+        )
+        .await;
     assert_eq!(a.status, 412);
 
-    let a = api.call("putItem", Method::PUT, &format!("{item}?ttl=1h&subject=u42"), &[("if-match", &etag)], Some(br#"{"name":"Ada","lang":"en"}"#.to_vec())).await;
+    let a = api
+        .call(
+            "putItem",
+            Method::PUT,
+            &format!("{item}?ttl=1h&subject=u42"),
+            &[("if-match", &etag)],
+            Some(br#"{"name":"Ada","lang":"en"}"#.to_vec()),
+        )
+        .await;
     assert_eq!(a.status, 200);
     let v2 = a.json()["version"].as_u64().unwrap();
     assert!(v2 > v1);
@@ -193,22 +269,57 @@ async fn every_operation_answers_what_the_document_says() {
     assert_eq!(a.header("botstore-subject"), Some("u42"));
     assert!(a.header("botstore-expires-at").is_some());
 
-    let a = api.call("patchItem", Method::PATCH, item, &[("content-type", "application/merge-patch+json")], Some(br#"{"lang":null,"age":36}"#.to_vec())).await;
+    let a = api
+        .call(
+            "patchItem",
+            Method::PATCH,
+            item,
+            &[("content-type", "application/merge-patch+json")],
+            Some(br#"{"lang":null,"age":36}"#.to_vec()),
+        )
+        .await;
     assert_eq!(a.status, 200);
     let a = api.call("getItem", Method::GET, item, &[], None).await;
     assert_eq!(a.json(), json!({"name": "Ada", "age": 36}));
-    let a = api.call("patchItem", Method::PATCH, item, &[("content-type", "application/json-patch+json")], Some(br#"[{"op":"test","path":"/age","value":1}]"#.to_vec())).await;
+    let a = api
+        .call(
+            "patchItem",
+            Method::PATCH,
+            item,
+            &[("content-type", "application/json-patch+json")],
+            Some(br#"[{"op":"test","path":"/age","value":1}]"#.to_vec()),
+        )
+        .await;
     assert_eq!(a.status, 409);
     assert_eq!(a.problem_type(), "urn:botstore:problem:patch-failed");
-    let a = api.call("patchItem", Method::PATCH, item, &[("content-type", "text/plain")], Some(b"x".to_vec())).await;
+    let a = api
+        .call(
+            "patchItem",
+            Method::PATCH,
+            item,
+            &[("content-type", "text/plain")],
+            Some(b"x".to_vec()),
+        )
+        .await;
     assert_eq!(a.status, 415);
 
     // Bytes values keep their content type; keys may hold '/'.
     let bin = "/v1/items/tenant-a/files/a%2Fb.png";
-    let a = api.call("putItem", Method::PUT, bin, &[("content-type", "image/png")], Some(vec![0, 159, 146, 150])).await;
+    let a = api
+        .call(
+            "putItem",
+            Method::PUT,
+            bin,
+            &[("content-type", "image/png")],
+            Some(vec![0, 159, 146, 150]),
+        )
+        .await;
     assert_eq!(a.status, 200);
     let a = api.call("getItem", Method::GET, bin, &[], None).await;
-    assert_eq!((a.header("content-type"), a.body.as_slice()), (Some("image/png"), &[0u8, 159, 146, 150][..]));
+    assert_eq!(
+        (a.header("content-type"), a.body.as_slice()),
+        (Some("image/png"), &[0u8, 159, 146, 150][..])
+    );
 
     let a = api.json_call("getMany", Method::POST, "/v1/get", json!({"keys": [{"ns": "tenant-a/files", "key": "a/b.png"}, {"ns": "tenant-a/x", "key": "missing"}]})).await;
     assert_eq!(a.status, 200);
@@ -216,44 +327,103 @@ async fn every_operation_answers_what_the_document_says() {
     assert_eq!(items[0]["value_base64"], "AJ+Slg==");
     assert!(items[1].is_null());
 
-    let a = api.call("scan", Method::GET, "/v1/scan/tenant-a?recursive=true&limit=1", &[], None).await;
+    let a = api
+        .call(
+            "scan",
+            Method::GET,
+            "/v1/scan/tenant-a?recursive=true&limit=1",
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(a.status, 200);
     let page = a.json();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let cursor = page["cursor"].as_str().unwrap().to_owned();
-    let a = api.call("scan", Method::GET, &format!("/v1/scan/tenant-a?recursive=true&cursor={cursor}"), &[], None).await;
+    let a = api
+        .call(
+            "scan",
+            Method::GET,
+            &format!("/v1/scan/tenant-a?recursive=true&cursor={cursor}"),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(a.json()["items"].as_array().unwrap().len(), 1);
-    let a = api.call("scan", Method::GET, "/v1/scan/tenant-a?limt=1", &[], None).await;
+    let a = api
+        .call("scan", Method::GET, "/v1/scan/tenant-a?limt=1", &[], None)
+        .await;
     assert_eq!(a.status, 400, "unknown query parameters are refused");
 
-    let a = api.call("listNamespaces", Method::GET, "/v1/namespaces/tenant-a", &[], None).await;
-    assert_eq!(a.json()["namespaces"], json!(["tenant-a/files", "tenant-a/users/u42"]));
+    let a = api
+        .call(
+            "listNamespaces",
+            Method::GET,
+            "/v1/namespaces/tenant-a",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        a.json()["namespaces"],
+        json!(["tenant-a/files", "tenant-a/users/u42"])
+    );
 
     // Batches.
-    let a = api.json_call("batch", Method::POST, "/v1/batch", json!({"mutations": [
-        {"op": "put", "ns": "tenant-a/b", "key": "k1", "value": 1},
-        {"op": "put", "ns": "tenant-a/b", "key": "k2", "value": null, "if_absent": true},
-        {"op": "append", "ns": "tenant-a/b", "stream": "s", "entries": [{"value": "hi"}]},
-    ]})).await;
+    let a = api
+        .json_call(
+            "batch",
+            Method::POST,
+            "/v1/batch",
+            json!({"mutations": [
+                {"op": "put", "ns": "tenant-a/b", "key": "k1", "value": 1},
+                {"op": "put", "ns": "tenant-a/b", "key": "k2", "value": null, "if_absent": true},
+                {"op": "append", "ns": "tenant-a/b", "stream": "s", "entries": [{"value": "hi"}]},
+            ]}),
+        )
+        .await;
     assert_eq!(a.status, 200);
     assert_eq!(a.json()["results"][2]["outcome"]["result"], "appended");
-    let a = api.json_call("batch", Method::POST, "/v1/batch", json!({"mutations": [
-        {"op": "put", "ns": "tenant-a/b", "key": "k3", "value": 3},
-        {"op": "put", "ns": "tenant-a/b", "key": "k1", "value": 2, "if_absent": true},
-    ]})).await;
+    let a = api
+        .json_call(
+            "batch",
+            Method::POST,
+            "/v1/batch",
+            json!({"mutations": [
+                {"op": "put", "ns": "tenant-a/b", "key": "k3", "value": 3},
+                {"op": "put", "ns": "tenant-a/b", "key": "k1", "value": 2, "if_absent": true},
+            ]}),
+        )
+        .await;
     assert_eq!(a.status, 412);
     assert_eq!(a.json()["index"], 1);
-    let a = api.call("getItem", Method::GET, "/v1/items/tenant-a/b/k3", &[], None).await;
+    let a = api
+        .call("getItem", Method::GET, "/v1/items/tenant-a/b/k3", &[], None)
+        .await;
     assert_eq!(a.status, 404, "an atomic batch that failed wrote nothing");
     assert_eq!(a.problem_type(), "urn:botstore:problem:not-found");
-    let a = api.json_call("batch", Method::POST, "/v1/batch", json!({"atomic": false, "mutations": [
-        {"op": "put", "ns": "tenant-a/b", "key": "k3", "value": 3},
-        {"op": "put", "ns": "tenant-a/b", "key": "k1", "value": 2, "if_absent": true},
-        {"op": "put", "ns": "tenant-a/../b", "key": "k", "value": 2},
-    ]})).await;
+    let a = api
+        .json_call(
+            "batch",
+            Method::POST,
+            "/v1/batch",
+            json!({"atomic": false, "mutations": [
+                {"op": "put", "ns": "tenant-a/b", "key": "k3", "value": 3},
+                {"op": "put", "ns": "tenant-a/b", "key": "k1", "value": 2, "if_absent": true},
+                {"op": "put", "ns": "tenant-a/../b", "key": "k", "value": 2},
+            ]}),
+        )
+        .await;
     assert_eq!(a.status, 200);
     let r = a.json()["results"].clone();
-    assert_eq!((r[0]["status"].as_u64(), r[1]["status"].as_u64(), r[2]["status"].as_u64()), (Some(200), Some(412), Some(400)));
+    assert_eq!(
+        (
+            r[0]["status"].as_u64(),
+            r[1]["status"].as_u64(),
+            r[2]["status"].as_u64()
+        ),
+        (Some(200), Some(412), Some(400))
+    );
     assert_eq!(r[2]["problem"]["rule"], "segment.characters");
 
     // Streams.
@@ -261,44 +431,137 @@ async fn every_operation_answers_what_the_document_says() {
     let a = api.json_call("appendStream", Method::POST, &format!("{s}:append"), json!({"entries": [{"value": {"role": "user", "text": "hi"}}, {"value_base64": "AAE=", "content_type": "audio/ogg"}], "expected_last": 0})).await;
     assert_eq!(a.status, 200);
     assert_eq!(a.json(), json!({"first_seq": 1, "last_seq": 2}));
-    let a = api.json_call("appendStream", Method::POST, &format!("{s}:append"), json!({"entries": [{"value": 1}], "expected_last": 0})).await;
+    let a = api
+        .json_call(
+            "appendStream",
+            Method::POST,
+            &format!("{s}:append"),
+            json!({"entries": [{"value": 1}], "expected_last": 0}),
+        )
+        .await;
     assert_eq!(a.status, 409);
     assert_eq!(a.json()["current_seq"], 2);
-    let a = api.call("readStream", Method::GET, &format!("{s}?direction=backward&limit=1"), &[], None).await;
+    let a = api
+        .call(
+            "readStream",
+            Method::GET,
+            &format!("{s}?direction=backward&limit=1"),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(a.json()["entries"][0]["seq"], 2);
-    let a = api.call("streamInfo", Method::GET, &format!("{s}:info"), &[], None).await;
+    let a = api
+        .call("streamInfo", Method::GET, &format!("{s}:info"), &[], None)
+        .await;
     assert_eq!(a.json()["len"], 2);
-    let a = api.json_call("trimStream", Method::POST, &format!("{s}:trim"), json!({"keep_last": 1})).await;
+    let a = api
+        .call(
+            "listStreams",
+            Method::GET,
+            "/v1/stream-list/tenant-a",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        a.json()["streams"],
+        json!([{"ns": "tenant-a/b", "stream": "s"}, {"ns": "tenant-a/chats", "stream": "t:1"}])
+    );
+    let a = api
+        .json_call(
+            "trimStream",
+            Method::POST,
+            &format!("{s}:trim"),
+            json!({"keep_last": 1}),
+        )
+        .await;
     assert_eq!(a.json()["removed"], 1);
     let a = api.call("deleteStream", Method::DELETE, s, &[], None).await;
     assert_eq!(a.json()["existed"], true);
-    let a = api.call("streamInfo", Method::GET, &format!("{s}:info"), &[], None).await;
+    let a = api
+        .call("streamInfo", Method::GET, &format!("{s}:info"), &[], None)
+        .await;
     assert_eq!(a.status, 404);
 
     // Leases.
     let l = "/v1/leases/tenant-a/locks/thread-1";
-    let a = api.json_call("acquireLease", Method::POST, &format!("{l}:acquire"), json!({"holder": "w1", "ttl": "30s"})).await;
+    let a = api
+        .json_call(
+            "acquireLease",
+            Method::POST,
+            &format!("{l}:acquire"),
+            json!({"holder": "w1", "ttl": "30s"}),
+        )
+        .await;
     let token = a.json()["token"].as_u64().unwrap();
-    let a = api.json_call("acquireLease", Method::POST, &format!("{l}:acquire"), json!({"holder": "w2", "ttl": "30s"})).await;
+    let a = api
+        .json_call(
+            "acquireLease",
+            Method::POST,
+            &format!("{l}:acquire"),
+            json!({"holder": "w2", "ttl": "30s"}),
+        )
+        .await;
     assert_eq!(a.status, 409);
     assert_eq!(a.json()["holder"], "w1");
-    let a = api.json_call("renewLease", Method::POST, &format!("{l}:renew"), json!({"token": token, "ttl": "60s"})).await;
+    let a = api
+        .json_call(
+            "renewLease",
+            Method::POST,
+            &format!("{l}:renew"),
+            json!({"token": token, "ttl": "60s"}),
+        )
+        .await;
     assert_eq!(a.status, 200);
     let a = api.call("getLease", Method::GET, l, &[], None).await;
     assert_eq!(a.json()["holder"], "w1");
-    let a = api.json_call("releaseLease", Method::POST, &format!("{l}:release"), json!({"token": token})).await;
+    let a = api
+        .json_call(
+            "releaseLease",
+            Method::POST,
+            &format!("{l}:release"),
+            json!({"token": token}),
+        )
+        .await;
     assert_eq!(a.status, 204);
     let a = api.call("getLease", Method::GET, l, &[], None).await;
     assert_eq!(a.status, 404);
 
     // Namespace TTLs.
-    let a = api.json_call("setNamespaceTtl", Method::PUT, "/v1/namespace-ttls/tenant-a/sessions", json!({"ttl": "1h"})).await;
+    let a = api
+        .json_call(
+            "setNamespaceTtl",
+            Method::PUT,
+            "/v1/namespace-ttls/tenant-a/sessions",
+            json!({"ttl": "1h"}),
+        )
+        .await;
     assert_eq!(a.status, 204);
-    let a = api.call("getNamespaceTtls", Method::GET, "/v1/namespace-ttls/tenant-a", &[], None).await;
-    assert_eq!(a.json()["ttls"], json!([{"prefix": "tenant-a/sessions", "ttl_ms": 3_600_000}]));
+    let a = api
+        .call(
+            "getNamespaceTtls",
+            Method::GET,
+            "/v1/namespace-ttls/tenant-a",
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        a.json()["ttls"],
+        json!([{"prefix": "tenant-a/sessions", "ttl_ms": 3_600_000}])
+    );
 
     // The change feed: a page, then a long poll that a write wakes.
-    let a = api.call("changes", Method::GET, "/v1/changes?since=0&limit=2", &[], None).await;
+    let a = api
+        .call(
+            "changes",
+            Method::GET,
+            "/v1/changes?since=0&limit=2",
+            &[],
+            None,
+        )
+        .await;
     let page = a.json();
     assert_eq!(page["changes"].as_array().unwrap().len(), 2);
     assert_eq!(page["changes"][0]["kind"], "put");
@@ -307,40 +570,92 @@ async fn every_operation_answers_what_the_document_says() {
     let poll = api.call("changes", Method::GET, &poll_path, &[], None);
     let write = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        api.call("putItem", Method::PUT, "/v1/items/tenant-a/late/k", &[], Some(b"7".to_vec())).await
+        api.call(
+            "putItem",
+            Method::PUT,
+            "/v1/items/tenant-a/late/k",
+            &[],
+            Some(b"7".to_vec()),
+        )
+        .await
     };
     let (a, _) = tokio::join!(poll, write);
     let changes = a.json()["changes"].clone();
-    assert_eq!(changes.as_array().unwrap().len(), 1, "the long poll returns the write that woke it");
+    assert_eq!(
+        changes.as_array().unwrap().len(),
+        1,
+        "the long poll returns the write that woke it"
+    );
     assert_eq!(changes[0]["item"]["key"], "k");
 
     // Stats and compaction.
-    let a = api.call("stats", Method::GET, "/v1/stats/tenant-a", &[], None).await;
+    let a = api
+        .call("stats", Method::GET, "/v1/stats/tenant-a", &[], None)
+        .await;
     assert!(a.json()["namespaces"].as_array().unwrap().len() >= 3);
-    let a = api.call("compact", Method::POST, "/v1/admin/compact", &[], None).await;
+    let a = api
+        .call("compact", Method::POST, "/v1/admin/compact", &[], None)
+        .await;
     assert_eq!(a.status, 200);
 
     // Tokens.
-    let a = api.json_call("createToken", Method::POST, "/v1/tokens", json!({"scopes": [{"ns": "tenant-b/*", "perms": ["read"]}], "ttl": "1d"})).await;
+    let a = api
+        .json_call(
+            "createToken",
+            Method::POST,
+            "/v1/tokens",
+            json!({"scopes": [{"ns": "tenant-b/*", "perms": ["read"]}], "ttl": "1d"}),
+        )
+        .await;
     assert_eq!(a.status, 201);
     let made = a.json();
     let id = made["info"]["id"].as_str().unwrap().to_owned();
     let reader = made["token"].as_str().unwrap().to_owned();
-    let r = api.http.get(format!("{}{item}", api.base)).bearer_auth(&reader).send().await.unwrap();
+    let r = api
+        .http
+        .get(format!("{}{item}", api.base))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "tenant-b token cannot read tenant-a");
-    let a = api.call("listTokens", Method::GET, "/v1/tokens", &[], None).await;
+    let a = api
+        .call("listTokens", Method::GET, "/v1/tokens", &[], None)
+        .await;
     assert_eq!(a.json()["tokens"].as_array().unwrap().len(), 2);
-    let a = api.call("revokeToken", Method::DELETE, &format!("/v1/tokens/{id}"), &[], None).await;
+    let a = api
+        .call(
+            "revokeToken",
+            Method::DELETE,
+            &format!("/v1/tokens/{id}"),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(a.status, 204);
-    let r = api.http.get(format!("{}/v1/items/tenant-b/x/y", api.base)).bearer_auth(&reader).send().await.unwrap();
-    assert_eq!(r.status(), 401, "a revoked token is refused at once on this server");
+    let r = api
+        .http
+        .get(format!("{}/v1/items/tenant-b/x/y", api.base))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "a revoked token is refused at once on this server"
+    );
 
     // Operations endpoints.
-    let a = api.call("healthz", Method::GET, "/healthz", &[], None).await;
+    let a = api
+        .call("healthz", Method::GET, "/healthz", &[], None)
+        .await;
     assert_eq!(a.status, 200);
     let a = api.call("readyz", Method::GET, "/readyz", &[], None).await;
     assert_eq!(a.status, 200);
-    let a = api.call("metrics", Method::GET, "/metrics", &[], None).await;
+    let a = api
+        .call("metrics", Method::GET, "/metrics", &[], None)
+        .await;
     let text = String::from_utf8(a.body.clone()).unwrap();
     for needle in [
         "botstore_http_request_duration_seconds_bucket{op=\"item_put\",status=\"200\",le=",
@@ -351,23 +666,49 @@ async fn every_operation_answers_what_the_document_says() {
     ] {
         assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
     }
-    let a = api.call("openapi", Method::GET, "/openapi.json", &[], None).await;
+    let a = api
+        .call("openapi", Method::GET, "/openapi.json", &[], None)
+        .await;
     assert_eq!(a.status, 200);
-    let a = api.call("deleteItem", Method::DELETE, item, &[("if-match", "\"999\"")], None).await;
+    let a = api
+        .call(
+            "deleteItem",
+            Method::DELETE,
+            item,
+            &[("if-match", "\"999\"")],
+            None,
+        )
+        .await;
     assert_eq!(a.status, 412);
-    let a = api.call("deleteItem", Method::DELETE, item, &[], None).await;
+    let a = api
+        .call("deleteItem", Method::DELETE, item, &[], None)
+        .await;
     assert_eq!(a.json()["existed"], true);
 
     // Unknown paths and methods are problems too.
-    let r = api.http.get(format!("{}/v2/nothing", api.base)).send().await.unwrap();
+    let r = api
+        .http
+        .get(format!("{}/v2/nothing", api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let r = api.http.post(format!("{}{item}", api.base)).bearer_auth(&api.token).send().await.unwrap();
+    let r = api
+        .http
+        .post(format!("{}{item}", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 
     // Every documented operation was called.
-    let documented: BTreeSet<String> = botstore_server::openapi::OPERATIONS.iter().map(|o| o.id.to_owned()).collect();
+    let documented: BTreeSet<String> = botstore_server::openapi::OPERATIONS
+        .iter()
+        .map(|o| o.id.to_owned())
+        .collect();
     let seen = api.seen.lock().unwrap().clone();
     let missing: Vec<_> = documented.difference(&seen).collect();
     assert!(missing.is_empty(), "operations not exercised: {missing:?}");
@@ -400,7 +741,13 @@ async fn http2_cleartext_and_server_sent_events() {
     assert_eq!(sse.headers()["content-type"], "text/event-stream");
     let mut text = String::new();
     // The existing change arrives; then a new write arrives as the next event.
-    let _ = h2.put(format!("{}/v1/items/a/k2", api.base)).bearer_auth(&api.token).body("2").send().await.unwrap();
+    let _ = h2
+        .put(format!("{}/v1/items/a/k2", api.base))
+        .bearer_auth(&api.token)
+        .body("2")
+        .send()
+        .await
+        .unwrap();
     while text.matches("event: change").count() < 2 {
         let chunk = tokio::time::timeout(Duration::from_secs(10), sse.chunk())
             .await

@@ -6,7 +6,13 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls::{self, pki_types::ServerName, RootCertStore};
 
-async fn tls_get(addr: std::net::SocketAddr, roots: &RootCertStore, alpn: &[u8], path: &str, token: &str) -> (Option<Vec<u8>>, String) {
+async fn tls_get(
+    addr: std::net::SocketAddr,
+    roots: &RootCertStore,
+    alpn: &[u8],
+    path: &str,
+    token: &str,
+) -> (Option<Vec<u8>>, String) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -52,7 +58,10 @@ async fn https_with_alpn_and_a_bootstrap_token() {
 
     // No tokens existed: the server made one, readable by this user only.
     let token_path = data.join(botstore_server::ADMIN_TOKEN_FILE);
-    let token = std::fs::read_to_string(&token_path).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_owned();
     assert!(token.starts_with("bst_"));
     #[cfg(unix)]
     {
@@ -66,16 +75,26 @@ async fn https_with_alpn_and_a_bootstrap_token() {
     let (alpn, text) = tls_get(server.addr, &roots, b"http/1.1", "/v1/stats", &token).await;
     assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    let (_, text) = tls_get(server.addr, &roots, b"http/1.1", "/v1/stats", "bst_0000_nope").await;
+    let (_, text) = tls_get(
+        server.addr,
+        &roots,
+        b"http/1.1",
+        "/v1/stats",
+        "bst_0000_nope",
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 401"), "{text}");
     let (alpn, _) = tls_get(server.addr, &roots, b"h2", "/", &token).await;
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
 
     // Plain HTTP on the TLS port gets no HTTP answer, and the server carries on.
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
     let (_, text) = tls_get(server.addr, &roots, b"http/1.1", "/healthz", &token).await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");

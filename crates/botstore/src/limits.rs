@@ -115,6 +115,14 @@ impl Limits {
                 format!("{key:?} has control characters"),
             ));
         }
+        // URL paths resolve `.` and `..` away (even percent-encoded), so such a name
+        // could be written through one front end and never read through the HTTP API.
+        if key == "." || key == ".." {
+            return Err(Error::invalid(
+                Rule::KeyCharacters,
+                format!("{key:?}: a key or name cannot be '.' or '..'"),
+            ));
+        }
         Ok(())
     }
 

@@ -27,8 +27,8 @@ pub struct HistogramSnapshot {
 
 /// Latency buckets in seconds: 50 µs to 10 s.
 pub const LATENCY_SECONDS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 10.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 10.0,
 ];
 
 /// Size buckets (batches per group, mutations per request): powers of two to 4096.

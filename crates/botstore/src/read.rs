@@ -173,6 +173,44 @@ fn min_upper(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
 
 /// Namespaces under `prefix` that hold items or streams, truncated to `max_depth` segments
 /// (absolute depth) and de-duplicated, in order.
+/// Streams `(namespace, name)` under `prefix` (every depth), in key order, paged.
+pub fn list_streams(
+    v: &dyn KvRead,
+    prefix: &Namespace,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<(Namespace, String)>> {
+    let p = codec::ns_enc(prefix);
+    let lower = match cursor {
+        Some(c) => Bound::Excluded(decode_cursor(c, &p)?),
+        None => Bound::Included(p.clone()),
+    };
+    let upper = codec::prefix_end(&p).map_or(Bound::Unbounded, Bound::Excluded);
+    let mut out = Vec::new();
+    let mut last_key: Option<Vec<u8>> = None;
+    let mut more = false;
+    v.scan(
+        Table::Streams,
+        (as_ref(&lower), as_ref(&upper)),
+        false,
+        &mut |k, _| {
+            if out.len() == limit {
+                more = true;
+                return Ok(false);
+            }
+            out.push(codec::split_named_key(k)?);
+            last_key = Some(k.to_vec());
+            Ok(true)
+        },
+    )?;
+    let cursor = if more {
+        last_key.map(|k| encode_cursor(&k))
+    } else {
+        None
+    };
+    Ok(Page { items: out, cursor })
+}
+
 pub fn list_namespaces(
     v: &dyn KvRead,
     prefix: &Namespace,

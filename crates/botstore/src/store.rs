@@ -353,6 +353,18 @@ impl Store {
 
     // ------------------------------------------------------------ streams
 
+    /// The streams under `prefix` (at every depth) as `(namespace, name)`, in order, paged.
+    pub async fn list_streams(
+        &self,
+        prefix: &Namespace,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<(Namespace, String)>> {
+        self.opts.limits.check_prefix(prefix)?;
+        self.opts.limits.check_page(limit)?;
+        read::list_streams(&*self.backend.read()?, prefix, limit, cursor)
+    }
+
     /// Append entries; with `expected_last`, only if that is the stream's last sequence.
     pub async fn append(
         &self,

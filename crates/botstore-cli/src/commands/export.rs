@@ -1,8 +1,5 @@
 //! `export [--ns PREFIX]`: every item, then every stream entry, as JSON Lines on stdout
 //! (format: [`crate::jsonl`]). Pages through the store, so memory stays constant.
-//!
-//! Over `--remote` only items are exported: the HTTP API has no way to list streams
-//! (a warning on stderr says so).
 
 use super::{parse_ns, Ctx};
 use crate::cli::ExportArgs;
@@ -38,16 +35,10 @@ pub async fn export(ctx: &Ctx, a: ExportArgs, out: &mut dyn Write) -> anyhow::Re
         }
     }
 
-    let mut after = None;
+    let mut cursor: Option<String> = None;
     loop {
-        let Some(streams) = store.list_streams(&prefix, after.as_ref(), PAGE)? else {
-            eprintln!(
-                "warning: exported items only: the server's API cannot list streams, so \
-                 stream entries are not in this export"
-            );
-            break;
-        };
-        for (ns, stream) in &streams {
+        let streams = store.list_streams(&prefix, PAGE, cursor.as_deref()).await?;
+        for (ns, stream) in &streams.items {
             let mut from = None;
             loop {
                 let page = store
@@ -63,10 +54,10 @@ pub async fn export(ctx: &Ctx, a: ExportArgs, out: &mut dyn Write) -> anyhow::Re
                 }
             }
         }
-        if streams.len() < PAGE {
-            break;
+        match streams.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
         }
-        after = streams.into_iter().last();
     }
 
     if !ctx.json && std::io::stderr().is_terminal() {

@@ -21,11 +21,22 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
 
-pub async fn stats(State(s): State<Shared>, caller: Caller, uri: Uri) -> Result<Json<StatsOut>, ApiError> {
+pub async fn stats(
+    State(s): State<Shared>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Json<StatsOut>, ApiError> {
     let prefix = parse_prefix(tail(&uri, "/v1/stats"))?;
     let _: NoQuery = crate::extract::query(&uri)?;
     caller.need_some_under(Perm::Read, &prefix)?;
     let st = s.store.stats(&prefix).await?;
+    // Disk bytes are shared out by logical bytes over the whole store, not the prefix.
+    let whole = if prefix.is_empty() {
+        None
+    } else {
+        Some(s.store.stats(&botstore::Namespace::root()).await?)
+    };
+    let est = |n: &botstore::NamespaceStats| whole.as_ref().unwrap_or(&st).estimated_disk_bytes(n);
     Ok(Json(StatsOut {
         backend: st.backend.clone(),
         last_lsn: st.last_lsn,
@@ -34,7 +45,7 @@ pub async fn stats(State(s): State<Shared>, caller: Caller, uri: Uri) -> Result<
             .namespaces
             .iter()
             .filter(|(ns, _)| caller.may(Perm::Read, ns))
-            .map(|(ns, n)| NamespaceStatsOut::new(ns, n, st.estimated_disk_bytes(n)))
+            .map(|(ns, n)| NamespaceStatsOut::new(ns, n, est(n)))
             .collect(),
     }))
 }
@@ -67,12 +78,19 @@ pub async fn put_ttl(
 ) -> Result<Response, ApiError> {
     let prefix = parse_prefix(tail(&uri, "/v1/namespace-ttls"))?;
     caller.need_all_under(Perm::Write, &prefix)?;
-    let ttl = req.ttl.as_deref().map(botstore::parse_duration).transpose()?;
+    let ttl = req
+        .ttl
+        .as_deref()
+        .map(botstore::parse_duration)
+        .transpose()?;
     s.store.set_namespace_ttl(&prefix, ttl).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn compact(State(s): State<Shared>, caller: Caller) -> Result<Json<CompactOut>, ApiError> {
+pub async fn compact(
+    State(s): State<Shared>,
+    caller: Caller,
+) -> Result<Json<CompactOut>, ApiError> {
     caller.need_admin()?;
     let m = s.store.maintain().await?;
     let r = s.store.compact().await?;
@@ -102,16 +120,24 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(made)).into_response())
 }
 
-pub async fn list_tokens(State(s): State<Shared>, caller: Caller) -> Result<Json<TokenList>, ApiError> {
+pub async fn list_tokens(
+    State(s): State<Shared>,
+    caller: Caller,
+) -> Result<Json<TokenList>, ApiError> {
     caller.need_admin()?;
     Ok(Json(TokenList {
         tokens: s.tokens.list().map_err(token_error)?,
     }))
 }
 
-pub async fn revoke_token(State(s): State<Shared>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
+pub async fn revoke_token(
+    State(s): State<Shared>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response, ApiError> {
     caller.need_admin()?;
-    let id = tail(&uri, "/v1/tokens");
+    let id = percent_encoding::percent_decode_str(tail(&uri, "/v1/tokens")).decode_utf8_lossy();
+    let id = id.as_ref();
     if s.tokens.revoke(id).map_err(token_error)? {
         tracing::info!(token = %id, by = ?caller.0.token_id, "token revoked");
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -119,4 +145,3 @@ pub async fn revoke_token(State(s): State<Shared>, caller: Caller, uri: Uri) -> 
         Err(ApiError::not_found(format!("no token with id {id:?}")))
     }
 }
-

@@ -33,7 +33,12 @@ fn visible(caller: &Caller, c: &Change) -> bool {
 
 /// Up to `limit` visible changes after `since`, reading past invisible ones; and the
 /// LSN to continue from.
-async fn page(s: &Shared, caller: &Caller, since: u64, limit: usize) -> Result<(Vec<Change>, u64), ApiError> {
+async fn page(
+    s: &Shared,
+    caller: &Caller,
+    since: u64,
+    limit: usize,
+) -> Result<(Vec<Change>, u64), ApiError> {
     let mut out = Vec::new();
     let mut next = since;
     loop {
@@ -129,7 +134,10 @@ fn sse(s: Shared, caller: Caller, since: u64) -> impl IntoResponse {
         loop {
             if let Some(c) = st.buf.pop_front() {
                 let data = serde_json::to_string(&ChangeOut::from_change(&c)).unwrap_or_default();
-                let ev = Event::default().event("change").id(c.lsn.to_string()).data(data);
+                let ev = Event::default()
+                    .event("change")
+                    .id(c.lsn.to_string())
+                    .data(data);
                 return Some((Ok::<_, std::convert::Infallible>(ev), st));
             }
             if *st.shutdown.borrow() {

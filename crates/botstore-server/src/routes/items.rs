@@ -17,8 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use botstore::{Fence, Item, Mutation, Namespace, Outcome, PatchOp, Scan, Value, JSON};
 use botstore_api::wire::{
-    self, Deleted, GetManyRequest, GetManyResponse, ItemOut, ItemPage, NamespacePage, Perm,
-    Written,
+    self, Deleted, GetManyRequest, GetManyResponse, ItemOut, ItemPage, NamespacePage, Perm, Written,
 };
 use botstore_api::{paths, ProblemType};
 use serde::Deserialize;
@@ -58,11 +57,9 @@ pub async fn get_item(
 ) -> Result<Response, ApiError> {
     let r = botstore_api::paths::parse_named(tail(&uri, ITEMS), false)?;
     caller.need(Perm::Read, &r.ns)?;
-    let item = s
-        .store
-        .get(&r.ns, &r.name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no item {:?} in {:?}", r.name, r.ns.to_string())))?;
+    let item = s.store.get(&r.ns, &r.name).await?.ok_or_else(|| {
+        ApiError::not_found(format!("no item {:?} in {:?}", r.name, r.ns.to_string()))
+    })?;
     if none_match_hits(&headers, item.version) {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
         item_headers(resp.headers_mut(), &item);
@@ -159,7 +156,10 @@ pub async fn put_item(
     };
     match s.store.apply(m).await? {
         Outcome::Written { version } => Ok(written(version)),
-        o => Err(ApiError::new(ProblemType::Storage, format!("unexpected outcome {o:?}"))),
+        o => Err(ApiError::new(
+            ProblemType::Storage,
+            format!("unexpected outcome {o:?}"),
+        )),
     }
 }
 
@@ -174,12 +174,20 @@ pub async fn patch_item(
     caller.need(Perm::Write, &r.ns)?;
     let q: WriteQuery = query(&uri)?;
     if q.ttl.is_some() || q.subject.is_some() {
-        return Err(ApiError::malformed("PATCH takes no ttl or subject; use PUT"));
+        return Err(ApiError::malformed(
+            "PATCH takes no ttl or subject; use PUT",
+        ));
     }
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     let patch = match ct.as_deref() {
         Some("application/merge-patch+json") => PatchOp::Merge(parse_json(&body)?),
         Some("application/json-patch+json") => PatchOp::Json(parse_json(&body)?),
@@ -200,7 +208,10 @@ pub async fn patch_item(
     };
     match s.store.apply(m).await? {
         Outcome::Written { version } => Ok(written(version)),
-        o => Err(ApiError::new(ProblemType::Storage, format!("unexpected outcome {o:?}"))),
+        o => Err(ApiError::new(
+            ProblemType::Storage,
+            format!("unexpected outcome {o:?}"),
+        )),
     }
 }
 
@@ -224,7 +235,10 @@ pub async fn delete_item(
     };
     match s.store.apply(m).await? {
         Outcome::Deleted { existed } => Ok(Json(Deleted { existed }).into_response()),
-        o => Err(ApiError::new(ProblemType::Storage, format!("unexpected outcome {o:?}"))),
+        o => Err(ApiError::new(
+            ProblemType::Storage,
+            format!("unexpected outcome {o:?}"),
+        )),
     }
 }
 
@@ -243,7 +257,10 @@ pub async fn get_many(
     }
     let items = s.store.get_many(&keys).await?;
     Ok(Json(GetManyResponse {
-        items: items.iter().map(|i| i.as_ref().map(ItemOut::from_item)).collect(),
+        items: items
+            .iter()
+            .map(|i| i.as_ref().map(ItemOut::from_item))
+            .collect(),
     }))
 }
 
@@ -259,7 +276,11 @@ pub struct ScanQuery {
     pub cursor: Option<String>,
 }
 
-pub async fn scan(State(s): State<Shared>, caller: Caller, uri: Uri) -> Result<Json<ItemPage>, ApiError> {
+pub async fn scan(
+    State(s): State<Shared>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Json<ItemPage>, ApiError> {
     let ns = paths::parse_prefix(tail(&uri, "/v1/scan"))?;
     let q: ScanQuery = query(&uri)?;
     if q.recursive {
@@ -303,7 +324,12 @@ pub async fn namespaces(
     caller.need_some_under(Perm::Read, &prefix)?;
     let page = s
         .store
-        .list_namespaces(&prefix, q.depth, q.limit.unwrap_or(100), q.cursor.as_deref())
+        .list_namespaces(
+            &prefix,
+            q.depth,
+            q.limit.unwrap_or(100),
+            q.cursor.as_deref(),
+        )
         .await?;
     Ok(Json(NamespacePage {
         namespaces: page
@@ -316,4 +342,3 @@ pub async fn namespaces(
         cursor: page.cursor,
     }))
 }
-

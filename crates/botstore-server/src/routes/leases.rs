@@ -9,7 +9,9 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use botstore_api::paths::parse_named;
-use botstore_api::wire::{LeaseAcquireRequest, LeaseOut, LeaseReleaseRequest, LeaseRenewRequest, Perm};
+use botstore_api::wire::{
+    LeaseAcquireRequest, LeaseOut, LeaseReleaseRequest, LeaseRenewRequest, Perm,
+};
 use botstore_api::ProblemType;
 
 pub const LEASES: &str = "/v1/leases/";
@@ -36,7 +38,11 @@ pub async fn get_lease(
         return Err(unknown_verb(&method, r.verb.as_deref()));
     }
     let lease = s.store.get_lease(&r.ns, &r.name).await?.ok_or_else(|| {
-        ApiError::not_found(format!("no live lease {:?} in {:?}", r.name, r.ns.to_string()))
+        ApiError::not_found(format!(
+            "no live lease {:?} in {:?}",
+            r.name,
+            r.ns.to_string()
+        ))
     })?;
     Ok(Json(LeaseOut::from_lease(&lease)).into_response())
 }
@@ -57,12 +63,18 @@ pub async fn post_lease(
     match r.verb.as_deref() {
         Some("acquire") => {
             let q: LeaseAcquireRequest = parse_json(&body)?;
-            let l = s.store.acquire_lease(&r.ns, &r.name, &q.holder, ttl(&q.ttl)?).await?;
+            let l = s
+                .store
+                .acquire_lease(&r.ns, &r.name, &q.holder, ttl(&q.ttl)?)
+                .await?;
             Ok(Json(LeaseOut::from_lease(&l)).into_response())
         }
         Some("renew") => {
             let q: LeaseRenewRequest = parse_json(&body)?;
-            let l = s.store.renew_lease(&r.ns, &r.name, q.token, ttl(&q.ttl)?).await?;
+            let l = s
+                .store
+                .renew_lease(&r.ns, &r.name, q.token, ttl(&q.ttl)?)
+                .await?;
             Ok(Json(LeaseOut::from_lease(&l)).into_response())
         }
         Some("release") => {

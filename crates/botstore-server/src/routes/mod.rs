@@ -34,6 +34,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/namespaces/{*rest}", get(items::namespaces))
         .route("/v1/batch", post(batch::batch))
         .route("/v1/streams/{*rest}", stream)
+        .route("/v1/stream-list", get(streams::list_streams))
+        .route("/v1/stream-list/{*rest}", get(streams::list_streams))
         .route("/v1/leases/{*rest}", lease)
         .route("/v1/namespace-ttls", ttl.clone())
         .route("/v1/namespace-ttls/{*rest}", ttl)
@@ -41,12 +43,23 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/stats", get(admin::stats))
         .route("/v1/stats/{*rest}", get(admin::stats))
         .route("/v1/admin/compact", post(admin::compact))
-        .route("/v1/tokens", post(admin::create_token).get(admin::list_tokens))
+        .route(
+            "/v1/tokens",
+            post(admin::create_token).get(admin::list_tokens),
+        )
         .route("/v1/tokens/{id}", delete(admin::revoke_token))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .fallback(unknown_endpoint)
         .layer(axum::middleware::from_fn_with_state(state.clone(), outer))
         .with_state(state)
+}
+
+async fn unknown_endpoint(uri: axum::http::Uri) -> crate::problem::ApiError {
+    crate::problem::ApiError::new(
+        botstore_api::ProblemType::UnknownEndpoint,
+        format!("no endpoint {}; see /openapi.json", uri.path()),
+    )
 }

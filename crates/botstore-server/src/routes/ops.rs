@@ -65,7 +65,9 @@ pub async fn metrics(State(s): State<Shared>, req: Request) -> Result<Response, 
 
 pub async fn openapi() -> Response {
     let mut r = Json(crate::openapi::document()).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=60"),
+    );
     r
 }

@@ -12,8 +12,8 @@ use axum::Json;
 use botstore::{Direction, Value};
 use botstore_api::paths::parse_named;
 use botstore_api::wire::{
-    AppendRequest, Appended, Deleted, Perm, StreamEntries, StreamEntryOut, StreamInfoOut, TrimIn,
-    Trimmed,
+    AppendRequest, Appended, Deleted, Perm, StreamEntries, StreamEntryOut, StreamInfoOut,
+    StreamList, StreamRef, TrimIn, Trimmed,
 };
 use botstore_api::ProblemType;
 use serde::Deserialize;
@@ -128,4 +128,39 @@ pub async fn delete_stream(
     }
     let existed = s.store.delete_stream(&r.ns, &r.name).await?;
     Ok(Json(Deleted { existed }).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/stream-list/{prefix}`: the streams under a prefix the token may read.
+pub async fn list_streams(
+    State(s): State<Shared>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let prefix = botstore_api::paths::parse_prefix(tail(&uri, "/v1/stream-list"))?;
+    let q: ListQuery = crate::extract::query(&uri)?;
+    caller.need_some_under(Perm::Read, &prefix)?;
+    let page = s
+        .store
+        .list_streams(&prefix, q.limit.unwrap_or(100), q.cursor.as_deref())
+        .await?;
+    Ok(Json(StreamList {
+        streams: page
+            .items
+            .into_iter()
+            .filter(|(ns, _)| caller.may(Perm::Read, ns))
+            .map(|(ns, stream)| StreamRef {
+                ns: ns.to_string(),
+                stream,
+            })
+            .collect(),
+        cursor: page.cursor,
+    })
+    .into_response())
 }

@@ -230,7 +230,7 @@ pub async fn invalid_namespaces(make: &dyn MakeStore) {
 }
 
 /// Key rules (keys, stream names, lease names and holders): empty, too long, control
-/// characters.
+/// characters, `.` and `..`.
 pub async fn invalid_keys(make: &dyn MakeStore) {
     let env = Env::new(make).await;
     let s = &env.store;
@@ -246,6 +246,8 @@ pub async fn invalid_keys(make: &dyn MakeStore) {
         ("tab\t".into(), Rule::KeyCharacters),
         ("\u{7f}".into(), Rule::KeyCharacters),
         ("\u{9f}".into(), Rule::KeyCharacters),
+        (".".into(), Rule::KeyCharacters),
+        ("..".into(), Rule::KeyCharacters),
     ];
     for (k, rule) in &cases {
         let rule = *rule;

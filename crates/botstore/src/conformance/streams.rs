@@ -1,7 +1,7 @@
 //! Streams: append, expected_last, reads both ways, trims, info, delete.
 
 use super::*;
-use crate::{Direction, Error, StreamEntry, StreamInfo, TrimTo, Value};
+use crate::{Direction, Error, Namespace, Rule, StreamEntry, StreamInfo, TrimTo, Value};
 use serde_json::json;
 
 fn seqs(es: &[StreamEntry]) -> Vec<u64> {
@@ -294,4 +294,54 @@ pub async fn stream_info_and_delete(make: &dyn MakeStore) {
         .unwrap()
         .items
         .is_empty());
+}
+
+/// `list_streams`: every stream under a prefix at every depth, in order, paged with
+/// cursors that refuse another prefix; deleted streams disappear.
+pub async fn stream_listing(make: &dyn MakeStore) {
+    let env = Env::new(make).await;
+    let s = &env.store;
+    let a = ns(&["t", "a"]);
+    let deep = ns(&["t", "a", "deep"]);
+    let other = ns(&["u"]);
+    for (n, name) in [(&a, "s2"), (&a, "s1"), (&deep, "x"), (&other, "o")] {
+        s.append(n, name, vec![jv(json!(1))], None).await.unwrap();
+    }
+    let all = s.list_streams(&ns(&["t"]), 10, None).await.unwrap();
+    assert_eq!(
+        all.items,
+        vec![
+            (a.clone(), "s1".to_string()),
+            (a.clone(), "s2".to_string()),
+            (deep.clone(), "x".to_string()),
+        ]
+    );
+    assert_eq!(all.cursor, None);
+    let p1 = s.list_streams(&ns(&["t"]), 2, None).await.unwrap();
+    assert_eq!(p1.items.len(), 2);
+    let c = p1.cursor.expect("more to come");
+    let p2 = s.list_streams(&ns(&["t"]), 2, Some(&c)).await.unwrap();
+    assert_eq!(p2.items, vec![(deep.clone(), "x".to_string())]);
+    assert_eq!(p2.cursor, None);
+    let err = s.list_streams(&other, 2, Some(&c)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                rule: Rule::Cursor,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        s.list_streams(&Namespace::root(), 10, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        4
+    );
+    s.delete_stream(&a, "s1").await.unwrap();
+    assert_eq!(s.list_streams(&a, 10, None).await.unwrap().items.len(), 2);
 }
