@@ -62,6 +62,7 @@ fn ns_string(ns: &Namespace) -> String {
 /// (never parsed into a tree and re-printed: key order, number formats and big integers
 /// survive).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ValueIn {
     /// A JSON value (content type `application/json`).
     #[serde(
@@ -85,6 +86,11 @@ fn raw_json(v: &Value) -> Option<Box<RawValue>> {
         return None;
     }
     let text = std::str::from_utf8(&v.data).ok()?;
+    // Whitespace around the value would not survive as a raw value; such (rare) values
+    // travel as base64 so that the bytes stay exact.
+    if text.trim() != text {
+        return None;
+    }
     RawValue::from_string(text.to_owned()).ok()
 }
 
@@ -256,11 +262,13 @@ pub struct ItemPage {
 
 /// Body of `POST /v1/get`: read many items in one request.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GetManyRequest {
     pub keys: Vec<ItemRef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ItemRef {
     pub ns: String,
     pub key: String,
@@ -296,6 +304,7 @@ pub struct Deleted {
 // ------------------------------------------------------------------ mutations
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FenceIn {
     pub ns: String,
     pub name: String,
@@ -364,8 +373,13 @@ pub enum MutationIn {
     Trim {
         ns: String,
         stream: String,
-        #[serde(flatten)]
-        to: TrimIn,
+        /// Exactly one of `keep_last`, `before` and `older_than` (see [`TrimIn`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keep_last: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        older_than: Option<i64>,
     },
     DeleteStream {
         ns: String,
@@ -541,11 +555,9 @@ impl FlatMutation {
                 MutationIn::Trim {
                     ns: need(self.ns, op, "ns")?,
                     stream: need(self.stream, op, "stream")?,
-                    to: TrimIn {
-                        keep_last: self.keep_last,
-                        before: self.before,
-                        older_than: self.older_than,
-                    },
+                    keep_last: self.keep_last,
+                    before: self.before,
+                    older_than: self.older_than,
                 }
             }
             "delete_stream" => {
@@ -711,10 +723,21 @@ impl MutationIn {
                     .collect::<Result<_, _>>()?,
                 expected_last,
             },
-            MutationIn::Trim { ns, stream, to } => Mutation::Trim {
+            MutationIn::Trim {
+                ns,
+                stream,
+                keep_last,
+                before,
+                older_than,
+            } => Mutation::Trim {
                 ns: Namespace::parse(&ns),
                 stream,
-                to: to.into_trim()?,
+                to: TrimIn {
+                    keep_last,
+                    before,
+                    older_than,
+                }
+                .into_trim()?,
             },
             MutationIn::DeleteStream { ns, stream } => Mutation::DeleteStream {
                 ns: Namespace::parse(&ns),
@@ -833,11 +856,16 @@ impl MutationIn {
                 entries: entries.iter().map(ValueIn::from_value).collect(),
                 expected_last: *expected_last,
             },
-            Mutation::Trim { ns, stream, to } => MutationIn::Trim {
-                ns: ns_string(ns),
-                stream: stream.clone(),
-                to: TrimIn::from_trim(*to),
-            },
+            Mutation::Trim { ns, stream, to } => {
+                let t = TrimIn::from_trim(*to);
+                MutationIn::Trim {
+                    ns: ns_string(ns),
+                    stream: stream.clone(),
+                    keep_last: t.keep_last,
+                    before: t.before,
+                    older_than: t.older_than,
+                }
+            }
             Mutation::DeleteStream { ns, stream } => MutationIn::DeleteStream {
                 ns: ns_string(ns),
                 stream: stream.clone(),
@@ -894,6 +922,7 @@ pub fn patch_op(
 
 /// Where a trim cuts: exactly one field.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TrimIn {
     /// Keep only the last N entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -935,6 +964,7 @@ impl TrimIn {
 
 /// Body of `POST /v1/batch`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     pub mutations: Vec<MutationIn>,
     /// All or nothing (default). With `false`, each mutation succeeds or fails on its
@@ -1021,6 +1051,7 @@ pub struct BatchResponse {
 
 /// Body of a stream append.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppendRequest {
     pub entries: Vec<ValueIn>,
     /// Only if this is the stream's last sequence (0: the stream is empty or new).
@@ -1164,18 +1195,21 @@ impl LeaseOut {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LeaseAcquireRequest {
     pub holder: String,
     pub ttl: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LeaseRenewRequest {
     pub token: u64,
     pub ttl: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LeaseReleaseRequest {
     pub token: u64,
 }
@@ -1183,6 +1217,7 @@ pub struct LeaseReleaseRequest {
 // ------------------------------------------------------------------ namespace TTLs
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NamespaceTtlRequest {
     /// A duration; `null` or absent clears the default.
     #[serde(default)]
@@ -1465,6 +1500,7 @@ pub enum Perm {
 /// separated by `/`; a `*` segment matches any one segment, and a trailing `*` matches
 /// the prefix itself and everything below it (`tenant-a/*`); `*` alone matches all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Scope {
     pub ns: String,
     pub perms: Vec<Perm>,
@@ -1472,6 +1508,7 @@ pub struct Scope {
 
 /// Body of `POST /v1/tokens`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenCreateRequest {
     pub scopes: Vec<Scope>,
     /// How long the token is valid (`30d`); absent: until revoked.

@@ -26,6 +26,10 @@
 //!
 //! `run` must be called from a multi-thread tokio runtime: writers are tokio tasks; readers
 //! are OS threads (a bot's reads never wait for the writer, so they are plain CPU work).
+//!
+//! [`remote`] benchmarks a running server over HTTP (`botstore bench --remote URL`): GETs,
+//! durable PUTs and the bot workloads from keep-alive connections, closed-loop or at a fixed
+//! rate, next to `redis-benchmark` and `wrk` in the same run.
 
 #![deny(unsafe_code)]
 

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod preface;
 pub mod problem;
 pub mod routes;
 pub mod state;
@@ -83,12 +84,7 @@ impl Server {
         );
         let tokens = tokens::TokenStore::open(&settings.data)?;
         if settings.insecure_dev {
-            tracing::warn!(
-                "!!! --insecure-dev: serving WITHOUT authentication on {}. Anyone who can \
-                 reach this address can read and change every item. Never use this outside \
-                 local development. !!!",
-                settings.listen
-            );
+            // Warned about below, with the address actually bound.
         } else if tokens.list()?.iter().all(|t| t.revoked_at.is_some()) {
             let path = bootstrap_admin_token(&tokens, &settings.data)?;
             tracing::warn!(
@@ -108,6 +104,13 @@ impl Server {
             addr: settings.listen,
             detail: e.to_string(),
         })?;
+        if settings.insecure_dev {
+            tracing::warn!(
+                "!!! --insecure-dev: serving WITHOUT authentication on {addr}. Anyone who can \
+                 reach this address can read and change every item. Never use this outside \
+                 local development. !!!"
+            );
+        }
         let (stop, stop_rx) = watch::channel(false);
         let limiter = settings
             .rate_limit
@@ -213,26 +216,42 @@ fn bootstrap_admin_token(
     Ok(path)
 }
 
-/// Wait for SIGTERM or SIGINT.
-async fn signal() {
+/// SIGTERM and SIGINT, listened for from the moment this is made (so a signal that
+/// arrives while the store opens is not lost, and does not kill the process unflushed).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServerError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let err = |e: std::io::Error| ServerError::Config(format!("signal handler: {e}"));
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).map_err(err)?,
+                int: signal(SignalKind::interrupt()).map_err(err)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = self.int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -240,7 +259,8 @@ async fn signal() {
 pub async fn serve(config: ServeConfig) -> Result<(), ServerError> {
     let json = config.log_format.as_deref() == Some("json");
     logging::init(json);
+    let mut signals = Signals::install()?;
     let server = Server::start(config).await?;
-    signal().await;
+    signals.wait().await;
     server.stop().await
 }

@@ -4,6 +4,7 @@
 //! period, then return.
 
 use crate::config::Settings;
+use crate::preface::FirstBytesDeadline;
 use crate::ServerError;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -90,7 +91,8 @@ pub async fn run(
         let watcher = graceful.watcher();
         match &tls {
             None => {
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+                let io = FirstBytesDeadline::new(tcp, settings.header_timeout);
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
                 let conn = watcher.watch(conn.into_owned());
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -100,6 +102,7 @@ pub async fn run(
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
+                let header_timeout = settings.header_timeout;
                 tokio::spawn(async move {
                     let stream =
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
@@ -115,8 +118,8 @@ pub async fn run(
                                 return;
                             }
                         };
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let io = FirstBytesDeadline::new(stream, header_timeout);
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }

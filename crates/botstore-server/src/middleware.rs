@@ -48,7 +48,13 @@ pub async fn outer(State(s): State<Shared>, req: Request, next: Next) -> Respons
     let method = req.method().clone();
     s.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let _guard = InFlight(&s.metrics.in_flight);
-    let span = tracing::info_span!("request", id = %rid, op);
+    // A span per request costs a formatted field set on every request (4% of a GET's
+    // CPU); it is made only when debug logging is on. The log lines below carry the id.
+    let span = if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug_span!("request", id = %rid, op)
+    } else {
+        tracing::Span::none()
+    };
     let long = op == "changes";
     let fut = next.run(req).instrument(span.clone());
     let resp = if long {
@@ -81,11 +87,11 @@ pub async fn outer(State(s): State<Shared>, req: Request, next: Next) -> Respons
     let _e = span.enter();
     let ms = secs * 1e3;
     if status >= 500 {
-        tracing::error!(%method, status, ms, "request failed");
+        tracing::error!(id = %rid, op, %method, status, ms, "request failed");
     } else if status >= 400 {
-        tracing::info!(%method, status, ms, problem = problem.map(|p| p.name()), "request refused");
+        tracing::info!(id = %rid, op, %method, status, ms, problem = problem.map(|p| p.name()), "request refused");
     } else {
-        tracing::debug!(%method, status, ms, "request");
+        tracing::debug!(id = %rid, op, %method, status, ms, "request");
     }
     resp
 }

@@ -322,11 +322,11 @@ fn phases(cfg: &RemoteConfig) -> Vec<Phase> {
     }
 }
 
-/// One job per connection; `kinds` splits them into rows (`(row name, connections, make)`).
+/// Makes the job of connection `i`.
 type MakeJob<'a> = Box<dyn Fn(usize) -> Job + 'a>;
 
-/// Run one phase of `rows` (each with its connections) at `rate` and make one report per
-/// row.
+/// Run one phase of `rows` — `(row name, writer connections, reader connections, make)` —
+/// at `rate` (closed loop when `None`) and make one report per row, named with `suffix`.
 async fn measure(
     cfg: &RemoteConfig,
     target: &Arc<Target>,
@@ -529,8 +529,12 @@ fn rng(seed: u64, i: usize) -> SmallRng {
     SmallRng::seed_from_u64(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// Put the Redis row's figures into ours as the baseline.
+/// Put the Redis row's figures into ours as the baseline (closed-loop rows only: an open
+/// loop's rate is its target, not a capacity).
 fn against(r: &mut WorkloadReport, base: &WorkloadReport) {
+    if r.extra.contains_key("target_rate") {
+        return;
+    }
     r.baseline = Some(base.workload.clone());
     r.baseline_ops_per_sec = Some(base.ops_per_sec);
     r.baseline_p50_us = Some(base.p50_us);
