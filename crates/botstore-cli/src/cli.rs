@@ -133,6 +133,10 @@ pub enum Command {
     /// with --remote (needs an admin token).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Encrypted, incremental backups of --data: init, create, ls, verify, restore, drill
+    /// (docs/BACKUP-FORMAT.md). Key: --password-file, BOTSTORE_BACKUP_PASSWORD or --key-file.
+    #[command(subcommand)]
+    Backup(crate::commands::backup::BackupCommand),
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@
 
 pub mod group_commit;
 pub mod journal;
+pub mod load;
 pub mod memtable;
 pub mod tables;
 
@@ -28,6 +29,7 @@ use botstore::{Error, Result};
 use futures::future::BoxFuture;
 use group_commit::{Request, Writer};
 use journal::Journal;
+pub use load::{LoadOp, LoadReport, Loader};
 use redb::{Database, ReadableDatabase};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;

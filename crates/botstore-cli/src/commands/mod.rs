@@ -1,6 +1,7 @@
 //! One module per group of commands. Each command calls the library and prints; `run`
 //! opens the store and hands the command to its module.
 
+pub mod backup;
 mod bench;
 mod changes;
 mod export;
@@ -69,6 +70,12 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     if let Command::Serve(a) = &cli.command {
         return serve::serve(&cli, a, matches).await;
     }
+    if let Command::Backup(b) = &cli.command {
+        let mut out = BufWriter::new(io::stdout().lock());
+        let r = backup::run(&cli, b, &mut out).await;
+        let flushed = out.flush().context("writing to stdout");
+        return r.and(flushed);
+    }
     if let Command::Token(t) = &cli.command {
         let mut out = BufWriter::new(io::stdout().lock());
         let r = token::run(&cli, t, &mut out).await;
@@ -116,7 +123,7 @@ async fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write) -> anyhow::R
         Command::Import(a) => import::import(ctx, a, out).await,
         Command::Export(a) => export::export(ctx, a, out).await,
         // Handled in `run`.
-        Command::Bench(_) | Command::Serve(_) | Command::Token(_) => Ok(()),
+        Command::Bench(_) | Command::Serve(_) | Command::Token(_) | Command::Backup(_) => Ok(()),
     }
 }
 

@@ -1,0 +1,188 @@
+//! `backup restore`: a snapshot (its full ancestor and every delta up to it) into a new
+//! data folder, loaded straight into the embedded engine's file.
+
+use crate::create::{chain, find_snapshot, load_index, snapshots};
+use crate::crypto::Repo;
+use crate::format::{decode_record, pack_name, Location, Record};
+use crate::{hex, unhex, Error, Result};
+use botstore_embedded::{LoadOp, Loader};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Instant;
+
+pub struct RestoreOptions<'a> {
+    /// Snapshot id or unique prefix (`None`: the latest).
+    pub snapshot: Option<String>,
+    /// Replace the store of a non-empty target folder.
+    pub force: bool,
+    /// Called with (stream bytes done, total).
+    pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreSummary {
+    pub snapshot: String,
+    /// The snapshots applied, full first.
+    pub chain: Vec<String>,
+    pub lsn: u64,
+    pub records: u64,
+    pub stream_bytes: u64,
+    pub items: u64,
+    pub streams: u64,
+    pub file_bytes: u64,
+    pub seconds: f64,
+    pub mib_per_second: f64,
+}
+
+/// Read, authenticate, decompress and check one chunk. Every failure names the chunk and
+/// its pack.
+pub fn read_chunk(
+    repo: &Repo,
+    index: &HashMap<[u8; 32], Location>,
+    id_hex: &str,
+) -> Result<Vec<u8>> {
+    let id: [u8; 32] = unhex(id_hex)
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| Error::Corrupt(format!("malformed chunk id {id_hex}")))?;
+    let loc = index.get(&id).ok_or_else(|| {
+        Error::Corrupt(format!("chunk {id_hex} is missing: no index entry for it"))
+    })?;
+    let pack = pack_name(&loc.pack);
+    let blob = match repo.store.get_range(&pack, loc.offset, loc.len as u64) {
+        Ok(b) => b,
+        Err(Error::NotFound(_)) => {
+            return Err(Error::Corrupt(format!(
+                "chunk {id_hex} is missing: pack {pack} does not exist"
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    open_blob(repo, &id, &blob, loc.plain_len).map_err(|why| {
+        Error::Corrupt(format!(
+            "chunk {id_hex} in {pack} at offset {}: {why}",
+            loc.offset
+        ))
+    })
+}
+
+/// Decrypt and check a blob; the error says what is wrong with it.
+pub fn open_blob(
+    repo: &Repo,
+    id: &[u8; 32],
+    blob: &[u8],
+    plain_len: u32,
+) -> Result<Vec<u8>, String> {
+    let z = repo
+        .open_sealed(id, blob)
+        .ok_or("authentication failed (the data was altered or damaged)")?;
+    let plain = zstd::bulk::decompress(&z, plain_len as usize)
+        .map_err(|e| format!("cannot decompress: {e}"))?;
+    if repo.chunk_id(&plain) != *id {
+        return Err("content does not match its id".into());
+    }
+    Ok(plain)
+}
+
+fn is_empty_dir(p: &Path) -> Result<bool> {
+    match std::fs::read_dir(p) {
+        Ok(mut rd) => Ok(rd.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::Io(format!("cannot read {}: {e}", p.display()))),
+    }
+}
+
+/// Restore into `to`, which must be empty (or `force`).
+pub fn restore(repo: &Repo, to: &Path, opts: &RestoreOptions) -> Result<RestoreSummary> {
+    let started = Instant::now();
+    if !opts.force && !is_empty_dir(to)? {
+        return Err(Error::Invalid(format!(
+            "{} is not empty; restore into a new folder, or pass --force to replace its store",
+            to.display()
+        )));
+    }
+    let all = snapshots(repo)?;
+    let target = find_snapshot(&all, opts.snapshot.as_deref())?;
+    let chain = chain(&all, target)?;
+    let index = load_index(repo)?;
+    let total: u64 = chain.iter().map(|m| m.stream_bytes).sum();
+    let mut loader = Loader::create(to, opts.force)?;
+    let mut done = 0u64;
+    let mut records = 0u64;
+    for m in &chain {
+        let (tx, rx) = mpsc::sync_channel::<Result<Vec<u8>>>(4);
+        let res = std::thread::scope(|s| {
+            s.spawn(|| {
+                for c in &m.chunks {
+                    let r = read_chunk(repo, &index, c);
+                    let stop = r.is_err();
+                    if tx.send(r).is_err() || stop {
+                        break;
+                    }
+                }
+                drop(tx);
+            });
+            let mut digest = repo.hasher();
+            let mut carry: Vec<u8> = Vec::new();
+            let mut n = 0usize;
+            for chunk in rx.iter() {
+                let chunk = chunk?;
+                n += 1;
+                digest.update(&chunk);
+                done += chunk.len() as u64;
+                carry.extend_from_slice(&chunk);
+                let mut at = 0;
+                let mut ops = Vec::new();
+                while let Some((r, used)) = decode_record(&carry[at..])? {
+                    ops.push(match r {
+                        Record::Put(t, k, v) => LoadOp::Put(t, k, v),
+                        Record::Delete(t, k) => LoadOp::Delete(t, k),
+                        Record::DeleteRange(t, a, b) => LoadOp::DeleteRange(t, a, b),
+                    });
+                    at += used;
+                }
+                records += ops.len() as u64;
+                loader.apply(ops)?;
+                carry.drain(..at);
+                if let Some(p) = opts.progress {
+                    p(done, total);
+                }
+            }
+            if n != m.chunks.len() {
+                return Err(Error::Io(format!(
+                    "snapshot {}: chunk reader stopped",
+                    m.id
+                )));
+            }
+            if !carry.is_empty() {
+                return Err(Error::Corrupt(format!(
+                    "snapshot {}: the record stream ends inside a record",
+                    m.id
+                )));
+            }
+            if hex(digest.finalize().as_bytes()) != m.digest {
+                return Err(Error::Corrupt(format!(
+                    "snapshot {}: record digest does not match the manifest",
+                    m.id
+                )));
+            }
+            Ok(())
+        });
+        res?;
+    }
+    let report = loader.finish()?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(RestoreSummary {
+        snapshot: target.id.clone(),
+        chain: chain.iter().map(|m| m.id.clone()).collect(),
+        lsn: target.lsn,
+        records,
+        stream_bytes: done,
+        items: report.items,
+        streams: report.streams,
+        file_bytes: report.file_bytes,
+        seconds,
+        mib_per_second: done as f64 / (1 << 20) as f64 / seconds.max(1e-9),
+    })
+}

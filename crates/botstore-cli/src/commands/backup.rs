@@ -1,0 +1,453 @@
+//! `botstore backup ...`: encrypted, incremental backups of the data folder
+//! (crates/botstore-backup; format in docs/BACKUP-FORMAT.md).
+//!
+//! `create` opens the embedded store in --data itself, so it needs the folder free: a
+//! running server holds its file lock (a server-side backup option comes later).
+
+use crate::cli::Cli;
+use crate::exit::Failure;
+use crate::output::{human_bytes, human_time, json_doc};
+use crate::progress::bytes_bar;
+use anyhow::Context;
+use botstore::{ErrorKind, StoreOptions};
+use botstore_backup::{
+    CreateOptions, KdfParams, LocalRepo, Manifest, Repo, RestoreOptions, Secret,
+};
+use botstore_embedded::{open_store, EmbeddedOptions};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Create an encrypted repository in a local folder.
+    Init(InitArgs),
+    /// Back up --data: a consistent snapshot from one read view (writers may carry on);
+    /// a delta of the latest snapshot of the same source when the change feed covers it.
+    Create(CreateArgs),
+    /// List snapshots, oldest first.
+    Ls(RepoArgs),
+    /// Check the repository; names every missing or corrupt object and blob.
+    Verify(VerifyArgs),
+    /// Restore a snapshot (default: the latest) into a new data folder.
+    Restore(RestoreArgs),
+    /// Restore the latest snapshot into a scratch folder, check it, and report the time it
+    /// took (the measured recovery time).
+    Drill(RepoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepoArgs {
+    /// The repository folder.
+    #[arg(long, env = "BOTSTORE_BACKUP_REPO", value_name = "PATH")]
+    pub repo: PathBuf,
+    /// A file whose first line is the password (else BOTSTORE_BACKUP_PASSWORD).
+    #[arg(long, value_name = "FILE", conflicts_with = "key_file")]
+    pub password_file: Option<PathBuf>,
+    /// A file holding a 32-byte key (raw, or 64 hex characters) instead of a password.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// argon2id memory in MiB (for passwords).
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub kdf_memory_mib: u32,
+    /// argon2id passes.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub kdf_iterations: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// A full snapshot even when a delta is possible.
+    #[arg(long)]
+    pub full: bool,
+    /// Name of the source in the repository (default: the data folder's absolute path).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Also read, decrypt and check every blob against its chunk id.
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The new data folder.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Snapshot id or unique prefix (default: the latest).
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+    /// Replace the store of a folder that is not empty.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A backup error with the exit code of its class.
+fn fail(e: botstore_backup::Error) -> anyhow::Error {
+    use botstore_backup::Error as E;
+    let kind = match &e {
+        E::WrongKey(_) | E::NotARepository(_) | E::Invalid(_) => ErrorKind::InvalidInput,
+        E::NotFound(_) => ErrorKind::NotFound,
+        E::Store(s) => s.kind(),
+        _ => ErrorKind::Internal,
+    };
+    Failure::new(kind, e.to_string()).into()
+}
+
+fn secret(a: &RepoArgs) -> anyhow::Result<Secret> {
+    if let Some(k) = &a.key_file {
+        return Secret::from_key_file(k).map_err(fail);
+    }
+    if let Some(p) = &a.password_file {
+        return Secret::from_password_file(p).map_err(fail);
+    }
+    match std::env::var("BOTSTORE_BACKUP_PASSWORD") {
+        Ok(p) if !p.is_empty() => Ok(Secret::Password(p.into_bytes())),
+        _ => Err(Failure::invalid(
+            "no key: give --password-file FILE, --key-file FILE or BOTSTORE_BACKUP_PASSWORD",
+        )
+        .into()),
+    }
+}
+
+fn open_repo(a: &RepoArgs) -> anyhow::Result<Repo> {
+    Repo::open(Box::new(LocalRepo::new(&a.repo)), &secret(a)?).map_err(fail)
+}
+
+/// Run blocking backup work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("backup task failed")?
+}
+
+pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    if cli.remote.is_some() {
+        return Err(Failure::invalid("backup works on --data, not on --remote").into());
+    }
+    let json = cli.json;
+    match cmd {
+        BackupCommand::Init(a) => {
+            let s = secret(&a.repo)?;
+            let kdf = KdfParams {
+                m_kib: a.kdf_memory_mib.saturating_mul(1024),
+                t: a.kdf_iterations,
+                p: 1,
+            };
+            let root = a.repo.repo.clone();
+            let repo = blocking(move || {
+                Repo::init(Box::new(LocalRepo::new(&root)), &s, kdf).map_err(fail)
+            })
+            .await?;
+            if json {
+                json_doc(
+                    out,
+                    &serde_json::json!({"repo": a.repo.repo, "id": repo.config.id}),
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "created repository {} at {}",
+                    repo.config.id,
+                    a.repo.repo.display()
+                )?;
+            }
+        }
+        BackupCommand::Create(a) => create(cli, a, out).await?,
+        BackupCommand::Ls(a) => {
+            let repo = open_repo(a)?;
+            let all =
+                blocking(move || botstore_backup::create::snapshots(&repo).map_err(fail)).await?;
+            if json {
+                json_doc(out, &all.iter().map(SnapOut::new).collect::<Vec<_>>())?;
+            } else {
+                for m in &all {
+                    writeln!(
+                        out,
+                        "{}  {}  {:<5} lsn {:<10} {} items, {} streams, {} entries, {}  {}{}",
+                        m.id,
+                        human_time(m.time),
+                        m.kind,
+                        m.lsn,
+                        m.items,
+                        m.streams,
+                        m.entries,
+                        human_bytes(m.value_bytes),
+                        m.source,
+                        m.parent
+                            .as_deref()
+                            .map(|p| format!("  (parent {p})"))
+                            .unwrap_or_default()
+                    )?;
+                }
+            }
+        }
+        BackupCommand::Verify(a) => {
+            let repo = open_repo(&a.repo)?;
+            let read_data = a.read_data;
+            let bar = bytes_bar(None, json || !read_data);
+            let b2 = bar.clone();
+            let report = blocking(move || {
+                let p = |done: u64, total: u64| {
+                    b2.set_length(total);
+                    b2.set_position(done);
+                };
+                botstore_backup::verify(&repo, read_data, Some(&p)).map_err(fail)
+            })
+            .await?;
+            bar.finish_and_clear();
+            if json {
+                json_doc(out, &report)?;
+            } else {
+                for p in &report.problems {
+                    writeln!(out, "problem: {p}")?;
+                }
+                writeln!(
+                    out,
+                    "{} snapshots, {} indexes, {} packs, {} chunk references{}: {}",
+                    report.snapshots,
+                    report.indexes,
+                    report.packs,
+                    report.chunks,
+                    if read_data {
+                        format!(
+                            ", {} blobs read ({})",
+                            report.chunks_read,
+                            human_bytes(report.bytes_read)
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if report.ok() {
+                        "no problems".to_string()
+                    } else {
+                        format!("{} problems", report.problems.len())
+                    }
+                )?;
+            }
+            if !report.ok() {
+                out.flush()?;
+                return Err(Failure::new(
+                    ErrorKind::Internal,
+                    format!("verify found {} problems", report.problems.len()),
+                )
+                .into());
+            }
+        }
+        BackupCommand::Restore(a) => {
+            let repo = open_repo(&a.repo)?;
+            let s = restore(repo, a.to.clone(), a.snapshot.clone(), a.force, json).await?;
+            if json {
+                json_doc(out, &s)?;
+            } else {
+                writeln!(
+                    out,
+                    "restored snapshot {} (lsn {}, {} snapshot(s) in its chain) into {}: {} records, {} items, {} streams, {} in {:.2}s ({:.1} MiB/s)",
+                    s.snapshot,
+                    s.lsn,
+                    s.chain.len(),
+                    a.to.display(),
+                    s.records,
+                    s.items,
+                    s.streams,
+                    human_bytes(s.stream_bytes),
+                    s.seconds,
+                    s.mib_per_second
+                )?;
+            }
+        }
+        BackupCommand::Drill(a) => {
+            let repo = open_repo(a)?;
+            let scratch = std::env::temp_dir().join(format!(
+                "botstore-drill-{}",
+                botstore_backup::hex(&botstore_backup::random::<8>())
+            ));
+            let r = restore(repo, scratch.clone(), None, false, json).await;
+            // The scratch store is opened once, as a recovery would.
+            let opened = r.as_ref().ok().map(|_| {
+                open_store(
+                    &scratch,
+                    EmbeddedOptions::default(),
+                    StoreOptions::default(),
+                )
+                .map(drop)
+            });
+            let _ = std::fs::remove_dir_all(&scratch);
+            let s = r?;
+            if let Some(Err(e)) = opened {
+                return Err(e.into());
+            }
+            if json {
+                json_doc(
+                    out,
+                    &serde_json::json!({"snapshot": s.snapshot, "lsn": s.lsn, "recovery_seconds": s.seconds, "records": s.records, "stream_bytes": s.stream_bytes}),
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "drill ok: snapshot {} (lsn {}) restored and checked against its manifest digest in {:.2}s ({} records, {})",
+                    s.snapshot,
+                    s.lsn,
+                    s.seconds,
+                    s.records,
+                    human_bytes(s.stream_bytes)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn restore(
+    repo: Repo,
+    to: PathBuf,
+    snapshot: Option<String>,
+    force: bool,
+    quiet: bool,
+) -> anyhow::Result<botstore_backup::RestoreSummary> {
+    let bar = bytes_bar(Some(0), quiet);
+    let b2 = bar.clone();
+    let r = blocking(move || {
+        let p = |done: u64, total: u64| {
+            b2.set_length(total);
+            b2.set_position(done);
+        };
+        let opts = RestoreOptions {
+            snapshot,
+            force,
+            progress: Some(&p),
+        };
+        botstore_backup::restore(&repo, &to, &opts).map_err(fail)
+    })
+    .await;
+    bar.finish_and_clear();
+    r
+}
+
+async fn create(cli: &Cli, a: &CreateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let data = cli.data.clone();
+    if !data.join("store.redb").exists() {
+        return Err(Failure::new(
+            ErrorKind::NotFound,
+            format!("no store in {} (give --data DIR)", data.display()),
+        )
+        .into());
+    }
+    let repo = open_repo(&a.repo)?;
+    let source = match &a.source {
+        Some(s) => s.clone(),
+        None => absolute(&data),
+    };
+    let opts = EmbeddedOptions {
+        durability: cli.durability,
+        cache_size: cli.cache_mib << 20,
+        ..EmbeddedOptions::default()
+    };
+    let store = open_store(&data, opts, StoreOptions::default())?;
+    let bar = bytes_bar(Some(0), cli.json);
+    let (b2, full) = (bar.clone(), a.full);
+    let summary = blocking(move || {
+        let p = |pr: &botstore_backup::Progress| {
+            b2.set_length(pr.estimated_bytes.max(pr.stream_bytes));
+            b2.set_position(pr.stream_bytes);
+        };
+        let opts = CreateOptions {
+            full,
+            progress: Some(&p),
+            ..CreateOptions::new(source)
+        };
+        let r = botstore_backup::create(&repo, &store, &opts).map_err(fail);
+        drop(store);
+        r
+    })
+    .await?;
+    bar.finish_and_clear();
+    if cli.json {
+        json_doc(out, &summary)?;
+    } else {
+        let s = &summary;
+        writeln!(
+            out,
+            "snapshot {} ({}{}) at lsn {}: {} records ({} new or changed, {} deleted, {} unchanged), {}/{} chunks new, {} added, dedup {:.1}x, {} in {:.2}s ({:.1} MiB/s)",
+            s.snapshot,
+            s.kind,
+            s.parent.as_deref().map(|p| format!(" of {p}")).unwrap_or_default(),
+            s.lsn,
+            s.records,
+            s.records_changed,
+            s.records_deleted,
+            s.records_unchanged,
+            s.chunks_new,
+            s.chunks,
+            human_bytes(s.bytes_added),
+            s.dedup_ratio,
+            human_bytes(s.stream_bytes),
+            s.seconds,
+            s.mib_per_second
+        )?;
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// A snapshot as `backup ls --json` prints it (without its chunk list).
+#[derive(Serialize)]
+struct SnapOut<'a> {
+    id: &'a str,
+    time: i64,
+    kind: &'a str,
+    parent: Option<&'a str>,
+    lsn: u64,
+    items: u64,
+    streams: u64,
+    entries: u64,
+    value_bytes: u64,
+    records: u64,
+    stream_bytes: u64,
+    chunks: usize,
+    source: &'a str,
+}
+
+impl<'a> SnapOut<'a> {
+    fn new(m: &'a Manifest) -> Self {
+        SnapOut {
+            id: &m.id,
+            time: m.time,
+            kind: &m.kind,
+            parent: m.parent.as_deref(),
+            lsn: m.lsn,
+            items: m.items,
+            streams: m.streams,
+            entries: m.entries,
+            value_bytes: m.value_bytes,
+            records: m.records,
+            stream_bytes: m.stream_bytes,
+            chunks: m.chunks.len(),
+            source: &m.source,
+        }
+    }
+}
