@@ -47,6 +47,8 @@ pub struct CreateOptions<'a> {
     /// A pack is written once it holds this many bytes (default 16 MiB).
     pub pack_size: usize,
     pub zstd_level: i32,
+    /// Threads that compress and seal new chunks (default: the machine's cores).
+    pub threads: usize,
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
     /// Set to stop the backup (it then fails with [`Error::Cancelled`]; what was written
     /// stays reusable).
@@ -59,7 +61,8 @@ impl<'a> CreateOptions<'a> {
             source: source.into(),
             full: false,
             pack_size: 16 << 20,
-            zstd_level: 1,
+            zstd_level: 3,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             progress: None,
             cancel: None,
         }
@@ -236,13 +239,55 @@ impl Chunker {
 type IndexEntries = Vec<([u8; 32], Location)>;
 type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 
-/// Write new chunks into packs; rewrite this run's index after every pack.
+/// A new chunk, compressed and sealed.
+struct Sealed {
+    id: [u8; 32],
+    blob: Vec<u8>,
+    plain_len: u32,
+}
+
+/// Compress and seal chunks (several of these run at once; blob order does not matter,
+/// the index says where each blob is).
+fn sealer(
+    repo: &Repo,
+    rx: &std::sync::Mutex<mpsc::Receiver<NewChunk>>,
+    tx: mpsc::SyncSender<Result<Sealed>>,
+    level: i32,
+) {
+    let mut cx = match zstd::bulk::Compressor::new(level) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(Err(Error::Io(format!("zstd: {e}"))));
+            return;
+        }
+    };
+    loop {
+        let next = match rx.lock() {
+            Ok(r) => r.recv(),
+            Err(_) => return,
+        };
+        let Ok(c) = next else { return };
+        let r = cx
+            .compress(&c.data)
+            .map_err(|e| Error::Io(format!("zstd: {e}")))
+            .map(|z| Sealed {
+                id: c.id,
+                blob: repo.seal(&c.id, z),
+                plain_len: c.data.len() as u32,
+            });
+        let stop = r.is_err();
+        if tx.send(r).is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// Write sealed chunks into packs; rewrite this run's index after every pack.
 fn pack_writer(
     repo: &Repo,
     run: &str,
-    rx: mpsc::Receiver<NewChunk>,
+    rx: mpsc::Receiver<Result<Sealed>>,
     pack_size: usize,
-    level: i32,
 ) -> Result<(u64, IndexEntries)> {
     let mut added = 0u64;
     let mut done: Vec<([u8; 32], Location)> = Vec::new();
@@ -275,16 +320,9 @@ fn pack_writer(
         Ok(())
     };
     for c in rx {
-        let z =
-            zstd::bulk::compress(&c.data, level).map_err(|e| Error::Io(format!("zstd: {e}")))?;
-        let blob = repo.seal(&c.id, z);
-        in_pack.push((
-            c.id,
-            pack.len() as u64,
-            blob.len() as u32,
-            c.data.len() as u32,
-        ));
-        pack.extend_from_slice(&blob);
+        let c = c?;
+        in_pack.push((c.id, pack.len() as u64, c.blob.len() as u32, c.plain_len));
+        pack.extend_from_slice(&c.blob);
         if pack.len() >= pack_size {
             flush(&mut pack, &mut in_pack, &mut added)?;
         }
@@ -526,7 +564,16 @@ pub fn create(repo: &Repo, store: &Store, opts: &CreateOptions) -> Result<Create
         }
     };
     let (produced, written) = std::thread::scope(|s| {
-        let writer = s.spawn(|| pack_writer(repo, &run, rx, opts.pack_size, opts.zstd_level));
+        let (sealed_tx, sealed_rx) = mpsc::sync_channel::<Result<Sealed>>(4);
+        // The chunk receiver goes away with the last sealer, so a failed writer (its
+        // receiver gone, every sealer stopped) also fails the sender.
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for _ in 0..opts.threads.max(1) {
+            let (rx, tx) = (rx.clone(), sealed_tx.clone());
+            s.spawn(move || sealer(repo, &rx, tx, opts.zstd_level));
+        }
+        drop((rx, sealed_tx));
+        let writer = s.spawn(|| pack_writer(repo, &run, sealed_rx, opts.pack_size));
         let mut sink = Sink {
             repo,
             known: &known,

@@ -3,7 +3,7 @@
 //! * [`repo`]: where objects live ([`Repository`], [`LocalRepo`] for a folder).
 //! * [`crypto`]: the repository key, wrapped under a password (argon2id) or a key file.
 //! * [`format`]: the record stream, index and snapshot manifest encodings.
-//! * [`create`], [`restore`], [`verify`]: the operations.
+//! * [`create`], [`restore`], [`verify`], [`diff`], [`forget`], [`prune`]: the operations.
 //!
 //! Layout and byte formats: `docs/BACKUP-FORMAT.md`.
 
@@ -11,14 +11,26 @@
 
 pub mod create;
 pub mod crypto;
+pub mod diff;
+pub mod drill;
+pub mod follow;
+pub mod forget;
 pub mod format;
+pub mod pitr;
+pub mod prune;
 pub mod repo;
 pub mod restore;
+pub mod segment;
 pub mod verify;
 
 pub use create::{create, CreateOptions, CreateSummary, Progress};
 pub use crypto::{KdfParams, Repo, Secret};
+pub use diff::{diff, DiffReport, NsDiff};
+pub use follow::{follow, FollowEvent, FollowOptions, FollowStats};
+pub use forget::{forget, ForgetReport, KeepPolicy};
 pub use format::Manifest;
+pub use pitr::{restore_at, PitrSummary, PointInTime};
+pub use prune::{prune, PruneOptions, PruneReport};
 pub use repo::{LocalRepo, Repository};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use verify::{verify, VerifyReport};

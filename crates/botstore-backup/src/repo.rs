@@ -33,6 +33,10 @@ pub trait Repository: Send + Sync {
     }
     /// Where it is, for messages.
     fn describe(&self) -> String;
+    /// Remove leftovers of interrupted writes (no writer may be running).
+    fn clean_tmp(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A repository in a local folder: one file per object.
@@ -185,6 +189,24 @@ impl Repository for LocalRepo {
 
     fn describe(&self) -> String {
         self.root.display().to_string()
+    }
+
+    fn clean_tmp(&self) -> Result<()> {
+        let dir = self.root.join(TMP_DIR);
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io("cannot list", &dir, e)),
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if let Err(e) = std::fs::remove_file(&p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(io("cannot delete", &p, e));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

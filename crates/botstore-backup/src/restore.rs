@@ -3,8 +3,9 @@
 
 use crate::create::{chain, find_snapshot, load_index, snapshots};
 use crate::crypto::Repo;
-use crate::format::{decode_record, pack_name, Location, Record};
+use crate::format::{decode_record, pack_name, Location, Manifest, Record};
 use crate::{hex, unhex, Error, Result};
+use botstore::codec::Table;
 use botstore_embedded::{LoadOp, Loader};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -93,24 +94,41 @@ fn is_empty_dir(p: &Path) -> Result<bool> {
     }
 }
 
-/// Restore into `to`, which must be empty (or `force`).
-pub fn restore(repo: &Repo, to: &Path, opts: &RestoreOptions) -> Result<RestoreSummary> {
-    let started = Instant::now();
-    if !opts.force && !is_empty_dir(to)? {
+/// Fail unless `to` is empty (or `force`).
+pub(crate) fn check_target(to: &Path, force: bool) -> Result<()> {
+    if !force && !is_empty_dir(to)? {
         return Err(Error::Invalid(format!(
             "{} is not empty; restore into a new folder, or pass --force to replace its store",
             to.display()
         )));
     }
-    let all = snapshots(repo)?;
-    let target = find_snapshot(&all, opts.snapshot.as_deref())?;
-    let chain = chain(&all, target)?;
+    Ok(())
+}
+
+/// Whether a primary-table key lies in the namespace subtree `prefix` (encoded): every
+/// table's key starts with its namespace, but `meta` is store-wide and always kept.
+pub(crate) fn in_subtree(prefix: Option<&[u8]>, t: Table, key: &[u8]) -> bool {
+    match prefix {
+        None => true,
+        Some(p) => t == Table::Meta || key.starts_with(p),
+    }
+}
+
+/// Load a snapshot chain (full first) into `loader`, checking every chunk and each
+/// snapshot's record digest. With `ns` (an encoded namespace), only records of that subtree
+/// are written. Returns (records written, stream bytes read).
+pub(crate) fn load_chain(
+    repo: &Repo,
+    loader: &mut Loader,
+    chain: &[&Manifest],
+    ns: Option<&[u8]>,
+    progress: Option<&(dyn Fn(u64, u64) + Sync)>,
+) -> Result<(u64, u64)> {
     let index = load_index(repo)?;
     let total: u64 = chain.iter().map(|m| m.stream_bytes).sum();
-    let mut loader = Loader::create(to, opts.force)?;
     let mut done = 0u64;
     let mut records = 0u64;
-    for m in &chain {
+    for m in chain {
         let (tx, rx) = mpsc::sync_channel::<Result<Vec<u8>>>(4);
         let res = std::thread::scope(|s| {
             s.spawn(|| {
@@ -135,17 +153,24 @@ pub fn restore(repo: &Repo, to: &Path, opts: &RestoreOptions) -> Result<RestoreS
                 let mut at = 0;
                 let mut ops = Vec::new();
                 while let Some((r, used)) = decode_record(&carry[at..])? {
-                    ops.push(match r {
-                        Record::Put(t, k, v) => LoadOp::Put(t, k, v),
-                        Record::Delete(t, k) => LoadOp::Delete(t, k),
-                        Record::DeleteRange(t, a, b) => LoadOp::DeleteRange(t, a, b),
-                    });
+                    let (t, k) = match r {
+                        Record::Put(t, k, _)
+                        | Record::Delete(t, k)
+                        | Record::DeleteRange(t, k, _) => (t, k),
+                    };
+                    if in_subtree(ns, t, k) {
+                        ops.push(match r {
+                            Record::Put(t, k, v) => LoadOp::Put(t, k, v),
+                            Record::Delete(t, k) => LoadOp::Delete(t, k),
+                            Record::DeleteRange(t, a, b) => LoadOp::DeleteRange(t, a, b),
+                        });
+                    }
                     at += used;
                 }
                 records += ops.len() as u64;
                 loader.apply(ops)?;
                 carry.drain(..at);
-                if let Some(p) = opts.progress {
+                if let Some(p) = progress {
                     p(done, total);
                 }
             }
@@ -171,6 +196,18 @@ pub fn restore(repo: &Repo, to: &Path, opts: &RestoreOptions) -> Result<RestoreS
         });
         res?;
     }
+    Ok((records, done))
+}
+
+/// Restore into `to`, which must be empty (or `force`).
+pub fn restore(repo: &Repo, to: &Path, opts: &RestoreOptions) -> Result<RestoreSummary> {
+    let started = Instant::now();
+    check_target(to, opts.force)?;
+    let all = snapshots(repo)?;
+    let target = find_snapshot(&all, opts.snapshot.as_deref())?;
+    let chain = chain(&all, target)?;
+    let mut loader = Loader::create(to, opts.force)?;
+    let (records, done) = load_chain(repo, &mut loader, &chain, None, opts.progress)?;
     let report = loader.finish()?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(RestoreSummary {

@@ -133,7 +133,8 @@ pub enum Command {
     /// with --remote (needs an admin token).
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Encrypted, incremental backups of --data: init, create, ls, verify, restore, drill
+    /// Encrypted, incremental backups of --data: init, create, ls, verify, restore, drill,
+    /// diff, forget, prune
     /// (docs/BACKUP-FORMAT.md). Key: --password-file, BOTSTORE_BACKUP_PASSWORD or --key-file.
     #[command(subcommand)]
     Backup(crate::commands::backup::BackupCommand),
@@ -191,6 +192,28 @@ pub struct ServeArgs {
     /// Ask for a token (read on `*`) on /metrics.
     #[arg(long)]
     pub metrics_require_token: bool,
+    /// Back up continuously into this repository (`botstore backup init`): change-feed
+    /// segments every --backup-every, snapshots every --backup-snapshot-every. Key:
+    /// --backup-password-file, --backup-key-file or BOTSTORE_BACKUP_PASSWORD.
+    #[arg(long, value_name = "PATH")]
+    pub backup_repo: Option<PathBuf>,
+    /// How often change-feed segments are shipped (default 1s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text, requires = "backup_repo")]
+    pub backup_every: Option<String>,
+    /// How often a snapshot is taken (default 1h; 0: never).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text, requires = "backup_repo")]
+    pub backup_snapshot_every: Option<String>,
+    /// A file whose first line is the backup repository's password.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "backup_repo",
+        conflicts_with = "backup_key_file"
+    )]
+    pub backup_password_file: Option<PathBuf>,
+    /// A file holding the backup repository's 32-byte key.
+    #[arg(long, value_name = "FILE", requires = "backup_repo")]
+    pub backup_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -143,6 +143,15 @@ impl Loader {
         Ok(())
     }
 
+    /// The value of a key as loaded so far (sees this load's uncommitted writes). Point-in-
+    /// time restore reads stream metas and entries through this while replaying changes.
+    pub fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let txn = self.txn()?;
+        let tab = txn.open_table(tables::def(table)).map_err(Error::storage)?;
+        let v = tab.get(key).map_err(Error::storage)?;
+        Ok(v.map(|v| v.value().to_vec()))
+    }
+
     fn commit(&mut self, d: redb::Durability) -> Result<()> {
         if let Some(mut txn) = self.txn.take() {
             txn.set_durability(d).map_err(Error::storage)?;

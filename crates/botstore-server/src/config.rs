@@ -49,6 +49,17 @@ pub struct ServeConfig {
     pub shutdown_grace: Option<String>,
     /// Ask for a token with read permission on `*` on `/metrics` (default false).
     pub metrics_require_token: Option<bool>,
+    /// A backup repository (`botstore backup init`): the server ships change-feed
+    /// segments into it every `backup_every` (default 1s) and takes a snapshot every
+    /// `backup_snapshot_every` (default 1h; `0` for none). The key comes from
+    /// `backup_password_file`, `backup_key_file` or `BOTSTORE_BACKUP_PASSWORD`.
+    pub backup_repo: Option<PathBuf>,
+    pub backup_every: Option<String>,
+    pub backup_snapshot_every: Option<String>,
+    pub backup_password_file: Option<PathBuf>,
+    pub backup_key_file: Option<PathBuf>,
+    /// The source name in the repository (default: the data folder's absolute path).
+    pub backup_source: Option<String>,
 }
 
 macro_rules! merge_fields {
@@ -73,7 +84,8 @@ impl ServeConfig {
             data, listen, insecure_dev, tls_cert, tls_key, body_limit, rate_limit, rate_burst,
             log_format, durability, cache_mib, changes_retention, maintenance_interval,
             header_timeout, body_timeout, request_timeout, max_header_bytes, shutdown_grace,
-            metrics_require_token)
+            metrics_require_token, backup_repo, backup_every, backup_snapshot_every,
+            backup_password_file, backup_key_file, backup_source)
     }
 
     /// Defaults filled in, strings parsed, combinations checked.
@@ -125,7 +137,56 @@ impl ServeConfig {
                 ));
             }
         }
+        let data = self
+            .data
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./botstore-data"));
+        let backup = match &self.backup_repo {
+            None => {
+                let stray = self.backup_every.is_some()
+                    || self.backup_snapshot_every.is_some()
+                    || self.backup_password_file.is_some()
+                    || self.backup_key_file.is_some();
+                if stray {
+                    return Err(ServerError::Config(
+                        "backup_every, backup_snapshot_every and the backup key need backup_repo"
+                            .into(),
+                    ));
+                }
+                None
+            }
+            Some(repo) => {
+                if self.backup_password_file.is_some() && self.backup_key_file.is_some() {
+                    return Err(ServerError::Config(
+                        "give backup_password_file or backup_key_file, not both".into(),
+                    ));
+                }
+                let every = dur("backup_every", &self.backup_every, Duration::from_secs(1))?;
+                if every.is_zero() {
+                    return Err(bad("backup_every", &"must be more than 0"));
+                }
+                let snap = dur(
+                    "backup_snapshot_every",
+                    &self.backup_snapshot_every,
+                    Duration::from_secs(3600),
+                )?;
+                Some(BackupSettings {
+                    repo: repo.clone(),
+                    every,
+                    snapshot_every: (!snap.is_zero()).then_some(snap),
+                    password_file: self.backup_password_file.clone(),
+                    key_file: self.backup_key_file.clone(),
+                    source: self.backup_source.clone().unwrap_or_else(|| {
+                        std::fs::canonicalize(&data)
+                            .unwrap_or_else(|_| data.clone())
+                            .display()
+                            .to_string()
+                    }),
+                })
+            }
+        };
         Ok(Settings {
+            backup,
             data: self
                 .data
                 .clone()
@@ -171,9 +232,21 @@ impl ServeConfig {
     }
 }
 
+/// Where and how often the server backs up (`backup_*` keys).
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    pub repo: PathBuf,
+    pub every: Duration,
+    pub snapshot_every: Option<Duration>,
+    pub password_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub source: String,
+}
+
 /// A resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub backup: Option<BackupSettings>,
     pub data: PathBuf,
     pub listen: SocketAddr,
     pub insecure_dev: bool,

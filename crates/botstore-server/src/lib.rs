@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod extract;
 pub mod listener;
@@ -54,6 +55,7 @@ pub struct Server {
     state: state::Shared,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
     maintenance: tokio::task::JoinHandle<()>,
+    backup: Option<backup::BackupTask>,
 }
 
 impl Server {
@@ -115,6 +117,11 @@ impl Server {
         let limiter = settings
             .rate_limit
             .map(|r| state::rate_limiter(r, settings.rate_burst));
+        // The backup starts before the listener, so a wrong key fails the start.
+        let backup = match &settings.backup {
+            Some(b) => Some(backup::BackupTask::start(b, store.clone()).await?),
+            None => None,
+        };
         let maintenance = store.spawn_maintenance(settings.maintenance_interval);
         let state = Arc::new(AppState {
             store,
@@ -122,6 +129,7 @@ impl Server {
             tokens,
             settings: settings.clone(),
             metrics: metrics::Metrics::default(),
+            backup: backup.as_ref().map(|b| b.shared.clone()),
             limiter,
             ready: AtomicBool::new(false),
             shutdown: stop_rx.clone(),
@@ -148,6 +156,7 @@ impl Server {
             state,
             task,
             maintenance,
+            backup,
         })
     }
 
@@ -162,6 +171,10 @@ impl Server {
         };
         self.maintenance.abort();
         let _ = self.maintenance.await;
+        // Every request has finished: the last segment holds every acknowledged write.
+        if let Some(b) = self.backup {
+            b.stop().await;
+        }
         let store = self.state.store.clone();
         let synced = tokio::task::spawn_blocking(move || store.sync())
             .await

@@ -280,6 +280,9 @@ impl Metrics {
             }
         }
         out.push_str(&self.namespace_section(s).await);
+        if let Some(b) = &s.backup {
+            backup_section(&mut out, b);
+        }
         head(
             &mut out,
             "botstore_uptime_seconds",
@@ -292,6 +295,66 @@ impl Metrics {
             self.started.elapsed().as_secs_f64()
         );
         out
+    }
+}
+
+/// `botstore_backup_*`: the server's backup task (`serve --backup-repo`).
+fn backup_section(out: &mut String, b: &crate::backup::BackupShared) {
+    let st = &b.stats;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let last_ok = get(&st.last_success_ms);
+    let gauges: [(&str, &str, Option<f64>); 4] = [
+        (
+            "botstore_backup_last_success_timestamp_seconds",
+            "When the repository was last brought up to date (Unix time).",
+            (last_ok > 0).then(|| last_ok as f64 / 1000.0),
+        ),
+        (
+            "botstore_backup_last_duration_seconds",
+            "Time the last segment or snapshot took to write.",
+            Some(get(&st.last_duration_us) as f64 / 1e6),
+        ),
+        (
+            "botstore_backup_last_lsn",
+            "The last LSN the repository holds.",
+            Some(get(&st.last_lsn) as f64),
+        ),
+        (
+            "botstore_backup_drill_recovery_seconds",
+            "Measured recovery time of the repository's latest restore drill (backup drill).",
+            b.drill_recovery_seconds(),
+        ),
+    ];
+    for (name, help, v) in gauges {
+        if let Some(v) = v {
+            head(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {v}");
+        }
+    }
+    for (name, help, v) in [
+        (
+            "botstore_backup_bytes_added_total",
+            "Bytes added to the backup repository (packs, indexes, manifests).",
+            &st.bytes_added_total,
+        ),
+        (
+            "botstore_backup_failures_total",
+            "Backup ticks that failed (retried at the next).",
+            &st.failures_total,
+        ),
+        (
+            "botstore_backup_segments_total",
+            "Change-feed segments shipped.",
+            &st.segments_total,
+        ),
+        (
+            "botstore_backup_snapshots_total",
+            "Snapshots taken by the server.",
+            &st.snapshots_total,
+        ),
+    ] {
+        head(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", get(v));
     }
 }
 

@@ -17,6 +17,8 @@ pub struct AppState {
     pub tokens: TokenStore,
     pub settings: Settings,
     pub metrics: Metrics,
+    /// The backup task's counters (`serve --backup-repo`).
+    pub backup: Option<Arc<crate::backup::BackupShared>>,
     pub limiter: Option<DefaultKeyedRateLimiter<String>>,
     /// False while starting and once draining: `/readyz` answers 503.
     pub ready: AtomicBool,

@@ -32,6 +32,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod read;
+pub mod replay;
 pub mod restore;
 pub mod store;
 

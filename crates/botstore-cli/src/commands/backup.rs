@@ -18,6 +18,12 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[path = "backup_pitr.rs"]
+mod pitr;
+#[path = "backup_retention.rs"]
+mod retention;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -35,6 +41,16 @@ pub enum BackupCommand {
     /// Restore the latest snapshot into a scratch folder, check it, and report the time it
     /// took (the measured recovery time).
     Drill(RepoArgs),
+    /// Records added, removed and changed between snapshots A and B, by namespace.
+    Diff(DiffArgs),
+    /// Forget snapshots by a retention policy (restic's --keep-* rules, per source); a
+    /// kept delta keeps its parent chain. Run `backup prune` to free the space.
+    Forget(ForgetArgs),
+    /// Delete packs and index entries no snapshot references (safe to interrupt).
+    Prune(PruneArgs),
+    /// Ship the change feed into the repository every --every (default 1s) for
+    /// point-in-time restore, until SIGINT/SIGTERM (then a last segment is written).
+    Follow(pitr::FollowArgs),
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +112,68 @@ pub struct RestoreArgs {
     /// Replace the store of a folder that is not empty.
     #[arg(long)]
     pub force: bool,
+    /// Point in time: the store exactly after the change with this LSN (the latest
+    /// snapshot at or below it, then the shipped change-feed segments).
+    #[arg(long, value_name = "N", conflicts_with = "at")]
+    pub lsn: Option<u64>,
+    /// Point in time: the store as of TIME (RFC 3339, UTC, or ms since the epoch).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Restore only this namespace subtree (e.g. tenant/a).
+    #[arg(long, value_name = "PREFIX")]
+    pub ns: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The older snapshot (id, unique prefix or `latest`).
+    pub a: String,
+    /// The newer snapshot.
+    pub b: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N hours that have one (UTC).
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// ... of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// ... of each of the last N ISO weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// ... of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// ... of each of the last N years.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Show what would be forgotten; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Prune afterwards.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Show what would be deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rewrite packs whose referenced bytes are below this percentage (0: never).
+    #[arg(long, default_value_t = 50, value_name = "PERCENT")]
+    pub repack_below: u32,
 }
 
 /// A backup error with the exit code of its class.
@@ -172,6 +250,11 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
             }
         }
         BackupCommand::Create(a) => create(cli, a, out).await?,
+        BackupCommand::Diff(a) => retention::diff(a, json, out).await?,
+        BackupCommand::Forget(a) => retention::forget(a, json, out).await?,
+        BackupCommand::Prune(a) => {
+            retention::prune(&a.repo, a.dry_run, a.repack_below, json, out).await?
+        }
         BackupCommand::Ls(a) => {
             let repo = open_repo(a)?;
             let all =
@@ -252,9 +335,20 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                 .into());
             }
         }
+        BackupCommand::Follow(a) => pitr::follow(cli, a, out).await?,
+        BackupCommand::Restore(a) if a.lsn.is_some() || a.at.is_some() || a.ns.is_some() => {
+            pitr::restore(a, json, out).await?
+        }
         BackupCommand::Restore(a) => {
             let repo = open_repo(&a.repo)?;
-            let s = restore(repo, a.to.clone(), a.snapshot.clone(), a.force, json).await?;
+            let s = restore(
+                Arc::new(repo),
+                a.to.clone(),
+                a.snapshot.clone(),
+                a.force,
+                json,
+            )
+            .await?;
             if json {
                 json_doc(out, &s)?;
             } else {
@@ -275,12 +369,12 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
             }
         }
         BackupCommand::Drill(a) => {
-            let repo = open_repo(a)?;
+            let repo = Arc::new(open_repo(a)?);
             let scratch = std::env::temp_dir().join(format!(
                 "botstore-drill-{}",
                 botstore_backup::hex(&botstore_backup::random::<8>())
             ));
-            let r = restore(repo, scratch.clone(), None, false, json).await;
+            let r = restore(repo.clone(), scratch.clone(), None, false, json).await;
             // The scratch store is opened once, as a recovery would.
             let opened = r.as_ref().ok().map(|_| {
                 open_store(
@@ -295,6 +389,17 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
             if let Some(Err(e)) = opened {
                 return Err(e.into());
             }
+            // The measured recovery time, for the server's metrics.
+            let rec = botstore_backup::drill::DrillRecord {
+                time: botstore_backup::now_ms(),
+                snapshot: s.snapshot.clone(),
+                lsn: s.lsn,
+                recovery_seconds: s.seconds,
+                records: s.records,
+                stream_bytes: s.stream_bytes,
+                ok: true,
+            };
+            blocking(move || botstore_backup::drill::record(&repo, &rec).map_err(fail)).await?;
             if json {
                 json_doc(
                     out,
@@ -317,7 +422,7 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
 }
 
 async fn restore(
-    repo: Repo,
+    repo: Arc<Repo>,
     to: PathBuf,
     snapshot: Option<String>,
     force: bool,

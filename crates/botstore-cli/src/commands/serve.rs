@@ -59,6 +59,12 @@ pub fn flags_config(cli: &Cli, a: &ServeArgs, matches: &ArgMatches) -> ServeConf
         max_header_bytes: a.max_header_bytes,
         shutdown_grace: a.shutdown_grace.clone(),
         metrics_require_token: a.metrics_require_token.then_some(true),
+        backup_repo: a.backup_repo.clone(),
+        backup_every: a.backup_every.clone(),
+        backup_snapshot_every: a.backup_snapshot_every.clone(),
+        backup_password_file: a.backup_password_file.clone(),
+        backup_key_file: a.backup_key_file.clone(),
+        backup_source: None,
     }
 }
 
