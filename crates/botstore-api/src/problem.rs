@@ -320,28 +320,7 @@ impl Problem {
 
 /// The inverse of `Rule`'s `Display`.
 pub fn rule_from_name(name: &str) -> Option<Rule> {
-    use Rule::*;
-    [
-        NamespaceEmpty,
-        NamespaceDepth,
-        SegmentEmpty,
-        SegmentLength,
-        SegmentCharacters,
-        KeyEmpty,
-        KeyLength,
-        KeyCharacters,
-        ValueSize,
-        BatchSize,
-        ContentType,
-        SubjectLength,
-        Ttl,
-        Limit,
-        Cursor,
-        Json,
-        Range,
-    ]
-    .into_iter()
-    .find(|r| r.to_string() == name)
+    Rule::from_name(name)
 }
 
 #[cfg(test)]

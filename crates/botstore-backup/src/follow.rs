@@ -82,24 +82,11 @@ impl<'a> FollowOptions<'a> {
 }
 
 fn last_lsn(view: &dyn KvRead) -> Result<u64> {
-    Ok(match view.get(Table::Meta, codec::META_LAST_LSN)? {
-        Some(b) => codec::be64(&b)?,
-        None => 0,
-    })
+    Ok(botstore::read::last_lsn(view)?)
 }
 
 fn first_change(view: &dyn KvRead) -> Result<Option<u64>> {
-    let mut first = None;
-    view.scan(
-        Table::Changes,
-        (Bound::Unbounded, Bound::Unbounded),
-        false,
-        &mut |k, _| {
-            first = Some(codec::be64(k)?);
-            Ok(false)
-        },
-    )?;
-    Ok(first)
+    Ok(botstore::read::first_change_lsn(view)?)
 }
 
 /// A follower's state between ticks.

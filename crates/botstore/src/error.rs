@@ -27,6 +27,34 @@ pub enum Rule {
     Range,
 }
 
+impl Rule {
+    /// Every rule, for the inverse of `Display` ([`Rule::from_name`]).
+    pub const ALL: [Rule; 17] = [
+        Rule::NamespaceEmpty,
+        Rule::NamespaceDepth,
+        Rule::SegmentEmpty,
+        Rule::SegmentLength,
+        Rule::SegmentCharacters,
+        Rule::KeyEmpty,
+        Rule::KeyLength,
+        Rule::KeyCharacters,
+        Rule::ValueSize,
+        Rule::BatchSize,
+        Rule::ContentType,
+        Rule::SubjectLength,
+        Rule::Ttl,
+        Rule::Limit,
+        Rule::Cursor,
+        Rule::Json,
+        Rule::Range,
+    ];
+
+    /// The rule whose stable name (`key.length`, ...) this is.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.to_string() == name)
+    }
+}
+
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -148,3 +176,36 @@ pub enum ErrorKind {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod rule_tests {
+    use super::Rule;
+
+    #[test]
+    fn every_rule_is_listed_once_and_its_name_parses_back() {
+        for (i, r) in Rule::ALL.iter().enumerate() {
+            assert_eq!(Rule::from_name(&r.to_string()), Some(*r));
+            // Exhaustive on purpose: a new rule does not compile here until it is in ALL.
+            let pos = match r {
+                Rule::NamespaceEmpty => 0,
+                Rule::NamespaceDepth => 1,
+                Rule::SegmentEmpty => 2,
+                Rule::SegmentLength => 3,
+                Rule::SegmentCharacters => 4,
+                Rule::KeyEmpty => 5,
+                Rule::KeyLength => 6,
+                Rule::KeyCharacters => 7,
+                Rule::ValueSize => 8,
+                Rule::BatchSize => 9,
+                Rule::ContentType => 10,
+                Rule::SubjectLength => 11,
+                Rule::Ttl => 12,
+                Rule::Limit => 13,
+                Rule::Cursor => 14,
+                Rule::Json => 15,
+                Rule::Range => 16,
+            };
+            assert_eq!(pos, i, "{r}");
+        }
+    }
+}
