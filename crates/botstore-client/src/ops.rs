@@ -75,22 +75,18 @@ fn check_ns(ns: &Namespace) -> Result<()> {
     Ok(())
 }
 
-/// Whether a key or name can travel as a path segment. URL parsing (the WHATWG rules,
-/// which every HTTP client follows) resolves a segment that is `.` or `..` (and their
-/// `%2E` forms) away, so such names go through the batch and get-many endpoints, whose
-/// bodies carry names as JSON strings.
-fn in_path(name: &str) -> bool {
-    name != "." && name != ".."
-}
-
-/// An error for a read of a `.`/`..` name: no endpoint takes one in a body.
-fn unaddressable(what: &str, name: &str) -> ClientError {
-    invalid(
-        Rule::KeyCharacters,
-        format!(
-            "a {what} named {name:?} cannot be read over HTTP (URL paths resolve '.' and '..')"
-        ),
-    )
+/// Refuse a key or name that cannot travel as a path segment, before any URL is built:
+/// URL parsing (the WHATWG rules every HTTP client follows) resolves `.` and `..` (and
+/// their `%2E` forms) away, so the request would name another resource. The store refuses
+/// these names too, with this same error.
+fn path_name(name: &str) -> Result<()> {
+    if name == "." || name == ".." {
+        return Err(invalid(
+            Rule::KeyCharacters,
+            format!("{name:?}: a key or name cannot be '.' or '..'"),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a content type travels unchanged in a `Content-Type` header: the server takes
@@ -203,9 +199,10 @@ impl Client {
         opts: &WriteOptions,
     ) -> Result<Version> {
         check_ns(ns)?;
-        // What the path or a header cannot carry faithfully goes in a batch body: a key
-        // the path cannot hold, a content type the server would read differently.
-        if !in_path(key) || !plain_content_type(&value.content_type) {
+        path_name(key)?;
+        // A content type the server would read differently from its header goes in a
+        // batch body instead, where it is carried as a JSON string.
+        if !plain_content_type(&value.content_type) {
             let m = Mutation::Put {
                 ns: ns.clone(),
                 key: key.into(),
@@ -235,10 +232,7 @@ impl Client {
     /// Read an item (`None`: missing or expired).
     pub async fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Item>> {
         check_ns(ns)?;
-        if !in_path(key) {
-            let mut v = self.get_many(&[(ns.clone(), key.to_owned())]).await?;
-            return Ok(v.pop().flatten());
-        }
+        path_name(key)?;
         let rb = self.request(Method::GET, &paths::item(ns, key), &[]);
         let Some(resp) = self.send_opt(rb).await? else {
             return Ok(None);
@@ -263,18 +257,7 @@ impl Client {
         fence: Option<&Fence>,
     ) -> Result<bool> {
         check_ns(ns)?;
-        if !in_path(key) {
-            let m = Mutation::Delete {
-                ns: ns.clone(),
-                key: key.into(),
-                precondition: pre,
-                fence: fence.cloned(),
-            };
-            return match self.apply(m).await? {
-                Outcome::Deleted { existed } => Ok(existed),
-                o => Err(self.protocol(format!("a delete answered {o:?}"))),
-            };
-        }
+        path_name(key)?;
         let mut q = Vec::new();
         fence_query(&mut q, fence);
         let rb = self.request(Method::DELETE, &paths::item(ns, key), &q);
@@ -302,17 +285,7 @@ impl Client {
         fence: Option<&Fence>,
     ) -> Result<Version> {
         check_ns(ns)?;
-        if !in_path(key) {
-            let m = Mutation::Patch {
-                ns: ns.clone(),
-                key: key.into(),
-                patch,
-                precondition: pre,
-                fence: fence.cloned(),
-            };
-            let o = self.apply(m).await?;
-            return self.written(o);
-        }
+        path_name(key)?;
         let (content_type, body) = match &patch {
             PatchOp::Merge(v) => ("application/merge-patch+json", serde_json::to_vec(v)),
             PatchOp::Json(p) => ("application/json-patch+json", serde_json::to_vec(p)),
@@ -561,21 +534,7 @@ impl Client {
         expected_last: Option<u64>,
     ) -> Result<(u64, u64)> {
         check_ns(ns)?;
-        if !in_path(stream) {
-            let m = Mutation::Append {
-                ns: ns.clone(),
-                stream: stream.into(),
-                entries,
-                expected_last,
-            };
-            return match self.apply(m).await? {
-                Outcome::Appended {
-                    first_seq,
-                    last_seq,
-                } => Ok((first_seq, last_seq)),
-                o => Err(self.protocol(format!("an append answered {o:?}"))),
-            };
-        }
+        path_name(stream)?;
         let req = AppendRequest {
             entries: entries.iter().map(exact_value).collect(),
             expected_last,
@@ -598,9 +557,7 @@ impl Client {
         limit: usize,
     ) -> Result<Vec<StreamEntry>> {
         check_ns(ns)?;
-        if !in_path(stream) {
-            return Err(unaddressable("stream", stream));
-        }
+        path_name(stream)?;
         let mut q = Vec::new();
         if let Some(f) = from {
             q.push(("from", f.to_string()));
@@ -618,9 +575,7 @@ impl Client {
     /// Length and bounds of a stream (`None`: no such stream).
     pub async fn stream_info(&self, ns: &Namespace, stream: &str) -> Result<Option<StreamInfo>> {
         check_ns(ns)?;
-        if !in_path(stream) {
-            return Err(unaddressable("stream", stream));
-        }
+        path_name(stream)?;
         let rb = self.request(Method::GET, &paths::stream(ns, stream, Some("info")), &[]);
         match self.send_opt(rb).await? {
             None => Ok(None),
@@ -633,17 +588,7 @@ impl Client {
 
     pub async fn trim(&self, ns: &Namespace, stream: &str, to: TrimTo) -> Result<u64> {
         check_ns(ns)?;
-        if !in_path(stream) {
-            let m = Mutation::Trim {
-                ns: ns.clone(),
-                stream: stream.into(),
-                to,
-            };
-            return match self.apply(m).await? {
-                Outcome::Trimmed { removed } => Ok(removed),
-                o => Err(self.protocol(format!("a trim answered {o:?}"))),
-            };
-        }
+        path_name(stream)?;
         let rb = self.request(Method::POST, &paths::stream(ns, stream, Some("trim")), &[]);
         let t: Trimmed = self
             .json(Client::with_json(
@@ -656,16 +601,7 @@ impl Client {
 
     pub async fn delete_stream(&self, ns: &Namespace, stream: &str) -> Result<bool> {
         check_ns(ns)?;
-        if !in_path(stream) {
-            let m = Mutation::DeleteStream {
-                ns: ns.clone(),
-                stream: stream.into(),
-            };
-            return match self.apply(m).await? {
-                Outcome::Deleted { existed } => Ok(existed),
-                o => Err(self.protocol(format!("a stream delete answered {o:?}"))),
-            };
-        }
+        path_name(stream)?;
         let rb = self.request(Method::DELETE, &paths::stream(ns, stream, None), &[]);
         let d: Deleted = self.json(rb).await?;
         Ok(d.existed)
@@ -683,12 +619,7 @@ impl Client {
             Mutation::LeaseAcquire { name, .. } | Mutation::LeaseRenew { name, .. } => name,
             _ => "",
         };
-        if !in_path(name) {
-            return match self.apply(m).await? {
-                Outcome::Lease(l) => Ok(l),
-                o => Err(self.protocol(format!("a lease call answered {o:?}"))),
-            };
-        }
+        path_name(name)?;
         let rb = Client::with_json(self.request(Method::POST, &path, &[]), &body)?;
         let l: LeaseOut = self.json(rb).await?;
         Ok(l.into_lease())
@@ -743,14 +674,7 @@ impl Client {
 
     pub async fn release_lease(&self, ns: &Namespace, name: &str, token: u64) -> Result<()> {
         check_ns(ns)?;
-        if !in_path(name) {
-            let m = Mutation::LeaseRelease {
-                ns: ns.clone(),
-                name: name.into(),
-                token,
-            };
-            return self.apply(m).await.map(|_| ());
-        }
+        path_name(name)?;
         let rb = self.request(Method::POST, &paths::lease(ns, name, Some("release")), &[]);
         self.empty(Client::with_json(rb, &LeaseReleaseRequest { token })?)
             .await
@@ -759,9 +683,7 @@ impl Client {
     /// The lease (`None`: not held, or expired).
     pub async fn get_lease(&self, ns: &Namespace, name: &str) -> Result<Option<Lease>> {
         check_ns(ns)?;
-        if !in_path(name) {
-            return Err(unaddressable("lease", name));
-        }
+        path_name(name)?;
         let rb = self.request(Method::GET, &paths::lease(ns, name, None), &[]);
         match self.send_opt(rb).await? {
             None => Ok(None),
@@ -961,17 +883,20 @@ mod tests {
     }
 
     #[test]
-    fn dot_names_do_not_go_in_paths() {
-        assert!(!in_path("."));
-        assert!(!in_path(".."));
-        assert!(in_path("..."));
-        assert!(in_path(".a"));
-        assert!(in_path("%2e"));
+    fn dot_names_are_refused_before_a_url_is_built() {
+        let local = botstore::Limits::default();
+        for name in [".", ".."] {
+            let e = path_name(name).unwrap_err();
+            assert_eq!(e.store_error(), local.check_key(name).err().as_ref());
+        }
+        for name in ["...", ".a", "%2e"] {
+            assert!(path_name(name).is_ok());
+        }
     }
 
     #[test]
     fn url_parsing_resolves_dot_segments_even_encoded() {
-        // Why `in_path` exists: the URL the request is sent to no longer names the key.
+        // Why `path_name` exists: the URL the request is sent to no longer names the key.
         for seg in ["..", "%2E%2E", "%2e."] {
             let u = reqwest::Url::parse(&format!("http://h/v1/items/a/{seg}")).unwrap();
             assert_eq!(u.path(), "/v1/items/", "{seg}");
