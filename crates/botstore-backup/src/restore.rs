@@ -129,30 +129,43 @@ pub(crate) fn load_chain(
     let mut done = 0u64;
     let mut records = 0u64;
     for m in chain {
+        // The reader thread reads, decrypts, decompresses and checks the chunks and hashes
+        // the stream, a few chunks ahead of the loader (bounded: at most 4 + 2 chunks of
+        // at most 2 MiB each in flight).
         let (tx, rx) = mpsc::sync_channel::<Result<Vec<u8>>>(4);
         let res = std::thread::scope(|s| {
-            s.spawn(|| {
+            let reader = s.spawn(|| {
+                let mut digest = repo.hasher();
                 for c in &m.chunks {
                     let r = read_chunk(repo, &index, c);
+                    if let Ok(chunk) = &r {
+                        digest.update(chunk);
+                    }
                     let stop = r.is_err();
                     if tx.send(r).is_err() || stop {
                         break;
                     }
                 }
                 drop(tx);
+                hex(digest.finalize().as_bytes())
             });
-            let mut digest = repo.hasher();
+            // The tail of the previous chunk that ends inside a record.
             let mut carry: Vec<u8> = Vec::new();
             let mut n = 0usize;
             for chunk in rx.iter() {
                 let chunk = chunk?;
                 n += 1;
-                digest.update(&chunk);
                 done += chunk.len() as u64;
-                carry.extend_from_slice(&chunk);
+                // Decode the chunk in place unless a record continues into it.
+                let mut buf = if carry.is_empty() {
+                    chunk
+                } else {
+                    carry.extend_from_slice(&chunk);
+                    std::mem::take(&mut carry)
+                };
                 let mut at = 0;
                 let mut ops = Vec::new();
-                while let Some((r, used)) = decode_record(&carry[at..])? {
+                while let Some((r, used)) = decode_record(&buf[at..])? {
                     let (t, k) = match r {
                         Record::Put(t, k, _)
                         | Record::Delete(t, k)
@@ -169,11 +182,15 @@ pub(crate) fn load_chain(
                 }
                 records += ops.len() as u64;
                 loader.apply(ops)?;
-                carry.drain(..at);
+                buf.drain(..at);
+                carry = buf;
                 if let Some(p) = progress {
                     p(done, total);
                 }
             }
+            let digest = reader
+                .join()
+                .map_err(|_| Error::Io(format!("snapshot {}: chunk reader panicked", m.id)))?;
             if n != m.chunks.len() {
                 return Err(Error::Io(format!(
                     "snapshot {}: chunk reader stopped",
@@ -186,7 +203,7 @@ pub(crate) fn load_chain(
                     m.id
                 )));
             }
-            if hex(digest.finalize().as_bytes()) != m.digest {
+            if digest != m.digest {
                 return Err(Error::Corrupt(format!(
                     "snapshot {}: record digest does not match the manifest",
                     m.id

@@ -82,6 +82,22 @@ pub fn read_manifest(repo: &Repo, name: &str) -> Result<SegmentManifest> {
         .map_err(|e| Error::Corrupt(format!("{name}: bad segment manifest: {e}")))
 }
 
+/// Every segment manifest of the repository (any source) with its object name, by source
+/// folder then first LSN (`backup ls`).
+pub fn manifests(repo: &Repo) -> Result<Vec<(String, SegmentManifest)>> {
+    // `list_all` sorts by first LSN; regroup by folder (one per source), keeping that order.
+    let mut out = Vec::new();
+    for (_, _, name) in list_all(repo)? {
+        let m = read_manifest(repo, &name)?;
+        out.push((name, m));
+    }
+    out.sort_by(|(a, ma), (b, mb)| {
+        let folder = |n: &str| n.rsplit_once('/').map_or(String::new(), |(f, _)| f.into());
+        (folder(a), ma.first_lsn).cmp(&(folder(b), mb.first_lsn))
+    });
+    Ok(out)
+}
+
 /// Every chunk id the segments reference (for prune: segment chunks are live data).
 pub fn chunk_refs(repo: &Repo) -> Result<std::collections::HashSet<[u8; 32]>> {
     let mut out = std::collections::HashSet::new();

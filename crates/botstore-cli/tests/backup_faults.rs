@@ -298,3 +298,94 @@ fn a_full_disk_is_a_clear_error_and_corrupts_nothing() {
     ));
     assert_eq!(export(dir, "tiny"), export(dir, "restored"));
 }
+
+/// Every file under `dir` (recursively).
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Run `backup follow` until `repo/<folder>` holds an object (at most 60 s), then SIGKILL it.
+fn follow_until(dir: &Path, folder: &str) {
+    let mut child = cmd(
+        dir,
+        "data",
+        &["backup", "follow", "--repo", "repo", "--every", "100ms"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let t = std::time::Instant::now();
+    while files(&dir.join("repo").join(folder)).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(60), "no {folder} written");
+        assert!(child.try_wait().unwrap().is_none(), "follow stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn segments_are_listed_and_a_missing_segment_chunk_is_named_by_verify() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    populate(dir, "data", 40, 300, 1);
+    init(dir, "repo");
+    // The first follow takes a full snapshot; the second ships the changes after it.
+    follow_until(dir, "snapshots");
+    let snapshot_packs = files(&dir.join("repo/packs"));
+    populate(dir, "data", 20, 300, 2);
+    follow_until(dir, "segments");
+    let ls = ok(bs(dir, &["backup", "ls", "--repo", "repo"]));
+    assert!(
+        ls.contains("segments  lsn ") && ls.contains(" changes, "),
+        "{ls}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(bs(dir, &["--json", "backup", "ls", "--repo", "repo"]))).unwrap();
+    let segs: Vec<_> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "segment")
+        .collect();
+    assert!(!segs.is_empty(), "{json}");
+    assert!(segs[0]["last_lsn"].as_u64() >= segs[0]["first_lsn"].as_u64());
+    let v = ok(bs(
+        dir,
+        &["backup", "verify", "--repo", "repo", "--read-data"],
+    ));
+    assert!(
+        v.contains("no problems") && !v.contains(" 0 segments"),
+        "{v}"
+    );
+    // Delete a pack only segments use: verify names the segment and the chunk.
+    let pack = files(&dir.join("repo/packs"))
+        .into_iter()
+        .find(|p| !snapshot_packs.contains(p))
+        .expect("a segment pack");
+    std::fs::remove_file(&pack).unwrap();
+    let o = bs(dir, &["backup", "verify", "--repo", "repo"]);
+    assert_eq!(o.status.code(), Some(4));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let name = pack.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        out.contains("problem: segment segments/")
+            && out.contains(": chunk ")
+            && out.contains(&name)
+            && out.contains("does not exist"),
+        "{out}"
+    );
+}

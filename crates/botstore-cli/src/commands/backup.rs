@@ -32,7 +32,9 @@ pub enum BackupCommand {
     /// Back up --data: a consistent snapshot from one read view (writers may carry on);
     /// a delta of the latest snapshot of the same source when the change feed covers it.
     Create(CreateArgs),
-    /// List snapshots, oldest first.
+    /// List snapshots, oldest first, then a line per source of change-feed segments (LSN
+    /// range, count, bytes). With --json: one array, snapshots then every segment
+    /// (`"kind": "segment"`).
     Ls(RepoArgs),
     /// Check the repository; names every missing or corrupt object and blob.
     Verify(VerifyArgs),
@@ -257,10 +259,21 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
         }
         BackupCommand::Ls(a) => {
             let repo = open_repo(a)?;
-            let all =
-                blocking(move || botstore_backup::create::snapshots(&repo).map_err(fail)).await?;
+            let (all, segs) = blocking(move || {
+                let all = botstore_backup::create::snapshots(&repo).map_err(fail)?;
+                let segs = botstore_backup::segment::manifests(&repo).map_err(fail)?;
+                Ok((all, segs))
+            })
+            .await?;
             if json {
-                json_doc(out, &all.iter().map(SnapOut::new).collect::<Vec<_>>())?;
+                let mut list: Vec<serde_json::Value> = Vec::new();
+                for m in &all {
+                    list.push(serde_json::to_value(SnapOut::new(m))?);
+                }
+                for (name, m) in &segs {
+                    list.push(serde_json::to_value(SegOut::new(name, m))?);
+                }
+                json_doc(out, &list)?;
             } else {
                 for m in &all {
                     writeln!(
@@ -280,6 +293,9 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                             .map(|p| format!("  (parent {p})"))
                             .unwrap_or_default()
                     )?;
+                }
+                for line in segment_summary(&segs) {
+                    writeln!(out, "{line}")?;
                 }
             }
         }
@@ -305,8 +321,9 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                 }
                 writeln!(
                     out,
-                    "{} snapshots, {} indexes, {} packs, {} chunk references{}: {}",
+                    "{} snapshots, {} segments, {} indexes, {} packs, {} chunk references{}: {}",
                     report.snapshots,
+                    report.segments,
                     report.indexes,
                     report.packs,
                     report.chunks,
@@ -517,6 +534,75 @@ fn absolute(p: &Path) -> String {
         .unwrap_or_else(|_| p.to_path_buf())
         .display()
         .to_string()
+}
+
+/// A change-feed segment as `backup ls --json` prints it (without its chunk list).
+#[derive(Serialize)]
+struct SegOut<'a> {
+    kind: &'static str,
+    name: &'a str,
+    source: &'a str,
+    first_lsn: u64,
+    last_lsn: u64,
+    first_time: i64,
+    last_time: i64,
+    time: i64,
+    changes: u64,
+    stream_bytes: u64,
+    chunks: usize,
+}
+
+impl<'a> SegOut<'a> {
+    fn new(name: &'a str, m: &'a botstore_backup::segment::SegmentManifest) -> Self {
+        SegOut {
+            kind: "segment",
+            name,
+            source: &m.source,
+            first_lsn: m.first_lsn,
+            last_lsn: m.last_lsn,
+            first_time: m.first_time,
+            last_time: m.last_time,
+            time: m.time,
+            changes: m.changes,
+            stream_bytes: m.stream_bytes,
+            chunks: m.chunks.len(),
+        }
+    }
+}
+
+/// One line per source of segments (`segs` grouped by source, by first LSN): the LSN range
+/// covered, how many segments and changes, their bytes, and any holes in the range.
+fn segment_summary(segs: &[(String, botstore_backup::segment::SegmentManifest)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut i = 0;
+    while i < segs.len() {
+        let source = &segs[i].1.source;
+        let j = i + segs[i..]
+            .iter()
+            .take_while(|(_, m)| &m.source == source)
+            .count();
+        let group = &segs[i..j];
+        let (first, last) = (group[0].1.first_lsn, group[group.len() - 1].1.last_lsn);
+        let changes: u64 = group.iter().map(|(_, m)| m.changes).sum();
+        let bytes: u64 = group.iter().map(|(_, m)| m.stream_bytes).sum();
+        let holes = group
+            .windows(2)
+            .filter(|w| w[1].1.first_lsn > w[0].1.last_lsn + 1)
+            .count();
+        lines.push(format!(
+            "segments  lsn {first}..={last}  {} segments, {changes} changes, {}, until {}  {source}{}",
+            group.len(),
+            human_bytes(bytes),
+            human_time(group[group.len() - 1].1.time),
+            if holes > 0 {
+                format!("  ({holes} gaps)")
+            } else {
+                String::new()
+            }
+        ));
+        i = j;
+    }
+    lines
 }
 
 /// A snapshot as `backup ls --json` prints it (without its chunk list).
