@@ -1,6 +1,9 @@
 //! Drives the real `botstore` binary: every command, every exit code, stdin input, --json
 //! output, import errors and the export -> import -> export round trip.
 
+mod common;
+
+use common::Run;
 use serde_json::{json, Value as Json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,50 +12,6 @@ use std::process::{Command, Output, Stdio};
 /// A data folder in a temporary directory, and a way to run `botstore` on it.
 struct Bs {
     dir: tempfile::TempDir,
-}
-
-/// What one run gave.
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Run {
-    fn out(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-    fn json(&self) -> Json {
-        serde_json::from_slice(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.out()))
-    }
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code,
-            0,
-            "stderr: {}\nstdout: {}",
-            self.stderr,
-            self.out()
-        );
-        self
-    }
-    #[track_caller]
-    fn fails(self, code: i32, stderr_has: &str) -> Self {
-        assert_eq!(
-            self.code,
-            code,
-            "stderr: {}\nstdout: {}",
-            self.stderr,
-            self.out()
-        );
-        assert!(
-            self.stderr.contains(stderr_has),
-            "stderr should mention {stderr_has:?}: {}",
-            self.stderr
-        );
-        self
-    }
 }
 
 fn run_in(data: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {

@@ -3,6 +3,9 @@
 //! must print the same and exit the same. Also tokens, refusals, an unreachable server,
 //! the serve configuration's precedence, TLS, and import/export through the server.
 
+mod common;
+
+use common::Run;
 use serde_json::{json, Value as Json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -11,49 +14,6 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // ------------------------------------------------------------------ running botstore
-
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Run {
-    fn out(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-    fn json(&self) -> Json {
-        serde_json::from_slice(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.out()))
-    }
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code,
-            0,
-            "stderr: {}\nstdout: {}",
-            self.stderr,
-            self.out()
-        );
-        self
-    }
-    #[track_caller]
-    fn fails(self, code: i32, stderr_has: &str) -> Self {
-        assert_eq!(
-            self.code,
-            code,
-            "stderr: {}\nstdout: {}",
-            self.stderr,
-            self.out()
-        );
-        assert!(
-            self.stderr.contains(stderr_has),
-            "stderr should mention {stderr_has:?}: {}",
-            self.stderr
-        );
-        self
-    }
-}
 
 /// `botstore` with none of its environment variables set (the caller's could leak in).
 fn botstore() -> Command {
