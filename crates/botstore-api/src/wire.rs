@@ -1473,6 +1473,8 @@ pub struct StatsOut {
     pub last_lsn: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_bytes: Option<u64>,
+    /// Logical bytes of the whole store (what the disk estimates are shared out against).
+    pub store_logical_bytes: u64,
     pub namespaces: Vec<NamespaceStatsOut>,
 }
 

@@ -82,10 +82,6 @@ fn wall_clock() -> Millis {
 }
 
 impl Db {
-    pub fn is_remote(&self) -> bool {
-        matches!(self, Db::Remote(_))
-    }
-
     /// The limits input is checked against before it is sent (import checks each line).
     /// A server's limits are not published; it runs with the defaults unless built
     /// otherwise, and it checks everything again anyway.

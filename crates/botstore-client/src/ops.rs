@@ -766,6 +766,7 @@ impl Client {
                     .iter()
                     .map(|n| (Namespace::parse(&n.ns), n.stats()))
                     .collect(),
+                store_logical_bytes: s.store_logical_bytes,
                 disk_bytes: s.disk_bytes,
                 last_lsn: s.last_lsn,
                 backend: s.backend,

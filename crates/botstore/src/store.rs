@@ -80,13 +80,16 @@ impl From<BatchError> for Error {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoreStats {
     pub namespaces: Vec<(Namespace, NamespaceStats)>,
+    /// Logical bytes (item and stream values) of the whole store, whatever the prefix the
+    /// stats were asked for: what `disk_bytes` is shared out against.
+    pub store_logical_bytes: u64,
     pub disk_bytes: Option<u64>,
     pub last_lsn: u64,
     pub backend: String,
 }
 
 impl StoreStats {
-    /// Logical bytes (item and stream values) of every namespace together.
+    /// Logical bytes (item and stream values) of the namespaces listed.
     pub fn logical_bytes(&self) -> u64 {
         self.namespaces
             .iter()
@@ -99,7 +102,7 @@ impl StoreStats {
     /// pages per namespace, so this is an estimate and is named as one wherever shown.
     pub fn estimated_disk_bytes(&self, ns: &NamespaceStats) -> Option<u64> {
         let disk = self.disk_bytes?;
-        let total = self.logical_bytes();
+        let total = self.store_logical_bytes;
         if total == 0 {
             return Some(0);
         }
@@ -629,8 +632,17 @@ impl Store {
     pub async fn stats(&self, prefix: &Namespace) -> Result<StoreStats> {
         self.opts.limits.check_prefix(prefix)?;
         let v = self.backend.read()?;
+        // One scan of every namespace's counters, from one view: the ones under the prefix,
+        // and the store-wide total the disk estimate needs.
+        let mut store_logical_bytes = 0;
+        let mut namespaces = read::namespace_stats(&*v, &Namespace::root())?;
+        namespaces.retain(|(ns, n)| {
+            store_logical_bytes += n.item_bytes + n.stream_bytes;
+            ns.starts_with(prefix)
+        });
         Ok(StoreStats {
-            namespaces: read::namespace_stats(&*v, prefix)?,
+            namespaces,
+            store_logical_bytes,
             disk_bytes: self.backend.space()?.disk_bytes,
             last_lsn: read::last_lsn(&*v)?,
             backend: self.backend.name().into(),

@@ -3,26 +3,15 @@
 use super::{parse_ns, Ctx};
 use crate::cli::StatsArgs;
 use crate::output::{self, human_bytes};
-use botstore::{Namespace, NamespaceStats};
+use botstore::NamespaceStats;
 use serde_json::json;
 use std::io::Write;
 
 pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let prefix = parse_ns(&a.prefix);
+    // The disk estimate shares the store's bytes on disk out over the whole store's
+    // logical bytes, which the stats carry whatever the prefix (local or remote alike).
     let s = ctx.db.stats(&prefix).await?;
-    // The disk estimate shares the store's bytes on disk out by logical bytes, so it needs
-    // the logical bytes of the whole store, not only of the namespaces under the prefix.
-    // (A server shows a token only the namespaces it may read: then "the whole store" is
-    // what the token sees, and a token that may not read at the root keeps the prefix's.)
-    let whole = if prefix.is_empty() {
-        s.clone()
-    } else {
-        match ctx.db.stats(&Namespace::root()).await {
-            Ok(w) => w,
-            Err(_) if ctx.db.is_remote() => s.clone(),
-            Err(e) => return Err(e),
-        }
-    };
     let mut total = NamespaceStats::default();
     for (_, n) in &s.namespaces {
         total.items += n.items;
@@ -31,7 +20,7 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
         total.stream_entries += n.stream_entries;
         total.stream_bytes += n.stream_bytes;
     }
-    let estimate = |n: &NamespaceStats| whole.estimated_disk_bytes(n);
+    let estimate = |n: &NamespaceStats| s.estimated_disk_bytes(n);
     if ctx.json {
         let list: Vec<_> = s
             .namespaces

@@ -30,22 +30,16 @@ pub async fn stats(
     let _: NoQuery = crate::extract::query(&uri)?;
     caller.need_some_under(Perm::Read, &prefix)?;
     let st = s.store.stats(&prefix).await?;
-    // Disk bytes are shared out by logical bytes over the whole store, not the prefix.
-    let whole = if prefix.is_empty() {
-        None
-    } else {
-        Some(s.store.stats(&botstore::Namespace::root()).await?)
-    };
-    let est = |n: &botstore::NamespaceStats| whole.as_ref().unwrap_or(&st).estimated_disk_bytes(n);
     Ok(Json(StatsOut {
         backend: st.backend.clone(),
         last_lsn: st.last_lsn,
         disk_bytes: st.disk_bytes,
+        store_logical_bytes: st.store_logical_bytes,
         namespaces: st
             .namespaces
             .iter()
             .filter(|(ns, _)| caller.may(Perm::Read, ns))
-            .map(|(ns, n)| NamespaceStatsOut::new(ns, n, est(n)))
+            .map(|(ns, n)| NamespaceStatsOut::new(ns, n, st.estimated_disk_bytes(n)))
             .collect(),
     }))
 }
