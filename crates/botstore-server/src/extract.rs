@@ -98,6 +98,17 @@ pub fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, ApiError> {
         .map_err(|e| ApiError::malformed(format!("query: {}", e.body_text())))
 }
 
+/// A method or `:verb` a resource does not take; `takes` lists what it does.
+pub fn unknown_verb(takes: &str, method: &axum::http::Method, verb: Option<&str>) -> ApiError {
+    ApiError::new(
+        ProblemType::UnknownEndpoint,
+        format!(
+            "{takes}; not {method} {}",
+            verb.map(|v| format!(":{v}")).unwrap_or_default()
+        ),
+    )
+}
+
 /// The raw (still percent-encoded) path after `prefix`.
 pub fn tail<'a>(uri: &'a Uri, prefix: &str) -> &'a str {
     let p = uri.path();

@@ -12,17 +12,14 @@ use botstore_api::paths::parse_named;
 use botstore_api::wire::{
     LeaseAcquireRequest, LeaseOut, LeaseReleaseRequest, LeaseRenewRequest, Perm,
 };
-use botstore_api::ProblemType;
 
 pub const LEASES: &str = "/v1/leases/";
 
 fn unknown_verb(method: &Method, verb: Option<&str>) -> ApiError {
-    ApiError::new(
-        ProblemType::UnknownEndpoint,
-        format!(
-            "leases take GET, POST :acquire, :renew and :release; not {method} {}",
-            verb.map(|v| format!(":{v}")).unwrap_or_default()
-        ),
+    crate::extract::unknown_verb(
+        "leases take GET, POST :acquire, :renew and :release",
+        method,
+        verb,
     )
 }
 

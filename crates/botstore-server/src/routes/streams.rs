@@ -15,7 +15,6 @@ use botstore_api::wire::{
     AppendRequest, Appended, Deleted, Perm, StreamEntries, StreamEntryOut, StreamInfoOut,
     StreamList, StreamRef, TrimIn, Trimmed,
 };
-use botstore_api::ProblemType;
 use serde::Deserialize;
 
 pub const STREAMS: &str = "/v1/streams/";
@@ -29,12 +28,10 @@ pub struct ReadQuery {
 }
 
 fn unknown_verb(method: &Method, verb: Option<&str>) -> ApiError {
-    ApiError::new(
-        ProblemType::UnknownEndpoint,
-        format!(
-            "streams take GET, DELETE, POST :append, POST :trim and GET :info; not {method} {}",
-            verb.map(|v| format!(":{v}")).unwrap_or_default()
-        ),
+    crate::extract::unknown_verb(
+        "streams take GET, DELETE, POST :append, POST :trim and GET :info",
+        method,
+        verb,
     )
 }
 
