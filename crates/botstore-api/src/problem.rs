@@ -217,6 +217,29 @@ impl Problem {
         ProblemType::from_uri(&self.type_)
     }
 
+    /// A refusal of the request rather than of the data (401, 403, 413, 429, 503, a
+    /// malformed request, or a type this version does not know): no core error stands
+    /// for it, so clients report it as what it is, with its status.
+    pub fn is_request_refusal(&self) -> bool {
+        use ProblemType::*;
+        match self.kind() {
+            None => true,
+            Some(k) => matches!(
+                k,
+                MalformedRequest
+                    | Unauthorized
+                    | Forbidden
+                    | UnknownEndpoint
+                    | MethodNotAllowed
+                    | PayloadTooLarge
+                    | UnsupportedMediaType
+                    | RequestTimeout
+                    | RateLimited
+                    | Unavailable
+            ),
+        }
+    }
+
     /// The problem a core error maps to.
     pub fn from_error(e: &Error) -> Problem {
         let t = match e {

@@ -8,7 +8,7 @@ use botstore::{
     BatchError, Change, Direction, ErrorKind, Item, Limits, Millis, Mutation, Namespace, Outcome,
     Page, Precondition, Scan, Store, StoreStats, StreamEntry, StreamInfo, TrimTo, Value, Version,
 };
-use botstore_api::{Problem, ProblemType};
+use botstore_api::ProblemType;
 use botstore_client::{Client, ClientError, WriteOptions};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -38,7 +38,7 @@ pub fn remote_error(e: ClientError) -> anyhow::Error {
         ClientError::Store {
             error,
             problem: Some(p),
-        } if is_http_refusal(&p) => {
+        } if p.is_request_refusal() => {
             let detail = p.detail.as_deref().unwrap_or("");
             let mut msg = format!("server answered {} ({}): {detail}", p.title, p.status);
             if p.kind() == Some(ProblemType::Unauthorized) {
@@ -51,27 +51,6 @@ pub fn remote_error(e: ClientError) -> anyhow::Error {
         ClientError::Transport(m) | ClientError::Protocol(m) => {
             Failure::new(ErrorKind::Internal, m).into()
         }
-    }
-}
-
-/// A problem about the request rather than the data: no core error stands for it.
-fn is_http_refusal(p: &Problem) -> bool {
-    use ProblemType::*;
-    match p.kind() {
-        None => true,
-        Some(k) => matches!(
-            k,
-            MalformedRequest
-                | Unauthorized
-                | Forbidden
-                | UnknownEndpoint
-                | MethodNotAllowed
-                | PayloadTooLarge
-                | UnsupportedMediaType
-                | RequestTimeout
-                | RateLimited
-                | Unavailable
-        ),
     }
 }
 
