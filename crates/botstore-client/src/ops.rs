@@ -75,6 +75,25 @@ fn check_ns(ns: &Namespace) -> Result<()> {
     Ok(())
 }
 
+/// The namespaces a mutation names (its own, and its fence's).
+fn mutation_namespaces(m: &Mutation) -> impl Iterator<Item = &Namespace> {
+    let (own, fence) = match m {
+        Mutation::Put { ns, fence, .. }
+        | Mutation::Delete { ns, fence, .. }
+        | Mutation::Patch { ns, fence, .. } => (ns, fence.as_ref().map(|f| &f.ns)),
+        Mutation::Append { ns, .. }
+        | Mutation::Trim { ns, .. }
+        | Mutation::DeleteStream { ns, .. }
+        | Mutation::LeaseAcquire { ns, .. }
+        | Mutation::LeaseRenew { ns, .. }
+        | Mutation::LeaseRelease { ns, .. }
+        | Mutation::Expire { ns, .. } => (ns, None),
+        Mutation::SetNamespaceTtl { prefix, .. } => (prefix, None),
+        Mutation::ForgetChanges { .. } => return None.into_iter().chain(None),
+    };
+    Some(own).into_iter().chain(fence)
+}
+
 /// Refuse a key or name that cannot travel as a path segment, before any URL is built:
 /// URL parsing (the WHATWG rules every HTTP client follows) resolves `.` and `..` (and
 /// their `%2E` forms) away, so the request would name another resource. The store refuses
@@ -437,6 +456,20 @@ impl Client {
         ms.iter()
             .enumerate()
             .map(|(index, m)| {
+                // The wire form of a namespace is its string form, which would lose an
+                // empty segment and split one with '/': refuse those here, as the
+                // store refuses them, instead of writing to another namespace.
+                for ns in mutation_namespaces(m) {
+                    check_ns(ns).map_err(|e| BatchError {
+                        index,
+                        error: e.store_error().cloned().unwrap_or_else(|| {
+                            botstore::Error::InvalidInput {
+                                rule: Rule::SegmentCharacters,
+                                detail: e.to_string(),
+                            }
+                        }),
+                    })?;
+                }
                 exact_mutation(m).ok_or_else(|| BatchError {
                     index,
                     error: botstore::Error::InvalidInput {

@@ -583,6 +583,33 @@ async fn dot_names_are_refused_like_a_local_store_does() {
     srv.stop().await;
 }
 
+/// A namespace's wire form is its string form: an empty segment or one with '/' would
+/// name another namespace there. Batches and single mutations refuse them as the store
+/// does, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_the_wire_cannot_carry_are_refused_in_batches() {
+    let srv = Running::start(|_| {}).await;
+    let c = srv.client();
+    let local = botstore::Store::memory();
+    for bad in [
+        Namespace::new(["a", ""]),
+        Namespace::new(["a", "b/c"]),
+        Namespace::new(["a", ".."]),
+    ] {
+        let m = Mutation::put(bad.clone(), "k", Value::json_text("1"));
+        let remote = c.apply(m.clone()).await.unwrap_err();
+        let here = local.apply(m.clone()).await.unwrap_err();
+        assert_eq!(remote.store_error(), Some(&here), "{bad:?}");
+        let ok = Mutation::put(ns("a"), "ok", Value::json_text("1"));
+        let remote = c.batch(vec![ok.clone(), m.clone()]).await.unwrap_err();
+        let here = local.batch(vec![ok, m]).await.unwrap_err();
+        assert_eq!(remote.store_error(), Some(&here.error), "{bad:?}");
+    }
+    assert_eq!(c.get(&ns("a"), "k").await.unwrap(), None);
+    assert_eq!(c.get(&ns("a"), "ok").await.unwrap(), None);
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_scopes_and_refusals() {
     let srv = Running::start(|_| {}).await;
