@@ -13,3 +13,10 @@ ensure_services
 export BOTSTORE_CRASH_ROUNDS="${BOTSTORE_CRASH_ROUNDS:-24}"
 
 cargo test --workspace --all-features --no-fail-fast
+
+# The Python package (python/): its own tests, the LangGraph and Bot Framework
+# conformance suites, in embedded mode and against a real `botstore serve`.
+scripts/python-env.sh
+cargo build --bin botstore
+export BOTSTORE_BIN="$PWD/target/debug/botstore"
+python/.venv/bin/python -m pytest python/tests -q

@@ -1,0 +1,1053 @@
+//! `StoreBase` (every operation, blocking and asyncio) and its two constructors,
+//! `Store` (embedded) and `RemoteStore` (HTTP).
+//!
+//! Each operation is split in two: a `prepare_*` that converts the Python arguments
+//! (with the GIL) into a `'static` future over [`Db`], and two one-line methods that
+//! either block on it with the GIL released or hand it to asyncio
+//! (pyo3-async-runtimes, on one shared tokio runtime). So the blocking and the async
+//! API cannot drift apart, and concurrent coroutines' writes meet in the engine's group
+//! commit.
+
+use crate::convert::{self, seconds};
+use crate::db::Db;
+use crate::errors::{invalid, Failure, Outcome};
+use crate::types::{self, PyItem, PyPage, PyStreamEntry, PyStreamInfo};
+use botstore::{Direction, Mutation, Namespace, Outcome as Done, Page, Rule, Scan, TrimTo};
+use botstore_embedded::{Durability, EmbeddedBackend, EmbeddedOptions};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// How often an embedded store sweeps expired items and old change-feed records.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    pyo3_async_runtimes::tokio::get_runtime()
+}
+
+/// How long a blocking call polls for its answer before it parks (embedded only): the
+/// engine's writer answers a relaxed write in tens of microseconds, about what a parked
+/// thread takes to be woken on a busy VM.
+const SPIN: Duration = Duration::from_micros(100);
+
+/// Run `fut` to completion with the GIL released. With `spin`, poll it for up to
+/// [`SPIN`] before parking.
+fn block<T: Send>(
+    py: Python<'_>,
+    spin: bool,
+    fut: impl Future<Output = Outcome<T>> + Send,
+) -> PyResult<T> {
+    py.detach(|| {
+        let mut fut = std::pin::pin!(fut);
+        if spin {
+            let _runtime = runtime().enter();
+            let mut cx = Context::from_waker(Waker::noop());
+            let start = Instant::now();
+            loop {
+                if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+                    return r;
+                }
+                if start.elapsed() >= SPIN {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        runtime().block_on(fut)
+    })
+    .map_err(|f| f.into_pyerr(py))
+}
+
+/// `fut` as an asyncio awaitable. Polled once first: most embedded operations (reads,
+/// and writes that fail their checks) finish on that poll, and come back as an
+/// awaitable that is already done, without the round trip through the runtime and the
+/// event loop that a pending one needs.
+fn spawn<'py, T>(
+    py: Python<'py>,
+    fut: impl Future<Output = Outcome<T>> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    let mut fut = Box::pin(fut);
+    let first = {
+        let _runtime = runtime().enter();
+        let mut cx = Context::from_waker(Waker::noop());
+        fut.as_mut().poll(&mut cx)
+    };
+    match first {
+        Poll::Ready(r) => {
+            let result = match r {
+                Ok(v) => Ok(v.into_py_any(py)?),
+                Err(f) => Err(f.into_pyerr(py)),
+            };
+            Ok(Bound::new(
+                py,
+                Done_ {
+                    result: Mutex::new(Some(result)),
+                },
+            )?
+            .into_any())
+        }
+        Poll::Pending => pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match fut.await {
+                Ok(v) => Ok(v),
+                Err(f) => Err(Python::attach(|py| f.into_pyerr(py))),
+            }
+        }),
+    }
+}
+
+/// An awaitable that is already finished: `await` gives its value (or raises).
+#[pyclass(frozen, module = "botstore._native", name = "Done")]
+pub struct Done_ {
+    result: Mutex<Option<PyResult<Py<PyAny>>>>,
+}
+
+#[pymethods]
+impl Done_ {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    fn __next__(&self) -> PyResult<Py<PyAny>> {
+        let taken = self.result.lock().ok().and_then(|mut r| r.take());
+        match taken {
+            Some(Ok(v)) => Err(pyo3::exceptions::PyStopIteration::new_err((v,))),
+            Some(Err(e)) => Err(e),
+            None => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "cannot reuse an already awaited botstore result",
+            )),
+        }
+    }
+}
+
+/// A failure found while preparing: raise it now.
+fn ready<T>(py: Python<'_>, o: Outcome<T>) -> PyResult<T> {
+    o.map_err(|f| f.into_pyerr(py))
+}
+
+// ---------------------------------------------------------------- results for Python
+
+/// Results whose Python form needs the GIL to build (converted where they land).
+pub struct ItemOut(Option<botstore::Item>);
+pub struct ItemsOut(Vec<Option<botstore::Item>>);
+pub struct PageOut(Page<botstore::Item>);
+pub struct NamespacesOut(Page<Namespace>);
+pub struct StreamsOut(Page<(Namespace, String)>);
+pub struct EntriesOut(Vec<botstore::StreamEntry>);
+pub struct StatsOut(botstore::StoreStats);
+/// Per mutation: a put's version, a delete's `existed`, or (non-atomic) its failure.
+pub struct BatchOut(Vec<Result<Done, Failure>>);
+
+macro_rules! into_py {
+    ($t:ty, |$s:ident, $py:ident| $body:expr) => {
+        impl<'py> IntoPyObject<'py> for $t {
+            type Target = PyAny;
+            type Output = Bound<'py, PyAny>;
+            type Error = PyErr;
+            fn into_pyobject(self, $py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                let $s = self;
+                $body
+            }
+        }
+    };
+}
+
+into_py!(ItemOut, |s, py| match s.0 {
+    Some(i) => Ok(Bound::new(py, PyItem::from(i))?.into_any()),
+    None => Ok(py.None().into_bound(py)),
+});
+into_py!(ItemsOut, |s, py| Ok(PyList::new(
+    py,
+    s.0.into_iter().map(|i| i.map(PyItem::from))
+)?
+.into_any()));
+into_py!(PageOut, |s, py| Ok(
+    Bound::new(py, PyPage::new(py, s.0)?)?.into_any()
+));
+into_py!(NamespacesOut, |s, py| {
+    let list = PyList::empty(py);
+    for ns in &s.0.items {
+        list.append(convert::ns_tuple(py, ns)?)?;
+    }
+    Ok((list, s.0.cursor).into_pyobject(py)?.into_any())
+});
+into_py!(StreamsOut, |s, py| {
+    let list = PyList::empty(py);
+    for (ns, name) in &s.0.items {
+        list.append((convert::ns_tuple(py, ns)?, name))?;
+    }
+    Ok((list, s.0.cursor).into_pyobject(py)?.into_any())
+});
+into_py!(EntriesOut, |s, py| Ok(PyList::new(
+    py,
+    s.0.into_iter().map(PyStreamEntry::from)
+)?
+.into_any()));
+into_py!(StatsOut, |s, py| {
+    let st = s.0;
+    let d = PyDict::new(py);
+    let mut t = botstore::NamespaceStats::default();
+    for (_, n) in &st.namespaces {
+        t.items += n.items;
+        t.item_bytes += n.item_bytes;
+        t.streams += n.streams;
+        t.stream_entries += n.stream_entries;
+        t.stream_bytes += n.stream_bytes;
+    }
+    d.set_item("namespaces", st.namespaces.len())?;
+    d.set_item("items", t.items)?;
+    d.set_item("item_bytes", t.item_bytes)?;
+    d.set_item("streams", t.streams)?;
+    d.set_item("stream_entries", t.stream_entries)?;
+    d.set_item("stream_bytes", t.stream_bytes)?;
+    d.set_item("store_logical_bytes", st.store_logical_bytes)?;
+    d.set_item("disk_bytes", st.disk_bytes)?;
+    d.set_item("last_lsn", st.last_lsn)?;
+    Ok(d.into_any())
+});
+into_py!(BatchOut, |s, py| {
+    let list = PyList::empty(py);
+    for r in s.0 {
+        match r {
+            Ok(Done::Written { version }) => list.append(version.0)?,
+            Ok(Done::Deleted { existed }) => list.append(existed)?,
+            Ok(other) => list.append(format!("{other:?}"))?,
+            Err(f) => list.append(f.into_pyerr(py).into_value(py))?,
+        }
+    }
+    Ok(list.into_any())
+});
+
+fn written(o: Done) -> Outcome<u64> {
+    match o {
+        Done::Written { version } => Ok(version.0),
+        o => Err(Failure::Store(botstore::Error::Storage(format!(
+            "unexpected outcome {o:?}"
+        )))),
+    }
+}
+
+fn deleted(o: Done) -> Outcome<bool> {
+    match o {
+        Done::Deleted { existed } => Ok(existed),
+        o => Err(Failure::Store(botstore::Error::Storage(format!(
+            "unexpected outcome {o:?}"
+        )))),
+    }
+}
+
+// ---------------------------------------------------------------- StoreBase
+
+/// The operations both stores have; see the package's type stubs for each one.
+#[pyclass(subclass, frozen, module = "botstore._native")]
+pub struct StoreBase {
+    db: RwLock<Option<Db>>,
+    /// The embedded engine, to close it when asked (not only when the last reference
+    /// goes), so the same folder can be opened again at once.
+    embedded: Mutex<Option<Arc<EmbeddedBackend>>>,
+    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The embedded store (blocking calls spin before they park).
+    local: bool,
+}
+
+impl StoreBase {
+    /// Whether blocking calls spin before parking: for the embedded store, whose answers
+    /// come from a thread of this process within microseconds.
+    fn spins(&self) -> bool {
+        self.local
+    }
+
+    fn db(&self) -> Outcome<Db> {
+        match self.db.read() {
+            Ok(g) => g.clone().ok_or_else(|| {
+                Failure::Store(botstore::Error::Closed("the store was closed".into()))
+            }),
+            Err(_) => Err(Failure::Store(botstore::Error::Closed(
+                "the store's lock was poisoned".into(),
+            ))),
+        }
+    }
+
+    fn prepare_get(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+    ) -> PyResult<impl Future<Output = Outcome<ItemOut>> + Send + 'static> {
+        let py = ns.py();
+        let db = ready(py, self.db())?;
+        let ns = convert::namespace(ns)?;
+        Ok(async move { db.get(ns, key).await.map(ItemOut) })
+    }
+
+    fn prepare_get_many(
+        &self,
+        keys: &Bound<'_, PyAny>,
+    ) -> PyResult<impl Future<Output = Outcome<ItemsOut>> + Send + 'static> {
+        let py = keys.py();
+        let db = ready(py, self.db())?;
+        let mut ks = Vec::new();
+        for pair in keys.try_iter()? {
+            let pair = pair?;
+            let (ns, key): (Bound<'_, PyAny>, String) = pair.extract()?;
+            ks.push((convert::namespace(&ns)?, key));
+        }
+        Ok(async move { db.get_many(ks).await.map(ItemsOut) })
+    }
+
+    fn prepare_apply(
+        &self,
+        py: Python<'_>,
+        m: Outcome<Mutation>,
+    ) -> PyResult<impl Future<Output = Outcome<Done>> + Send + 'static> {
+        let db = ready(py, self.db())?;
+        let m = ready(py, m)?;
+        Ok(db.apply(m))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_put(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        value: &Bound<'_, PyAny>,
+        content_type: Option<&str>,
+        if_version: Option<u64>,
+        if_absent: bool,
+        ttl: Option<f64>,
+    ) -> PyResult<impl Future<Output = Outcome<u64>> + Send + 'static> {
+        let py = ns.py();
+        let m = types::put_mutation(
+            convert::namespace(ns)?,
+            key,
+            value,
+            content_type,
+            if_version,
+            if_absent,
+            ttl,
+        )?;
+        let fut = self.prepare_apply(py, m)?;
+        Ok(async move { written(fut.await?) })
+    }
+
+    fn prepare_delete(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        if_version: Option<u64>,
+    ) -> PyResult<impl Future<Output = Outcome<bool>> + Send + 'static> {
+        let m = types::delete_mutation(convert::namespace(ns)?, key, if_version);
+        let fut = self.prepare_apply(ns.py(), Ok(m))?;
+        Ok(async move { deleted(fut.await?) })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_scan(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        prefix: Option<String>,
+        start: Option<String>,
+        end: Option<String>,
+        recursive: bool,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> PyResult<impl Future<Output = Outcome<PageOut>> + Send + 'static> {
+        let db = ready(ns.py(), self.db())?;
+        let req = Scan {
+            ns: convert::namespace(ns)?,
+            recursive,
+            key_prefix: prefix,
+            start,
+            end,
+            cursor,
+            limit,
+        };
+        Ok(async move { db.scan(req).await.map(PageOut) })
+    }
+
+    fn prepare_list_namespaces(
+        &self,
+        prefix: &Bound<'_, PyAny>,
+        max_depth: Option<usize>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> PyResult<impl Future<Output = Outcome<NamespacesOut>> + Send + 'static> {
+        let db = ready(prefix.py(), self.db())?;
+        let prefix = convert::namespace(prefix)?;
+        Ok(async move {
+            db.list_namespaces(prefix, max_depth, limit, cursor)
+                .await
+                .map(NamespacesOut)
+        })
+    }
+
+    fn prepare_batch(
+        &self,
+        ops: &Bound<'_, PyAny>,
+        atomic: bool,
+    ) -> PyResult<impl Future<Output = Outcome<BatchOut>> + Send + 'static> {
+        let py = ops.py();
+        let db = ready(py, self.db())?;
+        let ms = ready(py, types::batch_mutations(ops)?)?;
+        Ok(async move {
+            if atomic {
+                let done = db.batch(ms).await?;
+                Ok(BatchOut(done.into_iter().map(Ok).collect()))
+            } else {
+                let done = db.write_many(ms).await?;
+                Ok(BatchOut(
+                    done.into_iter()
+                        .map(|r| r.map_err(Failure::Store))
+                        .collect(),
+                ))
+            }
+        })
+    }
+
+    fn prepare_append(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        values: &Bound<'_, PyAny>,
+        content_type: Option<&str>,
+        expected_last: Option<u64>,
+    ) -> PyResult<impl Future<Output = Outcome<(u64, u64)>> + Send + 'static> {
+        let py = ns.py();
+        let ns = convert::namespace(ns)?;
+        let mut entries = Vec::new();
+        for v in values.try_iter()? {
+            entries.push(ready(py, convert::value(&v?, content_type)?)?);
+        }
+        let m = Mutation::Append {
+            ns,
+            stream,
+            entries,
+            expected_last,
+        };
+        let fut = self.prepare_apply(py, Ok(m))?;
+        Ok(async move {
+            match fut.await? {
+                Done::Appended {
+                    first_seq,
+                    last_seq,
+                } => Ok((first_seq, last_seq)),
+                o => Err(Failure::Store(botstore::Error::Storage(format!(
+                    "unexpected outcome {o:?}"
+                )))),
+            }
+        })
+    }
+
+    fn prepare_read_stream(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        start: Option<u64>,
+        reverse: bool,
+        limit: usize,
+    ) -> PyResult<impl Future<Output = Outcome<EntriesOut>> + Send + 'static> {
+        let db = ready(ns.py(), self.db())?;
+        let ns = convert::namespace(ns)?;
+        let dir = if reverse {
+            Direction::Backward
+        } else {
+            Direction::Forward
+        };
+        Ok(async move {
+            db.read_stream(ns, stream, start, dir, limit)
+                .await
+                .map(EntriesOut)
+        })
+    }
+
+    fn prepare_stream_info(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+    ) -> PyResult<impl Future<Output = Outcome<Option<PyStreamInfo>>> + Send + 'static> {
+        let db = ready(ns.py(), self.db())?;
+        let ns = convert::namespace(ns)?;
+        Ok(async move {
+            db.stream_info(ns, stream)
+                .await
+                .map(|i| i.map(PyStreamInfo::from))
+        })
+    }
+
+    fn prepare_trim(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        keep_last: Option<u64>,
+        before: Option<u64>,
+    ) -> PyResult<impl Future<Output = Outcome<u64>> + Send + 'static> {
+        let py = ns.py();
+        let db = ready(py, self.db())?;
+        let ns = convert::namespace(ns)?;
+        let to = ready(
+            py,
+            match (keep_last, before) {
+                (Some(n), None) => Ok(TrimTo::KeepLast(n)),
+                (None, Some(s)) => Ok(TrimTo::Before(s)),
+                _ => Err(invalid(
+                    Rule::Range,
+                    "give keep_last or before (one of them)",
+                )),
+            },
+        )?;
+        Ok(db.trim(ns, stream, to))
+    }
+
+    fn prepare_delete_stream(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+    ) -> PyResult<impl Future<Output = Outcome<bool>> + Send + 'static> {
+        let db = ready(ns.py(), self.db())?;
+        Ok(db.delete_stream(convert::namespace(ns)?, stream))
+    }
+
+    fn prepare_list_streams(
+        &self,
+        prefix: &Bound<'_, PyAny>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> PyResult<impl Future<Output = Outcome<StreamsOut>> + Send + 'static> {
+        let db = ready(prefix.py(), self.db())?;
+        let prefix = convert::namespace(prefix)?;
+        Ok(async move { db.list_streams(prefix, limit, cursor).await.map(StreamsOut) })
+    }
+
+    fn prepare_set_namespace_ttl(
+        &self,
+        prefix: &Bound<'_, PyAny>,
+        ttl: Option<f64>,
+    ) -> PyResult<impl Future<Output = Outcome<()>> + Send + 'static> {
+        let py = prefix.py();
+        let db = ready(py, self.db())?;
+        let ttl = match ttl {
+            Some(s) => Some(ready(py, seconds(s, "ttl"))?),
+            None => None,
+        };
+        Ok(db.set_namespace_ttl(convert::namespace(prefix)?, ttl))
+    }
+
+    fn prepare_stats(
+        &self,
+        prefix: &Bound<'_, PyAny>,
+    ) -> PyResult<impl Future<Output = Outcome<StatsOut>> + Send + 'static> {
+        let db = ready(prefix.py(), self.db())?;
+        let prefix = convert::namespace(prefix)?;
+        Ok(async move { db.stats(prefix).await.map(StatsOut) })
+    }
+}
+
+#[pymethods]
+impl StoreBase {
+    fn get(&self, py: Python<'_>, ns: &Bound<'_, PyAny>, key: String) -> PyResult<ItemOut> {
+        block(py, self.spins(), self.prepare_get(ns, key)?)
+    }
+    fn aget<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_get(ns, key)?)
+    }
+
+    fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<ItemsOut> {
+        block(py, self.spins(), self.prepare_get_many(keys)?)
+    }
+    fn aget_many<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_get_many(keys)?)
+    }
+
+    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        value: &Bound<'_, PyAny>,
+        content_type: Option<&str>,
+        if_version: Option<u64>,
+        if_absent: bool,
+        ttl: Option<f64>,
+    ) -> PyResult<u64> {
+        block(
+            py,
+            self.spins(),
+            self.prepare_put(ns, key, value, content_type, if_version, if_absent, ttl)?,
+        )
+    }
+    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn aput<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        value: &Bound<'_, PyAny>,
+        content_type: Option<&str>,
+        if_version: Option<u64>,
+        if_absent: bool,
+        ttl: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.prepare_put(ns, key, value, content_type, if_version, if_absent, ttl)?,
+        )
+    }
+
+    #[pyo3(signature = (ns, key, *, if_version=None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        if_version: Option<u64>,
+    ) -> PyResult<bool> {
+        block(py, self.spins(), self.prepare_delete(ns, key, if_version)?)
+    }
+    #[pyo3(signature = (ns, key, *, if_version=None))]
+    fn adelete<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        if_version: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_delete(ns, key, if_version)?)
+    }
+
+    #[pyo3(signature = (ns, *, prefix=None, start=None, end=None, recursive=false, cursor=None, limit=1000))]
+    #[allow(clippy::too_many_arguments)]
+    fn scan(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        prefix: Option<String>,
+        start: Option<String>,
+        end: Option<String>,
+        recursive: bool,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> PyResult<PageOut> {
+        block(
+            py,
+            self.spins(),
+            self.prepare_scan(ns, prefix, start, end, recursive, cursor, limit)?,
+        )
+    }
+    #[pyo3(signature = (ns, *, prefix=None, start=None, end=None, recursive=false, cursor=None, limit=1000))]
+    #[allow(clippy::too_many_arguments)]
+    fn ascan<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        prefix: Option<String>,
+        start: Option<String>,
+        end: Option<String>,
+        recursive: bool,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.prepare_scan(ns, prefix, start, end, recursive, cursor, limit)?,
+        )
+    }
+
+    #[pyo3(signature = (prefix=None, *, max_depth=None, limit=1000, cursor=None))]
+    fn list_namespaces(
+        &self,
+        py: Python<'_>,
+        prefix: Option<&Bound<'_, PyAny>>,
+        max_depth: Option<usize>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> PyResult<NamespacesOut> {
+        let root = PyTuple::empty(py).into_any();
+        block(
+            py,
+            self.spins(),
+            self.prepare_list_namespaces(prefix.unwrap_or(&root), max_depth, limit, cursor)?,
+        )
+    }
+    #[pyo3(signature = (prefix=None, *, max_depth=None, limit=1000, cursor=None))]
+    fn alist_namespaces<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: Option<&Bound<'_, PyAny>>,
+        max_depth: Option<usize>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let root = PyTuple::empty(py).into_any();
+        spawn(
+            py,
+            self.prepare_list_namespaces(prefix.unwrap_or(&root), max_depth, limit, cursor)?,
+        )
+    }
+
+    #[pyo3(signature = (ops, *, atomic=true))]
+    fn batch(&self, py: Python<'_>, ops: &Bound<'_, PyAny>, atomic: bool) -> PyResult<BatchOut> {
+        block(py, self.spins(), self.prepare_batch(ops, atomic)?)
+    }
+    #[pyo3(signature = (ops, *, atomic=true))]
+    fn abatch<'py>(
+        &self,
+        py: Python<'py>,
+        ops: &Bound<'_, PyAny>,
+        atomic: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_batch(ops, atomic)?)
+    }
+
+    #[pyo3(signature = (ns, stream, values, *, content_type=None, expected_last=None))]
+    fn append(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        values: &Bound<'_, PyAny>,
+        content_type: Option<&str>,
+        expected_last: Option<u64>,
+    ) -> PyResult<(u64, u64)> {
+        block(
+            py,
+            self.spins(),
+            self.prepare_append(ns, stream, values, content_type, expected_last)?,
+        )
+    }
+    #[pyo3(signature = (ns, stream, values, *, content_type=None, expected_last=None))]
+    fn aappend<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        values: &Bound<'_, PyAny>,
+        content_type: Option<&str>,
+        expected_last: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.prepare_append(ns, stream, values, content_type, expected_last)?,
+        )
+    }
+
+    #[pyo3(signature = (ns, stream, *, start=None, reverse=false, limit=1000))]
+    fn read_stream(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        start: Option<u64>,
+        reverse: bool,
+        limit: usize,
+    ) -> PyResult<EntriesOut> {
+        block(
+            py,
+            self.spins(),
+            self.prepare_read_stream(ns, stream, start, reverse, limit)?,
+        )
+    }
+    #[pyo3(signature = (ns, stream, *, start=None, reverse=false, limit=1000))]
+    fn aread_stream<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        start: Option<u64>,
+        reverse: bool,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.prepare_read_stream(ns, stream, start, reverse, limit)?,
+        )
+    }
+
+    fn stream_info(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+    ) -> PyResult<Option<PyStreamInfo>> {
+        block(py, self.spins(), self.prepare_stream_info(ns, stream)?)
+    }
+    fn astream_info<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_stream_info(ns, stream)?)
+    }
+
+    #[pyo3(signature = (ns, stream, *, keep_last=None, before=None))]
+    fn trim(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        keep_last: Option<u64>,
+        before: Option<u64>,
+    ) -> PyResult<u64> {
+        block(
+            py,
+            self.spins(),
+            self.prepare_trim(ns, stream, keep_last, before)?,
+        )
+    }
+    #[pyo3(signature = (ns, stream, *, keep_last=None, before=None))]
+    fn atrim<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+        keep_last: Option<u64>,
+        before: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_trim(ns, stream, keep_last, before)?)
+    }
+
+    fn delete_stream(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+    ) -> PyResult<bool> {
+        block(py, self.spins(), self.prepare_delete_stream(ns, stream)?)
+    }
+    fn adelete_stream<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        stream: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_delete_stream(ns, stream)?)
+    }
+
+    #[pyo3(signature = (prefix=None, *, limit=1000, cursor=None))]
+    fn list_streams(
+        &self,
+        py: Python<'_>,
+        prefix: Option<&Bound<'_, PyAny>>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> PyResult<StreamsOut> {
+        let root = PyTuple::empty(py).into_any();
+        block(
+            py,
+            self.spins(),
+            self.prepare_list_streams(prefix.unwrap_or(&root), limit, cursor)?,
+        )
+    }
+    #[pyo3(signature = (prefix=None, *, limit=1000, cursor=None))]
+    fn alist_streams<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: Option<&Bound<'_, PyAny>>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let root = PyTuple::empty(py).into_any();
+        spawn(
+            py,
+            self.prepare_list_streams(prefix.unwrap_or(&root), limit, cursor)?,
+        )
+    }
+
+    fn set_namespace_ttl(
+        &self,
+        py: Python<'_>,
+        prefix: &Bound<'_, PyAny>,
+        ttl: Option<f64>,
+    ) -> PyResult<()> {
+        block(
+            py,
+            self.spins(),
+            self.prepare_set_namespace_ttl(prefix, ttl)?,
+        )
+    }
+    fn aset_namespace_ttl<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: &Bound<'_, PyAny>,
+        ttl: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_set_namespace_ttl(prefix, ttl)?)
+    }
+
+    #[pyo3(signature = (prefix=None))]
+    fn stats(&self, py: Python<'_>, prefix: Option<&Bound<'_, PyAny>>) -> PyResult<StatsOut> {
+        let root = PyTuple::empty(py).into_any();
+        block(
+            py,
+            self.spins(),
+            self.prepare_stats(prefix.unwrap_or(&root))?,
+        )
+    }
+    #[pyo3(signature = (prefix=None))]
+    fn astats<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let root = PyTuple::empty(py).into_any();
+        spawn(py, self.prepare_stats(prefix.unwrap_or(&root))?)
+    }
+
+    /// Flush and close. Idempotent; later calls raise `StorageError`. The data folder
+    /// is free for another `Store` when this returns (unless a coroutine of this store
+    /// is still running).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let db = self.db.write().ok().and_then(|mut g| g.take());
+        let maintenance = self.maintenance.lock().ok().and_then(|mut m| m.take());
+        let engine = self.embedded.lock().ok().and_then(|mut e| e.take());
+        let closed = py.detach(move || {
+            if let Some(h) = maintenance {
+                h.abort();
+                // The task holds a clone of the store: wait until it is dropped.
+                let _ = runtime().block_on(h);
+            }
+            let synced = match &db {
+                Some(Db::Local(store)) => store.sync(),
+                _ => Ok(()),
+            };
+            drop(db);
+            let closed = engine.as_ref().map_or(Ok(()), |e| e.close());
+            // The last reference: the database file (and its lock) closes here.
+            drop(engine);
+            synced.and(closed)
+        });
+        ready(py, closed.map_err(Failure::Store))
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.close(py)
+    }
+}
+
+// ---------------------------------------------------------------- constructors
+
+/// The embedded store, in this process.
+#[pyclass(extends = StoreBase, subclass, frozen, module = "botstore._native")]
+pub struct Store {
+    #[pyo3(get)]
+    path: String,
+}
+
+#[pymethods]
+impl Store {
+    #[new]
+    #[pyo3(signature = (path=None, *, durability="immediate"))]
+    fn new(
+        py: Python<'_>,
+        path: Option<std::path::PathBuf>,
+        durability: &str,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let path = path.unwrap_or_else(|| "botstore-data".into());
+        let durability = ready(py, Durability::parse(durability).map_err(Failure::Store))?;
+        let opts = EmbeddedOptions {
+            durability,
+            ..EmbeddedOptions::default()
+        };
+        let p = path.clone();
+        let engine = ready(
+            py,
+            py.detach(move || EmbeddedBackend::open(&p, opts))
+                .map(Arc::new)
+                .map_err(Failure::Store),
+        )?;
+        let store = botstore::Store::new(Arc::clone(&engine) as Arc<dyn botstore::Backend>);
+        let maintenance = {
+            let _guard = runtime().enter();
+            store.spawn_maintenance(MAINTENANCE_EVERY)
+        };
+        Ok(PyClassInitializer::from(StoreBase {
+            db: RwLock::new(Some(Db::Local(store))),
+            embedded: Mutex::new(Some(engine)),
+            maintenance: Mutex::new(Some(maintenance)),
+            local: true,
+        })
+        .add_subclass(Store {
+            path: path.display().to_string(),
+        }))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Store({:?})", self.path)
+    }
+}
+
+/// A `botstore serve` over HTTP.
+#[pyclass(extends = StoreBase, subclass, frozen, module = "botstore._native")]
+pub struct RemoteStore {
+    #[pyo3(get)]
+    url: String,
+}
+
+#[pymethods]
+impl RemoteStore {
+    #[new]
+    #[pyo3(signature = (url, token=None, *, ca_cert=None, timeout=30.0))]
+    fn new(
+        py: Python<'_>,
+        url: String,
+        token: Option<String>,
+        ca_cert: Option<std::path::PathBuf>,
+        timeout: f64,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let timeout = ready(py, seconds(timeout, "timeout"))?;
+        let ca_certs_pem = match ca_cert {
+            Some(p) => Some(std::fs::read(&p).map_err(|e| {
+                pyo3::exceptions::PyOSError::new_err(format!(
+                    "cannot read the CA certificate {}: {e}",
+                    p.display()
+                ))
+            })?),
+            None => None,
+        };
+        let opts = botstore_client::ClientOptions {
+            timeout,
+            ca_certs_pem,
+            ..botstore_client::ClientOptions::default()
+        };
+        let client = {
+            let _guard = runtime().enter();
+            botstore_client::Client::with_options(&url, token, opts).map_err(Failure::from)
+        };
+        let client = ready(py, client)?;
+        Ok(PyClassInitializer::from(StoreBase {
+            db: RwLock::new(Some(Db::Remote(client))),
+            embedded: Mutex::new(None),
+            maintenance: Mutex::new(None),
+            local: false,
+        })
+        .add_subclass(RemoteStore { url }))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("RemoteStore({:?})", self.url)
+    }
+}
