@@ -6,6 +6,7 @@
 //! Python classes), `types` (what reads return, what batches take), `convert` (Python
 //! arguments into core types), `errors` (core errors as `botstore.errors` exceptions).
 
+mod aio;
 mod convert;
 mod db;
 mod errors;

@@ -25,9 +25,7 @@ use std::time::{Duration, Instant};
 /// How often an embedded store sweeps expired items and old change-feed records.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
-}
+use crate::aio::runtime;
 
 /// How long a blocking call polls for its answer before it parks (embedded only): the
 /// engine's writer answers a relaxed write in tens of microseconds, about what a parked
@@ -93,12 +91,7 @@ where
             )?
             .into_any())
         }
-        Poll::Pending => pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            match fut.await {
-                Ok(v) => Ok(v),
-                Err(f) => Err(Python::attach(|py| f.into_pyerr(py))),
-            }
-        }),
+        Poll::Pending => crate::aio::pending(py, fut),
     }
 }
 

@@ -260,3 +260,29 @@ def test_remote_refusals(server, root: str) -> None:  # type: ignore[no-untyped-
     with pytest.raises(botstore.RemoteError) as e:
         botstore.RemoteStore(server.url, narrow).put(root, "k", 1)
     assert e.value.status == 403
+
+
+def test_async_across_loops_and_cancellation(tmp_path: Path) -> None:
+    """Each event loop gets its own completion queue; a cancelled await does not lose
+    or corrupt anything, and the next loop still gets its results."""
+    with botstore.Store(tmp_path / "d") as s:
+
+        async def burst(tag: str) -> list[int]:
+            return await asyncio.gather(*[s.aput("ns", f"{tag}{i}", i) for i in range(200)])
+
+        first = asyncio.run(burst("a"))
+        second = asyncio.run(burst("b"))
+        assert len(set(first + second)) == 400
+
+        async def cancel_one() -> None:
+            task = asyncio.ensure_future(s.aput("ns", "cancelled", 1))
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await s.aput("ns", "after", 2) > 0
+
+        asyncio.run(cancel_one())
+        assert s.get("ns", "after").json() == 2
+        # The cancelled write was already on its way: it is there or not, never torn.
+        got = s.get("ns", "cancelled")
+        assert got is None or got.json() == 1

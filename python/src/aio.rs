@@ -1,0 +1,183 @@
+//! Results for asyncio, handed over without the GIL on runtime threads.
+//!
+//! A pending operation runs as a tokio task. When it finishes, the task pushes its
+//! result on a queue of the event loop that awaits it and, if the queue was empty,
+//! signals an eventfd the loop watches (`loop.add_reader`). The loop's own thread, which
+//! already holds the GIL, drains the queue and resolves the futures. Runtime threads
+//! never take the GIL: under load, taking it there (as `call_soon_threadsafe` from a
+//! runtime thread must) costs a GIL hand-off per result and stalls the loop.
+
+use crate::errors::Outcome;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::IntoPyObjectExt;
+use std::future::Future;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The runtime every store of this process shares.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("botstore-py")
+            .build()
+            // Without a runtime the module cannot work at all; this fails only when
+            // the process cannot start threads.
+            .expect("start the botstore runtime")
+    })
+}
+
+type Resolve = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+
+/// One loop's finished operations and the eventfd that tells the loop about them.
+struct LoopQueue {
+    finished: Mutex<Vec<(Py<PyAny>, Resolve)>>,
+    signal: OwnedFd,
+}
+
+impl LoopQueue {
+    fn push(&self, future: Py<PyAny>, resolve: Resolve) {
+        let was_empty = match self.finished.lock() {
+            Ok(mut q) => {
+                q.push((future, resolve));
+                q.len() == 1
+            }
+            Err(_) => return,
+        };
+        if was_empty {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to an eventfd this queue owns; an
+            // eventfd write of 8 bytes cannot write past them. A failure (the counter
+            // saturated) leaves the fd readable anyway, which is all the loop needs.
+            unsafe {
+                libc::write(
+                    self.signal.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                );
+            }
+        }
+    }
+}
+
+/// The callback a loop runs when the eventfd is readable: resolves every finished
+/// future of that loop.
+#[pyclass(frozen, module = "botstore._native")]
+struct Drain {
+    queue: Arc<LoopQueue>,
+}
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let mut counter: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64 from a non-blocking eventfd this
+        // queue owns; nothing to read (EAGAIN) leaves the counter untouched.
+        unsafe {
+            libc::read(
+                self.queue.signal.as_raw_fd(),
+                (&mut counter as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            );
+        }
+        let finished = match self.queue.finished.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => return Ok(()),
+        };
+        for (future, resolve) in finished {
+            let future = future.bind(py);
+            // A cancelled awaiter: the operation ran anyway; nobody wants the result.
+            if future.call_method0("done")?.is_truthy()? {
+                continue;
+            }
+            match resolve(py) {
+                Ok(v) => future.call_method1("set_result", (v,))?,
+                Err(e) => future.call_method1("set_exception", (e.into_value(py),))?,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// The queue of the running loop, created (and its eventfd registered) on first use.
+/// Kept in a `WeakKeyDictionary` by loop, so a loop's queue goes with the loop.
+#[pyclass(frozen, module = "botstore._native")]
+struct LoopEntry {
+    queue: Arc<LoopQueue>,
+}
+
+static LOOPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn running_loop_queue<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Arc<LoopQueue>)> {
+    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
+    })?;
+    let event_loop = get_loop.bind(py).call0()?;
+    let loops = LOOPS
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(
+                py.import("weakref")?
+                    .call_method0("WeakKeyDictionary")?
+                    .unbind(),
+            )
+        })?
+        .bind(py);
+    if let Ok(entry) = loops
+        .call_method1("get", (&event_loop,))?
+        .cast::<LoopEntry>()
+    {
+        return Ok((event_loop, Arc::clone(&entry.get().queue)));
+    }
+    // SAFETY: eventfd takes no pointers; a negative result is checked before use.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let signal = unsafe { OwnedFd::from_raw_fd(fd) };
+    let queue = Arc::new(LoopQueue {
+        finished: Mutex::new(Vec::new()),
+        signal,
+    });
+    event_loop.call_method1(
+        "add_reader",
+        (
+            fd,
+            Drain {
+                queue: Arc::clone(&queue),
+            },
+        ),
+    )?;
+    loops.set_item(
+        &event_loop,
+        LoopEntry {
+            queue: Arc::clone(&queue),
+        },
+    )?;
+    Ok((event_loop, queue))
+}
+
+/// `fut`, still pending, as an asyncio future of the running loop.
+pub fn pending<'py, T>(
+    py: Python<'py>,
+    fut: impl Future<Output = Outcome<T>> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    let (event_loop, queue) = running_loop_queue(py)?;
+    let future = event_loop.call_method0("create_future")?;
+    let handle = future.clone().unbind();
+    runtime().spawn(async move {
+        let r = fut.await;
+        let resolve: Resolve = Box::new(move |py| match r {
+            Ok(v) => v.into_py_any(py),
+            Err(f) => Err(f.into_pyerr(py)),
+        });
+        queue.push(handle, resolve);
+    });
+    Ok(future)
+}
