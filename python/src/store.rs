@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -27,13 +28,18 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
 
 use crate::aio::runtime;
 
-/// How long a blocking call polls for its answer before it parks (embedded only): the
-/// engine's writer answers a relaxed write in tens of microseconds, about what a parked
-/// thread takes to be woken on a busy VM.
-const SPIN: Duration = Duration::from_micros(100);
+/// How long a blocking call polls for its answer before it parks (embedded store, and
+/// only while no other blocking call of this process is waiting: a lone caller is a
+/// bot's turn loop, for which a parked thread's wake-up (tens to hundreds of
+/// microseconds on a busy VM) would be most of a write; many callers would only burn
+/// the cores the engine needs). Long enough to cover an fsync.
+const SPIN: Duration = Duration::from_micros(500);
 
-/// Run `fut` to completion with the GIL released. With `spin`, poll it for up to
-/// [`SPIN`] before parking.
+/// Blocking calls waiting right now, in this process.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Run `fut` to completion with the GIL released; with `spin`, poll it for up to
+/// [`SPIN`] before parking when it is the only blocking call waiting.
 fn block<T: Send>(
     py: Python<'_>,
     spin: bool,
@@ -41,7 +47,11 @@ fn block<T: Send>(
 ) -> PyResult<T> {
     py.detach(|| {
         let mut fut = std::pin::pin!(fut);
-        if spin {
+        let alone = WAITING.fetch_add(1, Ordering::Relaxed) == 0;
+        let _waiting = scopeguard(|| {
+            WAITING.fetch_sub(1, Ordering::Relaxed);
+        });
+        if spin && alone {
             let _runtime = runtime().enter();
             let mut cx = Context::from_waker(Waker::noop());
             let start = Instant::now();
@@ -49,7 +59,7 @@ fn block<T: Send>(
                 if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
                     return r;
                 }
-                if start.elapsed() >= SPIN {
+                if start.elapsed() >= SPIN || WAITING.load(Ordering::Relaxed) > 1 {
                     break;
                 }
                 std::hint::spin_loop();
@@ -58,6 +68,19 @@ fn block<T: Send>(
         runtime().block_on(fut)
     })
     .map_err(|f| f.into_pyerr(py))
+}
+
+/// Runs `f` when dropped (also on unwind).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 /// `fut` as an asyncio awaitable. Polled once first: most embedded operations (reads,
