@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, Literal
 
 #: A namespace: ``"tenant-a/users/u42"`` or ``("tenant-a", "users", "u42")``. Segments are
@@ -82,7 +82,7 @@ class Put:
         content_type: str | None = None,
         if_version: int | None = None,
         if_absent: bool = False,
-        ttl: float | None = None,
+        ttl: float | Literal["never"] | None = None,
     ) -> None: ...
 
 class Delete:
@@ -91,8 +91,11 @@ class Delete:
     def __init__(self, ns: NamespaceLike, key: str, *, if_version: int | None = None) -> None: ...
 
 class StoreBase:
-    """The operations both stores have. Every method has an ``a``-prefixed coroutine twin
-    (``get`` / ``aget``) for asyncio; the blocking ones release the GIL while they wait.
+    """The operations both stores have. Every method has an ``a``-prefixed asyncio twin
+    (``get`` / ``aget``) that returns an awaitable (an ``asyncio.Future`` of the running
+    loop, or an already finished one; wrap it in ``asyncio.ensure_future`` to make a
+    task). The operation starts when the method is called. The blocking methods
+    release the GIL while they wait.
 
     Writes are durable when they return (with ``durability="immediate"``, the default of
     an embedded store); a failed write changed nothing.
@@ -109,12 +112,13 @@ class StoreBase:
         content_type: str | None = None,
         if_version: int | None = None,
         if_absent: bool = False,
-        ttl: float | None = None,
+        ttl: float | Literal["never"] | None = None,
     ) -> int:
         """Write an item; returns its new version. ``if_version``: only if the item has
         exactly that version; ``if_absent``: only if there is no item (else
         :class:`PreconditionFailed`, carrying the current version). ``ttl``: seconds
-        until it expires (``None``: the namespace's default TTL, if any)."""
+        until it expires, ``"never"`` (whatever the namespace's default), or ``None``
+        (the namespace's default TTL, if any)."""
     def delete(self, ns: NamespaceLike, key: str, *, if_version: int | None = None) -> bool:
         """Delete an item; ``False`` when there was none."""
     def scan(
@@ -187,9 +191,9 @@ class StoreBase:
     def __enter__(self) -> StoreBase: ...
     def __exit__(self, *exc: object) -> None: ...
 
-    async def aget(self, ns: NamespaceLike, key: str) -> Item | None: ...
-    async def aget_many(self, keys: Sequence[tuple[NamespaceLike, str]]) -> list[Item | None]: ...
-    async def aput(
+    def aget(self, ns: NamespaceLike, key: str) -> Awaitable[Item | None]: ...
+    def aget_many(self, keys: Sequence[tuple[NamespaceLike, str]]) -> Awaitable[list[Item | None]]: ...
+    def aput(
         self,
         ns: NamespaceLike,
         key: str,
@@ -198,10 +202,10 @@ class StoreBase:
         content_type: str | None = None,
         if_version: int | None = None,
         if_absent: bool = False,
-        ttl: float | None = None,
-    ) -> int: ...
-    async def adelete(self, ns: NamespaceLike, key: str, *, if_version: int | None = None) -> bool: ...
-    async def ascan(
+        ttl: float | Literal["never"] | None = None,
+    ) -> Awaitable[int]: ...
+    def adelete(self, ns: NamespaceLike, key: str, *, if_version: int | None = None) -> Awaitable[bool]: ...
+    def ascan(
         self,
         ns: NamespaceLike,
         *,
@@ -211,17 +215,17 @@ class StoreBase:
         recursive: bool = False,
         cursor: str | None = None,
         limit: int = 1000,
-    ) -> Page: ...
-    async def alist_namespaces(
+    ) -> Awaitable[Page]: ...
+    def alist_namespaces(
         self,
         prefix: NamespaceLike = (),
         *,
         max_depth: int | None = None,
         limit: int = 1000,
         cursor: str | None = None,
-    ) -> tuple[list[tuple[str, ...]], str | None]: ...
-    async def abatch(self, ops: Sequence[Put | Delete], *, atomic: bool = True) -> list[int | bool | Exception]: ...
-    async def aappend(
+    ) -> Awaitable[tuple[list[tuple[str, ...]], str | None]]: ...
+    def abatch(self, ops: Sequence[Put | Delete], *, atomic: bool = True) -> Awaitable[list[int | bool | Exception]]: ...
+    def aappend(
         self,
         ns: NamespaceLike,
         stream: str,
@@ -229,8 +233,8 @@ class StoreBase:
         *,
         content_type: str | None = None,
         expected_last: int | None = None,
-    ) -> tuple[int, int]: ...
-    async def aread_stream(
+    ) -> Awaitable[tuple[int, int]]: ...
+    def aread_stream(
         self,
         ns: NamespaceLike,
         stream: str,
@@ -238,22 +242,22 @@ class StoreBase:
         start: int | None = None,
         reverse: bool = False,
         limit: int = 1000,
-    ) -> list[StreamEntry]: ...
-    async def astream_info(self, ns: NamespaceLike, stream: str) -> StreamInfo | None: ...
-    async def atrim(
+    ) -> Awaitable[list[StreamEntry]]: ...
+    def astream_info(self, ns: NamespaceLike, stream: str) -> Awaitable[StreamInfo | None]: ...
+    def atrim(
         self,
         ns: NamespaceLike,
         stream: str,
         *,
         keep_last: int | None = None,
         before: int | None = None,
-    ) -> int: ...
-    async def adelete_stream(self, ns: NamespaceLike, stream: str) -> bool: ...
-    async def alist_streams(
+    ) -> Awaitable[int]: ...
+    def adelete_stream(self, ns: NamespaceLike, stream: str) -> Awaitable[bool]: ...
+    def alist_streams(
         self, prefix: NamespaceLike = (), *, limit: int = 1000, cursor: str | None = None
-    ) -> tuple[list[tuple[tuple[str, ...], str]], str | None]: ...
-    async def aset_namespace_ttl(self, prefix: NamespaceLike, ttl: float | None) -> None: ...
-    async def astats(self, prefix: NamespaceLike = ()) -> dict[str, int]: ...
+    ) -> Awaitable[tuple[list[tuple[tuple[str, ...], str]], str | None]]: ...
+    def aset_namespace_ttl(self, prefix: NamespaceLike, ttl: float | None) -> Awaitable[None]: ...
+    def astats(self, prefix: NamespaceLike = ()) -> Awaitable[dict[str, int]]: ...
 
 class Store(StoreBase):
     """The embedded store, in this process: the same data folder the ``botstore`` CLI and

@@ -2,7 +2,8 @@
 //!
 //! A pending operation runs as a tokio task. When it finishes, the task pushes its
 //! result on a queue of the event loop that awaits it and, if the queue was empty,
-//! signals an eventfd the loop watches (`loop.add_reader`). The loop's own thread, which
+//! writes a byte to a pipe the loop watches (`loop.add_reader`; any Unix selector
+//! loop, uvloop included). The loop's own thread, which
 //! already holds the GIL, drains the queue and resolves the futures. Runtime threads
 //! never take the GIL: under load, taking it there (as `call_soon_threadsafe` from a
 //! runtime thread must) costs a GIL hand-off per result and stalls the loop.
@@ -31,10 +32,12 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 
 type Resolve = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-/// One loop's finished operations and the eventfd that tells the loop about them.
+/// One loop's finished operations and the pipe that tells the loop about them.
 struct LoopQueue {
     finished: Mutex<Vec<(Py<PyAny>, Resolve)>>,
-    signal: OwnedFd,
+    /// Read end (the loop watches it) and write end, both non-blocking.
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
 }
 
 impl LoopQueue {
@@ -47,16 +50,11 @@ impl LoopQueue {
             Err(_) => return,
         };
         if was_empty {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to an eventfd this queue owns; an
-            // eventfd write of 8 bytes cannot write past them. A failure (the counter
-            // saturated) leaves the fd readable anyway, which is all the loop needs.
+            let byte = 1u8;
+            // SAFETY: writes one byte from a live u8 to a pipe this queue owns. A full
+            // pipe (EAGAIN) already holds unread bytes, so the loop wakes anyway.
             unsafe {
-                libc::write(
-                    self.signal.as_raw_fd(),
-                    (&one as *const u64).cast(),
-                    std::mem::size_of::<u64>(),
-                );
+                libc::write(self.wake_write.as_raw_fd(), (&byte as *const u8).cast(), 1);
             }
         }
     }
@@ -72,16 +70,17 @@ struct Drain {
 #[pymethods]
 impl Drain {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
-        let mut counter: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64 from a non-blocking eventfd this
-        // queue owns; nothing to read (EAGAIN) leaves the counter untouched.
-        unsafe {
+        let mut buf = [0u8; 64];
+        // SAFETY: reads at most `buf.len()` bytes into a live buffer from a non-blocking
+        // pipe this queue owns; stops when it is empty (EAGAIN: a result <= 0).
+        while unsafe {
             libc::read(
-                self.queue.signal.as_raw_fd(),
-                (&mut counter as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            );
-        }
+                self.queue.wake_read.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        } > 0
+        {}
         let finished = match self.queue.finished.lock() {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(_) => return Ok(()),
@@ -131,16 +130,12 @@ fn running_loop_queue<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Arc<
     {
         return Ok((event_loop, Arc::clone(&entry.get().queue)));
     }
-    // SAFETY: eventfd takes no pointers; a negative result is checked before use.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    // SAFETY: `fd` is a new descriptor that nothing else owns.
-    let signal = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (wake_read, wake_write) = nonblocking_pipe()?;
+    let fd = wake_read.as_raw_fd();
     let queue = Arc::new(LoopQueue {
         finished: Mutex::new(Vec::new()),
-        signal,
+        wake_read,
+        wake_write,
     });
     event_loop.call_method1(
         "add_reader",
@@ -158,6 +153,30 @@ fn running_loop_queue<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Arc<
         },
     )?;
     Ok((event_loop, queue))
+}
+
+/// A pipe whose ends do not block and are closed on exec.
+fn nonblocking_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `pipe` writes two descriptors into the two-element array it is given.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and owned by nothing else.
+    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    for fd in [fds[0], fds[1]] {
+        // SAFETY: fcntl on descriptors this function owns, with integer arguments only.
+        let ok = unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFL);
+            fl >= 0
+                && libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) == 0
+                && libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) == 0
+        };
+        if !ok {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(ends)
 }
 
 /// `fut`, still pending, as an asyncio future of the running loop.

@@ -168,11 +168,24 @@ pub fn seconds(s: f64, what: &str) -> Outcome<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
-/// `ttl=None` is the namespace's default; a number of seconds expires the item then.
-pub fn ttl(ttl: Option<f64>) -> Outcome<Ttl> {
+/// A write's `ttl`: seconds, or `"never"`.
+#[derive(FromPyObject)]
+pub enum TtlArg {
+    Seconds(f64),
+    Word(String),
+}
+
+/// `ttl=None` is the namespace's default; a number of seconds expires the item then;
+/// `"never"` keeps it forever whatever the namespace's default.
+pub fn ttl(ttl: Option<TtlArg>) -> Outcome<Ttl> {
     match ttl {
         None => Ok(Ttl::Default),
-        Some(s) => seconds(s, "ttl").map(Ttl::After),
+        Some(TtlArg::Seconds(s)) => seconds(s, "ttl").map(Ttl::After),
+        Some(TtlArg::Word(w)) if w == "never" => Ok(Ttl::Never),
+        Some(TtlArg::Word(w)) => Err(invalid(
+            Rule::Ttl,
+            format!("ttl {w:?}: give seconds or \"never\""),
+        )),
     }
 }
 

@@ -337,7 +337,7 @@ impl StoreBase {
         content_type: Option<&str>,
         if_version: Option<u64>,
         if_absent: bool,
-        ttl: Option<f64>,
+        ttl: Option<convert::TtlArg>,
     ) -> PyResult<impl Future<Output = Outcome<u64>> + Send + 'static> {
         let py = ns.py();
         let m = types::put_mutation(
@@ -601,7 +601,7 @@ impl StoreBase {
         content_type: Option<&str>,
         if_version: Option<u64>,
         if_absent: bool,
-        ttl: Option<f64>,
+        ttl: Option<convert::TtlArg>,
     ) -> PyResult<u64> {
         block(
             py,
@@ -620,7 +620,7 @@ impl StoreBase {
         content_type: Option<&str>,
         if_version: Option<u64>,
         if_absent: bool,
-        ttl: Option<f64>,
+        ttl: Option<convert::TtlArg>,
     ) -> PyResult<Bound<'py, PyAny>> {
         spawn(
             py,

@@ -196,7 +196,7 @@ impl PyPut {
         content_type: Option<&str>,
         if_version: Option<u64>,
         if_absent: bool,
-        ttl: Option<f64>,
+        ttl: Option<convert::TtlArg>,
     ) -> PyResult<Self> {
         Ok(PyPut {
             mutation: put_mutation(
@@ -220,7 +220,7 @@ pub fn put_mutation(
     content_type: Option<&str>,
     if_version: Option<u64>,
     if_absent: bool,
-    ttl: Option<f64>,
+    ttl: Option<convert::TtlArg>,
 ) -> PyResult<Outcome<Mutation>> {
     let value = match convert::value(value, content_type)? {
         Ok(v) => v,

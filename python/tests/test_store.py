@@ -178,6 +178,10 @@ def test_ttl_expires_items(store: botstore.StoreBase, root: str) -> None:
     time.sleep(0.5)
     assert store.get(root, "short") is None
     assert store.get((root, "t"), "default") is None
+    store.put((root, "t"), "never", 1, ttl="never")  # despite the namespace default
+    assert store.get((root, "t"), "never").expires_at is None
+    with pytest.raises(botstore.InvalidInput):
+        store.put((root, "t"), "k", 1, ttl="sometimes")
     store.set_namespace_ttl((root, "t"), None)
     store.put((root, "t"), "forever", 1)
     assert store.get((root, "t"), "forever").expires_at is None
