@@ -6,7 +6,7 @@
   ``TranscriptLoggerMiddleware``, one botstore stream per conversation.
 
 Both take a :class:`botstore.Store` (embedded) or a :class:`botstore.RemoteStore`
-(``botstore serve``). Install with ``pip install botstore[botbuilder]``.
+(``botstore serve``). Needs the ``botbuilder`` extra (in ``python/``: ``pip install '.[botbuilder]'``).
 """
 
 from botstore.botbuilder.storage import BotstoreStorage

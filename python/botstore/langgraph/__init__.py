@@ -14,7 +14,7 @@ Both work on an embedded :class:`botstore.Store` or a :class:`botstore.RemoteSto
     db = botstore.Store("data")
     graph = builder.compile(checkpointer=BotstoreSaver(db), store=BotstoreStore(db))
 
-Needs the ``langgraph`` extra (``pip install botstore[langgraph]``).
+Needs the ``langgraph`` extra (in ``python/`` of a checkout: ``pip install '.[langgraph]'``).
 """
 
 from botstore.langgraph.checkpoint import BotstoreSaver
