@@ -106,6 +106,15 @@ fn store_error(py: Python<'_>, e: &Error) -> PyErr {
 }
 
 impl Failure {
+    /// The core error a failure found before sending stands for.
+    pub fn into_store_error(self) -> Error {
+        match self {
+            Failure::Store(e) => e,
+            Failure::Batch(b) => b.error,
+            f => Error::Storage(format!("{f:?}")),
+        }
+    }
+
     pub fn into_pyerr(self, py: Python<'_>) -> PyErr {
         match self {
             Failure::Store(e) => store_error(py, &e),

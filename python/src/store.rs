@@ -12,8 +12,11 @@ use crate::convert::{self, seconds};
 use crate::db::Db;
 use crate::errors::{invalid, Failure, Outcome};
 use crate::types::{self, PyItem, PyPage, PyStreamEntry, PyStreamInfo};
-use botstore::{Direction, Mutation, Namespace, Outcome as Done, Page, Rule, Scan, TrimTo};
+use botstore::{
+    BatchError, Direction, Mutation, Namespace, Outcome as Done, Page, Rule, Scan, TrimTo,
+};
 use botstore_embedded::{Durability, EmbeddedBackend, EmbeddedOptions};
+use futures::future::Either;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
@@ -411,20 +414,58 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<BatchOut>> + Send + 'static> {
         let py = ops.py();
         let db = ready(py, self.db())?;
-        let ms = ready(py, types::batch_mutations(ops)?)?;
-        Ok(async move {
-            if atomic {
-                let done = db.batch(ms).await?;
-                Ok(BatchOut(done.into_iter().map(Ok).collect()))
-            } else {
-                let done = db.write_many(ms).await?;
-                Ok(BatchOut(
-                    done.into_iter()
-                        .map(|r| r.map_err(Failure::Store))
-                        .collect(),
-                ))
+        let ms = types::batch_mutations(ops)?;
+        if atomic {
+            // A refused argument fails the whole batch before anything is sent.
+            let mut ok = Vec::with_capacity(ms.len());
+            for (index, m) in ms.into_iter().enumerate() {
+                match m {
+                    Ok(m) => ok.push(m),
+                    Err(f) => {
+                        let error = f.into_store_error();
+                        return ready(py, Err(Failure::Batch(BatchError { index, error })));
+                    }
+                }
             }
-        })
+            return Ok(Either::Left(async move {
+                let done = db.batch(ok).await?;
+                Ok(BatchOut(done.into_iter().map(Ok).collect()))
+            }));
+        }
+        // Not atomic: a refused argument fails in its own slot; the rest are written.
+        let mut slots: Vec<Option<Result<Done, Failure>>> = Vec::with_capacity(ms.len());
+        let mut sent = Vec::new();
+        let mut ok = Vec::new();
+        for (i, m) in ms.into_iter().enumerate() {
+            match m {
+                Ok(m) => {
+                    sent.push(i);
+                    ok.push(m);
+                    slots.push(None);
+                }
+                Err(f) => slots.push(Some(Err(f))),
+            }
+        }
+        Ok(Either::Right(async move {
+            if !ok.is_empty() {
+                let done = db.write_many(ok).await?;
+                for (i, r) in sent.into_iter().zip(done) {
+                    slots[i] = Some(r.map_err(Failure::Store));
+                }
+            }
+            Ok(BatchOut(
+                slots
+                    .into_iter()
+                    .map(|s| {
+                        s.unwrap_or_else(|| {
+                            Err(Failure::Store(botstore::Error::Storage(
+                                "a batch result is missing".into(),
+                            )))
+                        })
+                    })
+                    .collect(),
+            ))
+        }))
     }
 
     fn prepare_append(
@@ -982,7 +1023,10 @@ impl Store {
         path: Option<std::path::PathBuf>,
         durability: &str,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let path = path.unwrap_or_else(|| "botstore-data".into());
+        // As the CLI: BOTSTORE_DATA, else ./botstore-data.
+        let path = path
+            .or_else(|| std::env::var_os("BOTSTORE_DATA").map(Into::into))
+            .unwrap_or_else(|| "botstore-data".into());
         let durability = ready(py, Durability::parse(durability).map_err(Failure::Store))?;
         let opts = EmbeddedOptions {
             durability,
@@ -1035,6 +1079,8 @@ impl RemoteStore {
         timeout: f64,
     ) -> PyResult<PyClassInitializer<Self>> {
         let timeout = ready(py, seconds(timeout, "timeout"))?;
+        // As the CLI: BOTSTORE_TOKEN when no token is given.
+        let token = token.or_else(|| std::env::var("BOTSTORE_TOKEN").ok());
         let ca_certs_pem = match ca_cert {
             Some(p) => Some(std::fs::read(&p).map_err(|e| {
                 pyo3::exceptions::PyOSError::new_err(format!(

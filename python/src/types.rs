@@ -267,23 +267,21 @@ pub fn delete_mutation(ns: Namespace, key: String, if_version: Option<u64>) -> M
     }
 }
 
-/// The mutations of a batch's `Put` / `Delete` objects, in order.
-pub fn batch_mutations(ops: &Bound<'_, PyAny>) -> PyResult<Outcome<Vec<Mutation>>> {
+/// The mutations of a batch's `Put` / `Delete` objects, in order; one whose arguments
+/// were refused when it was made carries that failure instead.
+pub fn batch_mutations(ops: &Bound<'_, PyAny>) -> PyResult<Vec<Outcome<Mutation>>> {
     let mut out = Vec::new();
     for op in ops.try_iter()? {
         let op = op?;
         if let Ok(p) = op.cast::<PyPut>() {
-            match &p.get().mutation {
-                Ok(m) => out.push(m.clone()),
-                Err(f) => return Ok(Err(f.clone())),
-            }
+            out.push(p.get().mutation.clone());
         } else if let Ok(d) = op.cast::<PyDelete>() {
-            out.push(d.get().mutation.clone());
+            out.push(Ok(d.get().mutation.clone()));
         } else {
             return Err(pyo3::exceptions::PyTypeError::new_err(
                 "batch takes botstore.Put and botstore.Delete objects",
             ));
         }
     }
-    Ok(Ok(out))
+    Ok(out)
 }

@@ -120,6 +120,19 @@ def test_batch_atomic_and_not(store: botstore.StoreBase, root: str) -> None:
     assert results[2] is True
     assert store.get(root, "c").json() == 4 and store.get(root, "b") is None
 
+    # Arguments refused when the op is made (a bad TTL, a value that is not JSON, a
+    # namespace the wire cannot carry) fail in their slot too, the same in both modes,
+    # and fail an atomic batch with their index.
+    bad = [Put(root, "t", 1, ttl=-1), Put(root, "j", object()), Put((root, ""), "n", 1)]
+    for i, op in enumerate(bad):
+        results = store.batch([Put(root, f"ok{i}", 1), op], atomic=False)
+        assert isinstance(results[0], int) and isinstance(results[1], botstore.InvalidInput)
+        assert store.get(root, f"ok{i}").json() == 1
+        with pytest.raises(botstore.InvalidInput) as e:
+            store.batch([Put(root, f"no{i}", 1), op])
+        assert e.value.index == 1
+        assert store.get(root, f"no{i}") is None
+
 
 def test_get_many_scan_and_paging(store: botstore.StoreBase, root: str) -> None:
     for i in range(25):
@@ -220,6 +233,15 @@ def test_closed_store_refuses(store: botstore.StoreBase, root: str) -> None:
     store.close()  # idempotent
     with pytest.raises(botstore.StorageError):
         store.get(root, "k")
+
+
+def test_environment_defaults_as_the_cli(tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BOTSTORE_DATA", str(tmp_path / "from-env"))
+    with botstore.Store() as s:
+        assert s.path == str(tmp_path / "from-env")
+    monkeypatch.setenv("BOTSTORE_TOKEN", server.token)
+    with botstore.RemoteStore(server.url) as r:
+        assert r.put("env-test", "k", 1) > 0
 
 
 def test_embedded_survives_reopen_and_is_the_cli_folder(tmp_path: Path) -> None:

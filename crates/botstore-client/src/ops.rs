@@ -75,6 +75,26 @@ fn check_ns(ns: &Namespace) -> Result<()> {
     Ok(())
 }
 
+/// A mutation in its wire form. The wire form of a namespace is its string form, which
+/// would lose an empty segment and split one with '/': those are refused here, as the
+/// store refuses them, instead of writing to another namespace.
+fn mutation_in(m: &Mutation) -> std::result::Result<MutationIn, botstore::Error> {
+    for ns in mutation_namespaces(m) {
+        check_ns(ns).map_err(|e| {
+            e.store_error()
+                .cloned()
+                .unwrap_or_else(|| botstore::Error::InvalidInput {
+                    rule: Rule::SegmentCharacters,
+                    detail: e.to_string(),
+                })
+        })?;
+    }
+    exact_mutation(m).ok_or_else(|| botstore::Error::InvalidInput {
+        rule: Rule::Range,
+        detail: "internal mutations (expire, forget changes) cannot be sent".into(),
+    })
+}
+
 /// The namespaces a mutation names (its own, and its fence's).
 fn mutation_namespaces(m: &Mutation) -> impl Iterator<Item = &Namespace> {
     let (own, fence) = match m {
@@ -455,29 +475,7 @@ impl Client {
     fn mutations_in(&self, ms: &[Mutation]) -> std::result::Result<Vec<MutationIn>, BatchError> {
         ms.iter()
             .enumerate()
-            .map(|(index, m)| {
-                // The wire form of a namespace is its string form, which would lose an
-                // empty segment and split one with '/': refuse those here, as the
-                // store refuses them, instead of writing to another namespace.
-                for ns in mutation_namespaces(m) {
-                    check_ns(ns).map_err(|e| BatchError {
-                        index,
-                        error: e.store_error().cloned().unwrap_or_else(|| {
-                            botstore::Error::InvalidInput {
-                                rule: Rule::SegmentCharacters,
-                                detail: e.to_string(),
-                            }
-                        }),
-                    })?;
-                }
-                exact_mutation(m).ok_or_else(|| BatchError {
-                    index,
-                    error: botstore::Error::InvalidInput {
-                        rule: Rule::Range,
-                        detail: "internal mutations (expire, forget changes) cannot be sent".into(),
-                    },
-                })
-            })
+            .map(|(index, m)| mutation_in(m).map_err(|error| BatchError { index, error }))
             .collect()
     }
 
@@ -531,28 +529,46 @@ impl Client {
         &self,
         mutations: Vec<Mutation>,
     ) -> Result<Vec<std::result::Result<Outcome, botstore::Error>>> {
-        let req = BatchRequest {
-            mutations: self
-                .mutations_in(&mutations)
-                .map_err(|e| ClientError::store(e.error))?,
-            atomic: false,
-        };
-        let rb = Client::with_json(self.request(Method::POST, "/v1/batch", &[]), &req)?;
-        let r: BatchResponse = self.json(rb).await?;
-        if r.results.len() != mutations.len() {
-            return Err(self.protocol(format!(
-                "a batch of {} answered {} results",
-                mutations.len(),
-                r.results.len()
-            )));
+        // A mutation the wire cannot carry fails in its own slot, as in a local store;
+        // the others are sent.
+        let mut slots: Vec<Option<std::result::Result<Outcome, botstore::Error>>> =
+            (0..mutations.len()).map(|_| None).collect();
+        let mut sent = Vec::new();
+        let mut wire = Vec::new();
+        for (i, m) in mutations.iter().enumerate() {
+            match mutation_in(m) {
+                Ok(w) => {
+                    sent.push(i);
+                    wire.push(w);
+                }
+                Err(e) => slots[i] = Some(Err(e)),
+            }
         }
-        r.results
+        if !wire.is_empty() {
+            let req = BatchRequest {
+                mutations: wire,
+                atomic: false,
+            };
+            let rb = Client::with_json(self.request(Method::POST, "/v1/batch", &[]), &req)?;
+            let r: BatchResponse = self.json(rb).await?;
+            if r.results.len() != sent.len() {
+                return Err(self.protocol(format!(
+                    "a batch of {} answered {} results",
+                    sent.len(),
+                    r.results.len()
+                )));
+            }
+            for (i, res) in sent.into_iter().zip(r.results) {
+                slots[i] = Some(match (res.outcome, res.problem) {
+                    (Some(o), None) => Ok(OutcomeOut::into_outcome(o)),
+                    (None, Some(p)) => Err(p.into_error()),
+                    _ => return Err(self.protocol("a batch result needs an outcome or a problem")),
+                });
+            }
+        }
+        slots
             .into_iter()
-            .map(|res| match (res.outcome, res.problem) {
-                (Some(o), None) => Ok(Ok(OutcomeOut::into_outcome(o))),
-                (None, Some(p)) => Ok(Err(p.into_error())),
-                _ => Err(self.protocol("a batch result needs an outcome or a problem")),
-            })
+            .map(|s| s.ok_or_else(|| self.protocol("a batch result is missing")))
             .collect()
     }
 

@@ -607,6 +607,17 @@ async fn namespaces_the_wire_cannot_carry_are_refused_in_batches() {
     }
     assert_eq!(c.get(&ns("a"), "k").await.unwrap(), None);
     assert_eq!(c.get(&ns("a"), "ok").await.unwrap(), None);
+    // Not atomic: the bad one fails in its slot, as locally; the others are written.
+    let ms = vec![
+        Mutation::put(ns("a"), "one", Value::json_text("1")),
+        Mutation::put(Namespace::new(["a", ""]), "k", Value::json_text("1")),
+        Mutation::put(ns("a"), "two", Value::json_text("2")),
+    ];
+    let remote = c.write_many(ms.clone()).await.unwrap();
+    let here = local.write_many(ms).await.unwrap();
+    assert_eq!(remote[1], here[1]);
+    assert!(remote[1].is_err() && remote[0].is_ok() && remote[2].is_ok());
+    assert!(c.get(&ns("a"), "two").await.unwrap().is_some());
     srv.stop().await;
 }
 
