@@ -213,14 +213,7 @@ into_py!(EntriesOut, |s, py| Ok(PyList::new(
 into_py!(StatsOut, |s, py| {
     let st = s.0;
     let d = PyDict::new(py);
-    let mut t = botstore::NamespaceStats::default();
-    for (_, n) in &st.namespaces {
-        t.items += n.items;
-        t.item_bytes += n.item_bytes;
-        t.streams += n.streams;
-        t.stream_entries += n.stream_entries;
-        t.stream_bytes += n.stream_bytes;
-    }
+    let t = st.totals();
     d.set_item("namespaces", st.namespaces.len())?;
     d.set_item("items", t.items)?;
     d.set_item("item_bytes", t.item_bytes)?;

@@ -89,6 +89,19 @@ pub struct StoreStats {
 }
 
 impl StoreStats {
+    /// The counters of every namespace listed, added up.
+    pub fn totals(&self) -> NamespaceStats {
+        let mut t = NamespaceStats::default();
+        for (_, n) in &self.namespaces {
+            t.items += n.items;
+            t.item_bytes += n.item_bytes;
+            t.streams += n.streams;
+            t.stream_entries += n.stream_entries;
+            t.stream_bytes += n.stream_bytes;
+        }
+        t
+    }
+
     /// Logical bytes (item and stream values) of the namespaces listed.
     pub fn logical_bytes(&self) -> u64 {
         self.namespaces

@@ -12,14 +12,7 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
     // The disk estimate shares the store's bytes on disk out over the whole store's
     // logical bytes, which the stats carry whatever the prefix (local or remote alike).
     let s = ctx.db.stats(&prefix).await?;
-    let mut total = NamespaceStats::default();
-    for (_, n) in &s.namespaces {
-        total.items += n.items;
-        total.item_bytes += n.item_bytes;
-        total.streams += n.streams;
-        total.stream_entries += n.stream_entries;
-        total.stream_bytes += n.stream_bytes;
-    }
+    let total = s.totals();
     let estimate = |n: &NamespaceStats| s.estimated_disk_bytes(n);
     if ctx.json {
         let list: Vec<_> = s
