@@ -7,7 +7,7 @@ use botstore::{
     Direction, Item, Mutation, Namespace, Outcome as Done, Page, Scan, Store, StoreStats,
     StreamEntry, StreamInfo, TrimTo,
 };
-use botstore_client::Client;
+use botstore_client::{Client, WriteOptions};
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -39,7 +39,48 @@ impl Db {
     }
 
     pub async fn apply(self, m: Mutation) -> Outcome<Done> {
-        either!(self, s => s.apply(m).await)
+        match (self, m) {
+            (Db::Local(s), m) => s.apply(m).await.map_err(Into::into),
+            // Single puts and deletes as PUT / DELETE on the item: the value travels as
+            // the raw body (no base64, no JSON escaping), so a value up to the store's
+            // limit fits the server's body limit.
+            (
+                Db::Remote(c),
+                Mutation::Put {
+                    ns,
+                    key,
+                    value,
+                    precondition,
+                    ttl,
+                    subject,
+                    fence,
+                },
+            ) => {
+                let opts = WriteOptions {
+                    precondition,
+                    ttl,
+                    subject,
+                    fence,
+                };
+                let version = c.put_with(&ns, &key, value, &opts).await?;
+                Ok(Done::Written { version })
+            }
+            (
+                Db::Remote(c),
+                Mutation::Delete {
+                    ns,
+                    key,
+                    precondition,
+                    fence,
+                },
+            ) => {
+                let existed = c
+                    .delete_with(&ns, &key, precondition, fence.as_ref())
+                    .await?;
+                Ok(Done::Deleted { existed })
+            }
+            (Db::Remote(c), m) => c.apply(m).await.map_err(Into::into),
+        }
     }
 
     pub async fn batch(self, ms: Vec<Mutation>) -> Outcome<Vec<Done>> {

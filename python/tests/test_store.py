@@ -320,3 +320,17 @@ def test_async_across_loops_and_cancellation(tmp_path: Path) -> None:
         # The cancelled write was already on its way: it is there or not, never torn.
         got = s.get("ns", "cancelled")
         assert got is None or got.json() == 1
+
+
+def test_large_values_behave_alike(store: botstore.StoreBase, root: str) -> None:
+    """A value just under the store's 16 MiB limit is written and read back whole in
+    both modes (remote puts send the raw bytes, not base64 in a batch body); one just
+    over it is InvalidInput in both."""
+    big = bytes(range(256)) * (62 * 1024)  # 15.5 MiB
+    v = store.put(root, "big", big)
+    got = store.get(root, "big")
+    assert got.version == v and got.value == big
+    with pytest.raises(botstore.InvalidInput) as e:
+        store.put(root, "too-big", b"x" * (17 << 20))
+    assert e.value.rule == "value.size"
+    assert store.get(root, "too-big") is None
