@@ -11,6 +11,7 @@ Adapters: :mod:`botstore.langgraph` (checkpointer and store) and
 from botstore._native import (
     Delete,
     Item,
+    Lease,
     Page,
     Put,
     RemoteStore,
@@ -39,6 +40,7 @@ __all__ = [
     "RemoteStore",
     "StoreBase",
     "Item",
+    "Lease",
     "Page",
     "Put",
     "Delete",

@@ -70,6 +70,22 @@ class StreamInfo:
     @property
     def bytes(self) -> int: ...
 
+class Lease:
+    """``holder`` has the lease ``(namespace, name)`` until ``expires_at`` (ms since the
+    epoch). ``token`` grows with every acquire: pass the lease as ``fence=`` to a write
+    and the write fails with :class:`StaleFence` once someone else has acquired it."""
+
+    @property
+    def namespace(self) -> tuple[str, ...]: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def holder(self) -> str: ...
+    @property
+    def token(self) -> int: ...
+    @property
+    def expires_at(self) -> int: ...
+
 class Put:
     """A put in a :meth:`StoreBase.batch`."""
 
@@ -83,12 +99,15 @@ class Put:
         if_version: int | None = None,
         if_absent: bool = False,
         ttl: float | Literal["never"] | None = None,
+        fence: Lease | None = None,
     ) -> None: ...
 
 class Delete:
     """A delete in a :meth:`StoreBase.batch`."""
 
-    def __init__(self, ns: NamespaceLike, key: str, *, if_version: int | None = None) -> None: ...
+    def __init__(
+        self, ns: NamespaceLike, key: str, *, if_version: int | None = None, fence: Lease | None = None
+    ) -> None: ...
 
 class StoreBase:
     """The operations both stores have. Every method has an ``a``-prefixed asyncio twin
@@ -113,14 +132,39 @@ class StoreBase:
         if_version: int | None = None,
         if_absent: bool = False,
         ttl: float | Literal["never"] | None = None,
+        fence: Lease | None = None,
     ) -> int:
         """Write an item; returns its new version. ``if_version``: only if the item has
         exactly that version; ``if_absent``: only if there is no item (else
         :class:`PreconditionFailed`, carrying the current version). ``ttl``: seconds
         until it expires, ``"never"`` (whatever the namespace's default), or ``None``
         (the namespace's default TTL, if any)."""
-    def delete(self, ns: NamespaceLike, key: str, *, if_version: int | None = None) -> bool:
+    def delete(
+        self, ns: NamespaceLike, key: str, *, if_version: int | None = None, fence: Lease | None = None
+    ) -> bool:
         """Delete an item; ``False`` when there was none."""
+    def patch(
+        self,
+        ns: NamespaceLike,
+        key: str,
+        *,
+        merge: Any = None,
+        ops: list[dict[str, Any]] | None = None,
+        if_version: int | None = None,
+        fence: Lease | None = None,
+    ) -> int:
+        """Change a JSON item inside the store, atomically: ``merge`` is an RFC 7396 merge
+        patch (a missing item starts as ``{}``), ``ops`` an RFC 6902 JSON Patch (``test``
+        included; a missing item is :class:`NotFound`). Returns the new version;
+        :class:`PatchFailed` when an op does not apply (nothing written)."""
+    def acquire_lease(self, ns: NamespaceLike, name: str, holder: str, ttl: float) -> Lease:
+        """Take the lease ``(ns, name)`` for ``ttl`` seconds, or renew it if ``holder``
+        has it; :class:`LeaseHeld` while another holder has it."""
+    def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        """Extend a lease you hold; :class:`StaleFence` if it was taken since."""
+    def release_lease(self, lease: Lease) -> None: ...
+    def get_lease(self, ns: NamespaceLike, name: str) -> Lease | None:
+        """The current (unexpired) lease, if any."""
     def scan(
         self,
         ns: NamespaceLike,
@@ -203,8 +247,25 @@ class StoreBase:
         if_version: int | None = None,
         if_absent: bool = False,
         ttl: float | Literal["never"] | None = None,
+        fence: Lease | None = None,
     ) -> Awaitable[int]: ...
-    def adelete(self, ns: NamespaceLike, key: str, *, if_version: int | None = None) -> Awaitable[bool]: ...
+    def adelete(
+        self, ns: NamespaceLike, key: str, *, if_version: int | None = None, fence: Lease | None = None
+    ) -> Awaitable[bool]: ...
+    def apatch(
+        self,
+        ns: NamespaceLike,
+        key: str,
+        *,
+        merge: Any = None,
+        ops: list[dict[str, Any]] | None = None,
+        if_version: int | None = None,
+        fence: Lease | None = None,
+    ) -> Awaitable[int]: ...
+    def aacquire_lease(self, ns: NamespaceLike, name: str, holder: str, ttl: float) -> Awaitable[Lease]: ...
+    def arenew_lease(self, lease: Lease, ttl: float) -> Awaitable[Lease]: ...
+    def arelease_lease(self, lease: Lease) -> Awaitable[None]: ...
+    def aget_lease(self, ns: NamespaceLike, name: str) -> Awaitable[Lease | None]: ...
     def ascan(
         self,
         ns: NamespaceLike,

@@ -126,6 +126,15 @@ pub fn value(obj: &Bound<'_, PyAny>, content_type: Option<&str>) -> PyResult<Out
     }
 }
 
+/// A Python object as a JSON value (for patches): `json.dumps`, then parsed.
+pub fn json_value(obj: &Bound<'_, PyAny>) -> PyResult<Outcome<serde_json::Value>> {
+    let v = match value(obj, None)? {
+        Ok(v) => v,
+        Err(f) => return Ok(Err(f)),
+    };
+    Ok(serde_json::from_slice(&v.data).map_err(|e| invalid(Rule::Json, format!("not JSON: {e}"))))
+}
+
 /// Parse JSON bytes with Python's `json.loads`.
 pub fn parse_json<'py>(
     py: Python<'py>,

@@ -4,7 +4,7 @@
 
 use crate::errors::Outcome;
 use botstore::{
-    Direction, Item, Mutation, Namespace, Outcome as Done, Page, Scan, Store, StoreStats,
+    Direction, Item, Lease, Mutation, Namespace, Outcome as Done, Page, Scan, Store, StoreStats,
     StreamEntry, StreamInfo, TrimTo,
 };
 use botstore_client::{Client, WriteOptions};
@@ -142,6 +142,10 @@ impl Db {
 
     pub async fn set_namespace_ttl(self, prefix: Namespace, ttl: Option<Duration>) -> Outcome<()> {
         either!(self, s => s.set_namespace_ttl(&prefix, ttl).await)
+    }
+
+    pub async fn get_lease(self, ns: Namespace, name: String) -> Outcome<Option<Lease>> {
+        either!(self, s => s.get_lease(&ns, &name).await)
     }
 
     pub async fn stats(self, prefix: Namespace) -> Outcome<StoreStats> {

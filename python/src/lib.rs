@@ -24,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::PyPage>()?;
     m.add_class::<types::PyStreamEntry>()?;
     m.add_class::<types::PyStreamInfo>()?;
+    m.add_class::<types::PyLease>()?;
     m.add_class::<types::PyPut>()?;
     m.add_class::<types::PyDelete>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -11,9 +11,10 @@
 use crate::convert::{self, seconds};
 use crate::db::Db;
 use crate::errors::{invalid, Failure, Outcome};
-use crate::types::{self, PyItem, PyPage, PyStreamEntry, PyStreamInfo};
+use crate::types::{self, PyItem, PyLease, PyPage, PyStreamEntry, PyStreamInfo};
 use botstore::{
-    BatchError, Direction, Mutation, Namespace, Outcome as Done, Page, Rule, Scan, TrimTo,
+    BatchError, Direction, Mutation, Namespace, Outcome as Done, Page, PatchOp, Precondition, Rule,
+    Scan, TrimTo, Version,
 };
 use botstore_embedded::{Durability, EmbeddedBackend, EmbeddedOptions};
 use futures::future::Either;
@@ -256,6 +257,40 @@ fn deleted(o: Done) -> Outcome<bool> {
     }
 }
 
+fn lease_acquire(
+    ns: &Bound<'_, PyAny>,
+    name: String,
+    holder: String,
+    ttl: f64,
+) -> PyResult<Outcome<Mutation>> {
+    let ns = convert::namespace(ns)?;
+    Ok(seconds(ttl, "ttl").map(|ttl| Mutation::LeaseAcquire {
+        ns,
+        name,
+        holder,
+        ttl,
+    }))
+}
+
+fn lease_renew(lease: &Bound<'_, PyLease>, ttl: f64) -> Outcome<Mutation> {
+    let f = lease.get().fence();
+    seconds(ttl, "ttl").map(|ttl| Mutation::LeaseRenew {
+        ns: f.ns,
+        name: f.name,
+        token: f.token,
+        ttl,
+    })
+}
+
+fn lease_release(lease: &Bound<'_, PyLease>) -> Mutation {
+    let f = lease.get().fence();
+    Mutation::LeaseRelease {
+        ns: f.ns,
+        name: f.name,
+        token: f.token,
+    }
+}
+
 // ---------------------------------------------------------------- StoreBase
 
 /// The operations both stores have; see the package's type stubs for each one.
@@ -334,6 +369,7 @@ impl StoreBase {
         if_version: Option<u64>,
         if_absent: bool,
         ttl: Option<convert::TtlArg>,
+        fence: Option<&Bound<'_, PyLease>>,
     ) -> PyResult<impl Future<Output = Outcome<u64>> + Send + 'static> {
         let py = ns.py();
         let m = types::put_mutation(
@@ -344,6 +380,7 @@ impl StoreBase {
             if_version,
             if_absent,
             ttl,
+            types::fence_of(fence),
         )?;
         let fut = self.prepare_apply(py, m)?;
         Ok(async move { written(fut.await?) })
@@ -354,10 +391,85 @@ impl StoreBase {
         ns: &Bound<'_, PyAny>,
         key: String,
         if_version: Option<u64>,
+        fence: Option<&Bound<'_, PyLease>>,
     ) -> PyResult<impl Future<Output = Outcome<bool>> + Send + 'static> {
-        let m = types::delete_mutation(convert::namespace(ns)?, key, if_version);
+        let m = types::delete_mutation(
+            convert::namespace(ns)?,
+            key,
+            if_version,
+            types::fence_of(fence),
+        );
         let fut = self.prepare_apply(ns.py(), Ok(m))?;
         Ok(async move { deleted(fut.await?) })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_patch(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        merge: Option<&Bound<'_, PyAny>>,
+        ops: Option<&Bound<'_, PyAny>>,
+        if_version: Option<u64>,
+        fence: Option<&Bound<'_, PyLease>>,
+    ) -> PyResult<impl Future<Output = Outcome<u64>> + Send + 'static> {
+        let py = ns.py();
+        let ns = convert::namespace(ns)?;
+        let patch = match (merge, ops) {
+            (Some(doc), None) => convert::json_value(doc)?.map(PatchOp::Merge),
+            (None, Some(ops)) => convert::json_value(ops)?.and_then(|v| {
+                serde_json::from_value(v)
+                    .map(PatchOp::Json)
+                    .map_err(|e| invalid(Rule::Json, format!("not a JSON Patch (RFC 6902): {e}")))
+            }),
+            _ => Err(invalid(Rule::Range, "give merge= or ops= (one of them)")),
+        };
+        let m = patch.map(|patch| Mutation::Patch {
+            ns,
+            key,
+            patch,
+            precondition: if_version
+                .map_or(Precondition::Any, |v| Precondition::IfVersion(Version(v))),
+            fence: types::fence_of(fence),
+        });
+        let fut = self.prepare_apply(py, m)?;
+        Ok(async move { written(fut.await?) })
+    }
+
+    /// An acquire or renew; the lease it gives.
+    fn prepare_lease(
+        &self,
+        py: Python<'_>,
+        m: Outcome<Mutation>,
+    ) -> PyResult<impl Future<Output = Outcome<PyLease>> + Send + 'static> {
+        let fut = self.prepare_apply(py, m)?;
+        Ok(async move {
+            match fut.await? {
+                Done::Lease(l) => Ok(PyLease::from(l)),
+                o => Err(Failure::Store(botstore::Error::Storage(format!(
+                    "unexpected outcome {o:?}"
+                )))),
+            }
+        })
+    }
+
+    fn prepare_release(
+        &self,
+        py: Python<'_>,
+        lease: &Bound<'_, PyLease>,
+    ) -> PyResult<impl Future<Output = Outcome<()>> + Send + 'static> {
+        let fut = self.prepare_apply(py, Ok(lease_release(lease)))?;
+        Ok(async move { fut.await.map(|_| ()) })
+    }
+
+    fn prepare_get_lease(
+        &self,
+        ns: &Bound<'_, PyAny>,
+        name: String,
+    ) -> PyResult<impl Future<Output = Outcome<Option<PyLease>>> + Send + 'static> {
+        let db = ready(ns.py(), self.db())?;
+        let ns = convert::namespace(ns)?;
+        Ok(async move { Ok(db.get_lease(ns, name).await?.map(PyLease::from)) })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -624,7 +736,7 @@ impl StoreBase {
         spawn(py, self.prepare_get_many(keys)?)
     }
 
-    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None))]
+    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None, fence=None))]
     #[allow(clippy::too_many_arguments)]
     fn put(
         &self,
@@ -636,14 +748,24 @@ impl StoreBase {
         if_version: Option<u64>,
         if_absent: bool,
         ttl: Option<convert::TtlArg>,
+        fence: Option<&Bound<'_, PyLease>>,
     ) -> PyResult<u64> {
         block(
             py,
             self.spins(),
-            self.prepare_put(ns, key, value, content_type, if_version, if_absent, ttl)?,
+            self.prepare_put(
+                ns,
+                key,
+                value,
+                content_type,
+                if_version,
+                if_absent,
+                ttl,
+                fence,
+            )?,
         )
     }
-    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None))]
+    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None, fence=None))]
     #[allow(clippy::too_many_arguments)]
     fn aput<'py>(
         &self,
@@ -655,32 +777,156 @@ impl StoreBase {
         if_version: Option<u64>,
         if_absent: bool,
         ttl: Option<convert::TtlArg>,
+        fence: Option<&Bound<'_, PyLease>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         spawn(
             py,
-            self.prepare_put(ns, key, value, content_type, if_version, if_absent, ttl)?,
+            self.prepare_put(
+                ns,
+                key,
+                value,
+                content_type,
+                if_version,
+                if_absent,
+                ttl,
+                fence,
+            )?,
         )
     }
 
-    #[pyo3(signature = (ns, key, *, if_version=None))]
+    #[pyo3(signature = (ns, key, *, if_version=None, fence=None))]
     fn delete(
         &self,
         py: Python<'_>,
         ns: &Bound<'_, PyAny>,
         key: String,
         if_version: Option<u64>,
+        fence: Option<&Bound<'_, PyLease>>,
     ) -> PyResult<bool> {
-        block(py, self.spins(), self.prepare_delete(ns, key, if_version)?)
+        block(
+            py,
+            self.spins(),
+            self.prepare_delete(ns, key, if_version, fence)?,
+        )
     }
-    #[pyo3(signature = (ns, key, *, if_version=None))]
+    #[pyo3(signature = (ns, key, *, if_version=None, fence=None))]
     fn adelete<'py>(
         &self,
         py: Python<'py>,
         ns: &Bound<'_, PyAny>,
         key: String,
         if_version: Option<u64>,
+        fence: Option<&Bound<'_, PyLease>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_delete(ns, key, if_version)?)
+        spawn(py, self.prepare_delete(ns, key, if_version, fence)?)
+    }
+
+    #[pyo3(signature = (ns, key, *, merge=None, ops=None, if_version=None, fence=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn patch(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        merge: Option<&Bound<'_, PyAny>>,
+        ops: Option<&Bound<'_, PyAny>>,
+        if_version: Option<u64>,
+        fence: Option<&Bound<'_, PyLease>>,
+    ) -> PyResult<u64> {
+        block(
+            py,
+            self.spins(),
+            self.prepare_patch(ns, key, merge, ops, if_version, fence)?,
+        )
+    }
+    #[pyo3(signature = (ns, key, *, merge=None, ops=None, if_version=None, fence=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn apatch<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        merge: Option<&Bound<'_, PyAny>>,
+        ops: Option<&Bound<'_, PyAny>>,
+        if_version: Option<u64>,
+        fence: Option<&Bound<'_, PyLease>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(
+            py,
+            self.prepare_patch(ns, key, merge, ops, if_version, fence)?,
+        )
+    }
+
+    fn acquire_lease(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        name: String,
+        holder: String,
+        ttl: f64,
+    ) -> PyResult<PyLease> {
+        let m = lease_acquire(ns, name, holder, ttl)?;
+        block(py, self.spins(), self.prepare_lease(py, m)?)
+    }
+    fn aacquire_lease<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        name: String,
+        holder: String,
+        ttl: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = lease_acquire(ns, name, holder, ttl)?;
+        spawn(py, self.prepare_lease(py, m)?)
+    }
+
+    fn renew_lease(
+        &self,
+        py: Python<'_>,
+        lease: &Bound<'_, PyLease>,
+        ttl: f64,
+    ) -> PyResult<PyLease> {
+        block(
+            py,
+            self.spins(),
+            self.prepare_lease(py, lease_renew(lease, ttl))?,
+        )
+    }
+    fn arenew_lease<'py>(
+        &self,
+        py: Python<'py>,
+        lease: &Bound<'_, PyLease>,
+        ttl: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_lease(py, lease_renew(lease, ttl))?)
+    }
+
+    fn release_lease(&self, py: Python<'_>, lease: &Bound<'_, PyLease>) -> PyResult<()> {
+        block(py, self.spins(), self.prepare_release(py, lease)?)
+    }
+    fn arelease_lease<'py>(
+        &self,
+        py: Python<'py>,
+        lease: &Bound<'_, PyLease>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_release(py, lease)?)
+    }
+
+    fn get_lease(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        name: String,
+    ) -> PyResult<Option<PyLease>> {
+        block(py, self.spins(), self.prepare_get_lease(ns, name)?)
+    }
+    fn aget_lease<'py>(
+        &self,
+        py: Python<'py>,
+        ns: &Bound<'_, PyAny>,
+        name: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, self.prepare_get_lease(ns, name)?)
     }
 
     #[pyo3(signature = (ns, *, prefix=None, start=None, end=None, recursive=false, cursor=None, limit=1000))]

@@ -3,7 +3,7 @@
 
 use crate::convert;
 use crate::errors::Outcome;
-use botstore::{Mutation, Namespace, Precondition, Value};
+use botstore::{Fence, Mutation, Namespace, Precondition, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
@@ -179,6 +179,67 @@ impl PyStreamInfo {
     }
 }
 
+/// A lease: `holder` has `(namespace, name)` until `expires_at` (ms since the epoch);
+/// `token` grows with every acquire. Pass it as `fence=` to a write to make the write
+/// fail with `StaleFence` once someone else has acquired the lease.
+#[pyclass(frozen, module = "botstore._native", name = "Lease")]
+pub struct PyLease {
+    ns: Namespace,
+    #[pyo3(get)]
+    name: String,
+    #[pyo3(get)]
+    holder: String,
+    #[pyo3(get)]
+    token: u64,
+    #[pyo3(get)]
+    expires_at: i64,
+}
+
+impl From<botstore::Lease> for PyLease {
+    fn from(l: botstore::Lease) -> Self {
+        PyLease {
+            ns: l.ns,
+            name: l.name,
+            holder: l.holder,
+            token: l.token,
+            expires_at: l.expires_at,
+        }
+    }
+}
+
+impl PyLease {
+    pub fn fence(&self) -> Fence {
+        Fence {
+            ns: self.ns.clone(),
+            name: self.name.clone(),
+            token: self.token,
+        }
+    }
+}
+
+#[pymethods]
+impl PyLease {
+    #[getter]
+    fn namespace<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        convert::ns_tuple(py, &self.ns)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Lease(namespace={:?}, name={:?}, holder={:?}, token={}, expires_at={})",
+            self.ns.to_string(),
+            self.name,
+            self.holder,
+            self.token,
+            self.expires_at
+        )
+    }
+}
+
+/// The fence of an optional `fence=` argument.
+pub fn fence_of(lease: Option<&Bound<'_, PyLease>>) -> Option<Fence> {
+    lease.map(|l| l.get().fence())
+}
+
 /// A put in a batch. Arguments are checked when the batch runs, as a `put` checks them.
 #[pyclass(frozen, module = "botstore._native", name = "Put")]
 pub struct PyPut {
@@ -188,7 +249,8 @@ pub struct PyPut {
 #[pymethods]
 impl PyPut {
     #[new]
-    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None))]
+    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None, fence=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         ns: &Bound<'_, PyAny>,
         key: String,
@@ -197,6 +259,7 @@ impl PyPut {
         if_version: Option<u64>,
         if_absent: bool,
         ttl: Option<convert::TtlArg>,
+        fence: Option<&Bound<'_, PyLease>>,
     ) -> PyResult<Self> {
         Ok(PyPut {
             mutation: put_mutation(
@@ -207,12 +270,14 @@ impl PyPut {
                 if_version,
                 if_absent,
                 ttl,
+                fence_of(fence),
             )?,
         })
     }
 }
 
 /// A put as a mutation (shared by `put` and `Put`).
+#[allow(clippy::too_many_arguments)]
 pub fn put_mutation(
     ns: Namespace,
     key: String,
@@ -221,6 +286,7 @@ pub fn put_mutation(
     if_version: Option<u64>,
     if_absent: bool,
     ttl: Option<convert::TtlArg>,
+    fence: Option<Fence>,
 ) -> PyResult<Outcome<Mutation>> {
     let value = match convert::value(value, content_type)? {
         Ok(v) => v,
@@ -234,7 +300,7 @@ pub fn put_mutation(
             precondition: convert::precondition(if_version, if_absent)?,
             ttl: convert::ttl(ttl)?,
             subject: None,
-            fence: None,
+            fence,
         })
     })())
 }
@@ -248,22 +314,32 @@ pub struct PyDelete {
 #[pymethods]
 impl PyDelete {
     #[new]
-    #[pyo3(signature = (ns, key, *, if_version=None))]
-    fn new(ns: &Bound<'_, PyAny>, key: String, if_version: Option<u64>) -> PyResult<Self> {
+    #[pyo3(signature = (ns, key, *, if_version=None, fence=None))]
+    fn new(
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        if_version: Option<u64>,
+        fence: Option<&Bound<'_, PyLease>>,
+    ) -> PyResult<Self> {
         Ok(PyDelete {
-            mutation: delete_mutation(convert::namespace(ns)?, key, if_version),
+            mutation: delete_mutation(convert::namespace(ns)?, key, if_version, fence_of(fence)),
         })
     }
 }
 
-pub fn delete_mutation(ns: Namespace, key: String, if_version: Option<u64>) -> Mutation {
+pub fn delete_mutation(
+    ns: Namespace,
+    key: String,
+    if_version: Option<u64>,
+    fence: Option<Fence>,
+) -> Mutation {
     Mutation::Delete {
         ns,
         key,
         precondition: if_version.map_or(Precondition::Any, |v| {
             Precondition::IfVersion(botstore::Version(v))
         }),
-        fence: None,
+        fence,
     }
 }
 

@@ -334,3 +334,64 @@ def test_large_values_behave_alike(store: botstore.StoreBase, root: str) -> None
         store.put(root, "too-big", b"x" * (17 << 20))
     assert e.value.rule == "value.size"
     assert store.get(root, "too-big") is None
+
+
+def test_leases_fence_writes(store: botstore.StoreBase, root: str) -> None:
+    ns = (root, "conv", "c1")
+    lease = store.acquire_lease(ns, "turn", "worker-a", 30)
+    assert (lease.namespace, lease.name, lease.holder) == (ns, "turn", "worker-a")
+    assert lease.token > 0 and lease.expires_at > 0
+    with pytest.raises(botstore.LeaseHeld) as e:
+        store.acquire_lease(ns, "turn", "worker-b", 30)
+    assert e.value.holder == "worker-a"
+    assert store.get_lease(ns, "turn").token == lease.token
+    assert store.put(ns, "state", {"step": 1}, fence=lease) > 0
+    renewed = store.renew_lease(lease, 60)
+    assert renewed.token == lease.token and renewed.expires_at >= lease.expires_at
+    store.release_lease(lease)
+    assert store.get_lease(ns, "turn") is None
+    taken = store.acquire_lease(ns, "turn", "worker-b", 30)
+    assert taken.token > lease.token
+    # worker-a's fence is stale now: its writes change nothing.
+    with pytest.raises(botstore.StaleFence) as e:
+        store.put(ns, "state", {"step": 2}, fence=lease)
+    assert e.value.presented == lease.token and e.value.current == taken.token
+    with pytest.raises(botstore.StaleFence):
+        store.delete(ns, "state", fence=lease)
+    with pytest.raises(botstore.StaleFence):
+        store.batch([Put(ns, "x", 1), Delete(ns, "state", fence=lease)])
+    assert store.get(ns, "state").json() == {"step": 1} and store.get(ns, "x") is None
+    with pytest.raises(botstore.StaleFence):
+        store.renew_lease(lease, 30)
+    assert store.put(ns, "state", {"step": 2}, fence=taken) > 0
+
+
+def test_patches(store: botstore.StoreBase, root: str) -> None:
+    v = store.patch(root, "profile", merge={"name": "Ada", "tags": ["a"]})
+    assert store.get(root, "profile").json() == {"name": "Ada", "tags": ["a"]}
+    v2 = store.patch(root, "profile", merge={"tags": None, "lang": "en"}, if_version=v)
+    assert store.get(root, "profile").json() == {"name": "Ada", "lang": "en"}
+    with pytest.raises(botstore.PreconditionFailed) as e:
+        store.patch(root, "profile", merge={"x": 1}, if_version=v)
+    assert e.value.current == v2
+    store.patch(root, "profile", ops=[{"op": "test", "path": "/lang", "value": "en"}, {"op": "replace", "path": "/lang", "value": "fr"}])
+    assert store.get(root, "profile").json()["lang"] == "fr"
+    with pytest.raises(botstore.PatchFailed):
+        store.patch(root, "profile", ops=[{"op": "test", "path": "/lang", "value": "en"}, {"op": "remove", "path": "/name"}])
+    assert store.get(root, "profile").json() == {"name": "Ada", "lang": "fr"}
+    with pytest.raises(botstore.NotFound):
+        store.patch(root, "missing", ops=[{"op": "add", "path": "/a", "value": 1}])
+    with pytest.raises(botstore.InvalidInput):
+        store.patch(root, "profile", ops=[{"op": "frobnicate"}])
+    with pytest.raises(botstore.InvalidInput):
+        store.patch(root, "profile")
+
+
+async def test_async_leases_and_patches(store: botstore.StoreBase, root: str) -> None:
+    lease = await store.aacquire_lease(root, "l", "me", 10)
+    assert (await store.aget_lease(root, "l")).holder == "me"
+    assert (await store.arenew_lease(lease, 20)).token == lease.token
+    await store.apatch(root, "doc", merge={"a": 1}, fence=lease)
+    await store.arelease_lease(lease)
+    assert await store.aget_lease(root, "l") is None
+    assert (await store.aget(root, "doc")).json() == {"a": 1}
