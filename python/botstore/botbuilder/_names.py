@@ -5,8 +5,9 @@ botstore keys and stream names are 1..1024 UTF-8 bytes without control character
 not ``.`` / ``..``, and namespace segments are 1..128 bytes without ``/`` as well. The
 mapping here is injective, so two ids never share a botstore name:
 
-* ``%`` and every character botstore refuses become ``%`` and two hex digits (``%25``,
-  ``%2F``, ``%0A``); every other character, non-ASCII included, stays as it is;
+* ``%`` and every character botstore refuses become the ``%XX`` of their UTF-8 bytes
+  (``%25``, ``%2F``, ``%0A``; :mod:`botstore._names`); every other character, non-ASCII
+  included, stays as it is;
 * ``.`` and ``..`` become ``%2E`` and ``%2E%2E``; the empty string becomes a lone ``%``;
 * a name still too long keeps a prefix and ends in ``%H`` and the SHA-256 of the id
   (``%H`` never appears otherwise, as an escape is always followed by hex digits).
@@ -18,26 +19,20 @@ Names are only ever computed from ids, never parsed back: the ids a caller needs
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
-#: Bytes in a botstore namespace segment.
-MAX_SEGMENT_BYTES = 128
+from botstore._names import MAX_KEY_BYTES, MAX_SEGMENT_BYTES, escape, unsafe, whole
+
 #: Bytes in a botstore key or stream name.
-MAX_NAME_BYTES = 1024
+MAX_NAME_BYTES = MAX_KEY_BYTES
+
+_NAME_UNSAFE = unsafe("")
+_SEGMENT_UNSAFE = unsafe("/")
 
 
-def _is_control(c: str) -> bool:
-    """Unicode general category Cc, the characters botstore refuses (Rust ``char::is_control``)."""
-    o = ord(c)
-    return o < 0x20 or 0x7F <= o <= 0x9F
-
-
-def _escape(text: str, reserved: str, max_bytes: int) -> str:
-    if text == "":
-        return "%"
-    if text in (".", ".."):
-        return text.replace(".", "%2E")
-    out = "".join(f"%{ord(c):02X}" if c in reserved or _is_control(c) else c for c in text)
+def _escape(text: str, pattern: re.Pattern[str], max_bytes: int) -> str:
+    out = whole(escape(text, pattern))
     encoded = out.encode("utf-8")
     if len(encoded) <= max_bytes:
         return out
@@ -48,12 +43,12 @@ def _escape(text: str, reserved: str, max_bytes: int) -> str:
 
 def key_name(text: str) -> str:
     """A botstore key or stream name for ``text`` (``/`` is allowed there and kept)."""
-    return _escape(text, "%", MAX_NAME_BYTES)
+    return _escape(text, _NAME_UNSAFE, MAX_NAME_BYTES)
 
 
 def segment_name(text: str) -> str:
     """A botstore namespace segment for ``text`` (``/`` is escaped)."""
-    return _escape(text, "%/", MAX_SEGMENT_BYTES)
+    return _escape(text, _SEGMENT_UNSAFE, MAX_SEGMENT_BYTES)
 
 
 def namespace_tuple(namespace: str | Sequence[str]) -> tuple[str, ...]:

@@ -19,25 +19,18 @@ Two families:
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import lru_cache
 from urllib.parse import unquote
 
-#: Unicode category Cc: what botstore calls a control character.
-_CONTROL = "\x00-\x1f\x7f-\x9f"
-_SEGMENT_UNSAFE = re.compile(f"[%/{_CONTROL}]")
-_KEY_UNSAFE = re.compile(f"[%{_CONTROL}]")
-_PART_UNSAFE = re.compile(f"[%#{_CONTROL}]")
+from botstore._names import MAX_SEGMENT_BYTES, escape, unsafe, whole
 
-#: botstore's limit on a namespace segment, in UTF-8 bytes.
-MAX_SEGMENT_BYTES = 128
+_SEGMENT_UNSAFE = unsafe("/")
+_KEY_UNSAFE = unsafe("")
+_PART_UNSAFE = unsafe("#")
+
 #: Longest escaped key part kept as is; longer ones are hashed so that a key made of a
 #: namespace part, a checkpoint id and a task id stays under botstore's 1024 bytes.
 MAX_PART_BYTES = 256
-
-
-def _percent(m: re.Match[str]) -> str:
-    return "".join(f"%{b:02X}" for b in m.group().encode())
 
 
 def _hashed(s: str) -> str:
@@ -48,11 +41,7 @@ def _hashed(s: str) -> str:
 @lru_cache(maxsize=65536)
 def thread_segment(thread_id: str) -> str:
     """The namespace segment of a checkpointer thread (one-way, never refused)."""
-    seg = _SEGMENT_UNSAFE.sub(_percent, thread_id)
-    if not seg:
-        return "%"
-    if seg == "." or seg == "..":
-        return seg.replace(".", "%2E")
+    seg = whole(escape(thread_id, _SEGMENT_UNSAFE))
     if len(seg.encode()) > MAX_SEGMENT_BYTES:
         return _hashed(thread_id)
     return seg
@@ -62,7 +51,7 @@ def thread_segment(thread_id: str) -> str:
 def key_part(s: str) -> str:
     """A checkpoint namespace or task id as part of a key: without ``#`` (the separator
     that follows it), one-way, hashed when long. ``""`` stays ``""``."""
-    part = _PART_UNSAFE.sub(_percent, s)
+    part = escape(s, _PART_UNSAFE)
     if len(part.encode()) > MAX_PART_BYTES:
         return _hashed(s)
     return part
@@ -71,7 +60,7 @@ def key_part(s: str) -> str:
 def label_to_segment(label: str) -> str:
     """A store namespace label as a segment (reversible). LangGraph's own validation
     already refuses empty labels and labels with ``.``."""
-    return _SEGMENT_UNSAFE.sub(_percent, label)
+    return escape(label, _SEGMENT_UNSAFE)
 
 
 def segment_to_label(segment: str) -> str:
@@ -81,11 +70,7 @@ def segment_to_label(segment: str) -> str:
 
 def encode_key(key: str) -> str:
     """A store key as a botstore key (reversible)."""
-    if not key:
-        return "%"
-    if key == "." or key == "..":
-        return key.replace(".", "%2E")
-    return _KEY_UNSAFE.sub(_percent, key)
+    return whole(escape(key, _KEY_UNSAFE))
 
 
 def decode_key(key: str) -> str:
