@@ -309,7 +309,10 @@ impl Applier<'_> {
                 };
                 match patch {
                     PatchOp::Merge(p) => json_patch::merge(&mut doc, p),
-                    PatchOp::Json(p) => json_patch::patch(&mut doc, p)
+                    // `doc` is a scratch copy, dropped on failure, so no undo is needed:
+                    // `patch` would undo the applied ops, and its undo panics when an
+                    // op cannot be reversed (a child moved over its parent).
+                    PatchOp::Json(p) => json_patch::patch_unsafe(&mut doc, p)
                         .map_err(|e| Error::PatchFailed(e.to_string()))?,
                 }
                 if json_depth(&doc) > MAX_JSON_DEPTH {
