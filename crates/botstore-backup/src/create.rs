@@ -414,6 +414,7 @@ struct StreamTouch {
 /// The records for every key the changes `since+1 ..= lsn` touched, read from `view`.
 fn emit_delta(
     view: &dyn KvRead,
+    codecs: &botstore::CodecStack,
     since: u64,
     ch: &mut Chunker,
     sink: &mut Sink,
@@ -427,7 +428,7 @@ fn emit_delta(
         Table::Changes,
         (Bound::Included(&from[..]), Bound::Unbounded),
         &mut |k, v| {
-            let c = codec::decode_change(codec::be64(k)?, v)?;
+            let c = codec::decode_change(codecs, codec::be64(k)?, v)?;
             match c.kind {
                 ChangeKind::Put(item) => {
                     points.insert((Table::Items, codec::named_key(&item.ns, &item.key)), ());
@@ -573,7 +574,7 @@ pub fn create(repo: &Repo, store: &Store, opts: &CreateOptions) -> Result<Create
         };
         let produced = (|| {
             match delta_from {
-                Some(p) => emit_delta(view, p.lsn, &mut ch, &mut sink, &report)?,
+                Some(p) => emit_delta(view, store.codecs(), p.lsn, &mut ch, &mut sink, &report)?,
                 None => emit_full(view, &mut ch, &mut sink, &report)?,
             }
             ch.feed(&mut sink, true)?;

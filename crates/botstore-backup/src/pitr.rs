@@ -209,7 +209,7 @@ pub fn restore_at(
     'segs: for (name, m) in &segs {
         used += 1;
         let content = segment::read_content(repo, &index, name, m)?;
-        for c in segment::decode_changes(name, &content)? {
+        for c in segment::decode_changes(name, &botstore::CodecStack::plain(), &content)? {
             if c.lsn <= lsn {
                 continue;
             }

@@ -119,8 +119,13 @@ pub fn encode_change(out: &mut Vec<u8>, lsn: u64, record: &[u8]) {
     out.extend_from_slice(record);
 }
 
-/// The changes of a segment's content, in order.
-pub fn decode_changes(name: &str, mut b: &[u8]) -> Result<Vec<Change>> {
+/// The changes of a segment's content, in order; `codecs` opens the values they copy (the
+/// stack of the store that wrote them).
+pub fn decode_changes(
+    name: &str,
+    codecs: &botstore::CodecStack,
+    mut b: &[u8],
+) -> Result<Vec<Change>> {
     let bad = || Error::Corrupt(format!("{name}: malformed change record"));
     let mut out = Vec::new();
     while !b.is_empty() {
@@ -132,7 +137,7 @@ pub fn decode_changes(name: &str, mut b: &[u8]) -> Result<Vec<Change>> {
         if len > b.len() {
             return Err(bad());
         }
-        let c = botstore::codec::decode_change(lsn, &b[..len])
+        let c = botstore::codec::decode_change(codecs, lsn, &b[..len])
             .map_err(|e| Error::Corrupt(format!("{name}: change {lsn}: {e}")))?;
         out.push(c);
         b = &b[len..];

@@ -165,9 +165,15 @@ fn read_path(dur: Duration, _secs: f64) {
         });
         timed("+ named_key, decode, into_item", threads, dur, &|i| {
             let v = RedbView::new(raw.begin_read().expect("read"));
-            let it = botstore::read::get_item(&v, &ns, &keys[pick(i)], 0)
-                .expect("get")
-                .expect("present");
+            let it = botstore::read::get_item(
+                &v,
+                &botstore::CodecStack::plain(),
+                &ns,
+                &keys[pick(i)],
+                0,
+            )
+            .expect("get")
+            .expect("present");
             black_box(it.value.data.len());
         });
         timed(
@@ -190,9 +196,15 @@ fn read_path(dur: Duration, _secs: f64) {
             dur,
             &|i| {
                 let v = botstore::Backend::read(&*backend).expect("read");
-                let it = botstore::read::get_item(&*v, &ns, &keys[pick(i)], 0)
-                    .expect("get")
-                    .expect("present");
+                let it = botstore::read::get_item(
+                    &*v,
+                    &botstore::CodecStack::plain(),
+                    &ns,
+                    &keys[pick(i)],
+                    0,
+                )
+                .expect("get")
+                .expect("present");
                 black_box(it.value.data.len());
             },
         );
@@ -284,7 +296,9 @@ fn write_path(dur: Duration, secs: f64) {
         let t0 = Instant::now();
         let batches = vec![batch.clone()];
         let view = RedbView::new(db.begin_read().expect("read"));
-        let writes = apply_group(&view, &batches).expect("apply").writes;
+        let writes = apply_group(&view, &batches, &botstore::CodecStack::plain())
+            .expect("apply")
+            .writes;
         drop(view);
         h_apply.saturating_record(t0.elapsed().as_nanos() as u64);
         // (3) journal append + fdatasync.
@@ -327,7 +341,9 @@ fn write_path(dur: Duration, secs: f64) {
             max_value_size: 16 << 20,
         };
         let view = RedbView::new(db.begin_read().expect("read"));
-        let w = apply_group(&view, &[batch]).expect("apply").writes;
+        let w = apply_group(&view, &[batch], &botstore::CodecStack::plain())
+            .expect("apply")
+            .writes;
         w.iter()
             .map(|((_, k), v)| k.len() + v.as_ref().map_or(0, Vec::len))
             .sum()
@@ -364,7 +380,9 @@ fn write_path(dur: Duration, secs: f64) {
         let t0 = Instant::now();
         let cloned: Vec<Batch> = batches.to_vec();
         let view = RedbView::new(db.begin_read().expect("read"));
-        let writes = apply_group(&view, &cloned).expect("apply").writes;
+        let writes = apply_group(&view, &cloned, &botstore::CodecStack::plain())
+            .expect("apply")
+            .writes;
         drop(view);
         g_apply.saturating_record(t0.elapsed().as_nanos() as u64);
         let t0 = Instant::now();

@@ -1,7 +1,9 @@
 //! botstore's embedded engine: redb behind a write-ahead journal with group commit.
 //!
 //! * [`journal`]: the write-ahead journal (framing, append + `fdatasync`, replay).
-//! * [`group_commit`]: the single writer thread that groups batches.
+//! * [`writer`]: the write path the core's group commit calls (journal, memtable, timers);
+//!   [`flusher`]: the thread that commits full memtables to redb; [`checkpoint`]: durable
+//!   redb commits that recycle the journal.
 //! * [`tables`]: the store's tables in redb and read views over redb read transactions.
 //!
 //! Why a journal in front of redb: a redb commit with `Durability::Immediate` costs more than
@@ -15,28 +17,26 @@
 
 #![deny(unsafe_code)]
 
-pub mod group_commit;
+pub mod checkpoint;
+pub mod flusher;
 pub mod journal;
 pub mod load;
 pub mod memtable;
 pub mod tables;
+pub mod writer;
 
-use botstore::apply::{Batch, BatchResults};
-use botstore::backend::{Backend, CompactReport, Space};
+use botstore::backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
 use botstore::codec::{self, Table};
 use botstore::kv::KvRead;
 use botstore::{Error, Result};
-use futures::future::BoxFuture;
-use group_commit::{Request, Writer};
 use journal::Journal;
 pub use load::{LoadOp, LoadReport, Loader};
 use redb::{Database, ReadableDatabase};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
+use writer::{Upkeep, Writer, WriterState};
 
 /// When an acknowledged write is on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -79,10 +79,6 @@ pub struct EmbeddedOptions {
     pub journal_capacity: u64,
     /// Checkpoint at least this often while writes arrive (default 5 s).
     pub checkpoint_interval: Duration,
-    /// Most batches in one group (default 1024).
-    pub max_group: usize,
-    /// Most value bytes in one group (default 32 MiB).
-    pub max_group_bytes: usize,
     /// Memtable bytes after which the writer commits them to redb (default 16 MiB).
     pub memtable_bytes: usize,
 }
@@ -94,8 +90,6 @@ impl Default for EmbeddedOptions {
             cache_size: 64 << 20,
             journal_capacity: 64 << 20,
             checkpoint_interval: Duration::from_secs(5),
-            max_group: 1024,
-            max_group_bytes: 32 << 20,
             memtable_bytes: 16 << 20,
         }
     }
@@ -196,8 +190,8 @@ impl Shared {
 /// The embedded backend.
 pub struct EmbeddedBackend {
     shared: Arc<Shared>,
-    tx: Mutex<Option<Sender<Request>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: Arc<Writer>,
+    upkeep: Mutex<Upkeep>,
     dir: PathBuf,
     /// What the last open replayed from the journal: (frames, writes).
     pub recovered: (usize, usize),
@@ -269,24 +263,12 @@ impl EmbeddedBackend {
             mem: RwLock::new(Memtables::default()),
             metrics: WriterMetrics::default(),
         });
-        let (tx, rx) = mpsc::channel();
-        let writer = Writer {
-            shared: Arc::clone(&shared),
-            journal,
-            opts,
-            rx,
-            failed: None,
-            mem: Arc::default(),
-            flusher: None,
-        };
-        let handle = std::thread::Builder::new()
-            .name("botstore-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
+        let writer = Writer::new(WriterState::new(Arc::clone(&shared), journal, opts));
+        let upkeep = Upkeep::start(Arc::clone(&writer))?;
         Ok(EmbeddedBackend {
             shared,
-            tx: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(handle)),
+            writer,
+            upkeep: Mutex::new(upkeep),
             dir,
             recovered,
         })
@@ -300,37 +282,14 @@ impl EmbeddedBackend {
         &self.shared.metrics
     }
 
-    fn send(&self, r: Request) -> Result<()> {
-        let g = self
-            .tx
-            .lock()
-            .map_err(|_| Error::Closed("backend lock poisoned".into()))?;
-        match g.as_ref() {
-            Some(tx) => tx
-                .send(r)
-                .map_err(|_| Error::Closed("the writer thread has stopped".into())),
-            None => Err(Error::Closed("the store was closed".into())),
-        }
-    }
-
-    /// Checkpoint and stop the writer. Later writes fail with `Error::Closed`.
+    /// Checkpoint and stop the write path. Later writes fail with `Error::Closed`.
     pub fn close(&self) -> Result<()> {
-        let tx = self
-            .tx
+        let r = self.writer.close();
+        self.upkeep
             .lock()
             .map_err(|_| Error::Closed("backend lock poisoned".into()))?
-            .take();
-        drop(tx);
-        if let Some(h) = self
-            .writer
-            .lock()
-            .map_err(|_| Error::Closed("backend lock poisoned".into()))?
-            .take()
-        {
-            h.join()
-                .map_err(|_| Error::Storage("the writer thread panicked".into()))?;
-        }
-        Ok(())
+            .join();
+        r
     }
 
     fn file_len(&self, name: &str) -> u64 {
@@ -353,14 +312,8 @@ impl Backend for EmbeddedBackend {
         Ok(Box::new(self.shared.view()?))
     }
 
-    fn commit(&self, batch: Batch) -> BoxFuture<'static, Result<BatchResults>> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let sent = self.send(Request::Commit(batch, tx));
-        Box::pin(async move {
-            sent?;
-            rx.await
-                .map_err(|_| Error::Closed("the writer thread stopped before answering".into()))?
-        })
+    fn write(&self, group: WriteGroup) -> Result<()> {
+        self.writer.write(group)
     }
 
     fn space(&self) -> Result<Space> {
@@ -371,10 +324,7 @@ impl Backend for EmbeddedBackend {
 
     fn compact(&self) -> Result<CompactReport> {
         let before = self.space()?.disk_bytes;
-        let (tx, rx) = mpsc::channel();
-        self.send(Request::Compact(tx))?;
-        rx.recv()
-            .map_err(|_| Error::Closed("the writer thread stopped".into()))??;
+        self.writer.lock()?.compact()?;
         Ok(CompactReport {
             disk_bytes_before: before,
             disk_bytes_after: self.space()?.disk_bytes,
@@ -382,10 +332,38 @@ impl Backend for EmbeddedBackend {
     }
 
     fn sync(&self) -> Result<()> {
-        let (tx, rx) = mpsc::channel();
-        self.send(Request::Checkpoint(tx))?;
-        rx.recv()
-            .map_err(|_| Error::Closed("the writer thread stopped".into()))?
+        self.writer.lock()?.checkpoint_now()
+    }
+
+    fn close(&self) -> Result<()> {
+        EmbeddedBackend::close(self)
+    }
+
+    fn metrics(&self) -> Vec<Metric> {
+        let m = &self.shared.metrics;
+        let n = |a: &AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        vec![
+            Metric {
+                name: "botstore_journal_fsync_duration_seconds",
+                help: "Time of one journal fdatasync.",
+                value: MetricValue::Histogram(m.fsync_seconds.snapshot()),
+            },
+            Metric {
+                name: "botstore_journal_fsyncs_total",
+                help: "Journal fdatasyncs.",
+                value: MetricValue::Counter(n(&m.fsyncs)),
+            },
+            Metric {
+                name: "botstore_checkpoints_total",
+                help: "Checkpoints (durable engine commits).",
+                value: MetricValue::Counter(n(&m.checkpoints)),
+            },
+            Metric {
+                name: "botstore_memtable_flushes_total",
+                help: "Memtable commits to the engine.",
+                value: MetricValue::Counter(n(&m.flushes)),
+            },
+        ]
     }
 }
 

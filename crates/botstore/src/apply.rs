@@ -7,6 +7,7 @@ use crate::codec::{self, ItemRecord, LeaseRecord, Table};
 use crate::error::{Error, Result};
 use crate::kv::{KvRead, Layered, WriteSet};
 use crate::model::*;
+use crate::value_codec::CodecStack;
 use std::ops::Bound;
 
 /// A batch of mutations as a backend receives it.
@@ -43,19 +44,25 @@ pub struct Applied {
 }
 
 /// Apply a group of batches on top of `base`, in order.
-pub fn apply_group(base: &dyn KvRead, batches: &[Batch]) -> Result<Applied> {
+pub fn apply_group(base: &dyn KvRead, batches: &[Batch], codecs: &CodecStack) -> Result<Applied> {
     let tx = Layered::new(base);
     let last_lsn = match tx.get(Table::Meta, codec::META_LAST_LSN)? {
         Some(b) => codec::be64(&b)?,
         None => 0,
     };
-    let mut ap = Applier { tx, last_lsn };
+    let mut ap = Applier {
+        tx,
+        last_lsn,
+        codecs,
+    };
     let start_lsn = last_lsn;
     let mut all = Vec::with_capacity(batches.len());
     for b in batches {
         all.push(ap.batch(b)?);
     }
-    let Applier { mut tx, last_lsn } = ap;
+    let Applier {
+        mut tx, last_lsn, ..
+    } = ap;
     if last_lsn != start_lsn {
         tx.put(
             Table::Meta,
@@ -74,6 +81,7 @@ pub fn apply_group(base: &dyn KvRead, batches: &[Batch]) -> Result<Applied> {
 struct Applier<'a> {
     tx: Layered<'a>,
     last_lsn: u64,
+    codecs: &'a CodecStack,
 }
 
 /// Storage errors abort the whole group; everything else is the mutation's own result.
@@ -116,18 +124,16 @@ impl Applier<'_> {
         self.last_lsn
     }
 
-    fn change(&mut self, lsn: u64, at: Millis, kind: &ChangeKind) {
-        self.tx.put(
-            Table::Changes,
-            lsn.to_be_bytes().to_vec(),
-            codec::encode_change(at, kind),
-        );
+    fn change(&mut self, lsn: u64, at: Millis, kind: &ChangeKind) -> Result<()> {
+        let rec = codec::encode_change(self.codecs, at, kind)?;
+        self.tx.put(Table::Changes, lsn.to_be_bytes().to_vec(), rec);
+        Ok(())
     }
 
     fn item(&self, key: &[u8]) -> Result<Option<ItemRecord>> {
         self.tx
             .get(Table::Items, key)?
-            .map(|b| ItemRecord::decode(&b))
+            .map(|b| ItemRecord::decode_with(&b, self.codecs, key))
             .transpose()
     }
 
@@ -237,9 +243,10 @@ impl Applier<'_> {
             }
             s.item_bytes += new_n;
         })?;
-        self.tx.put(Table::Items, key, rec.encode());
+        let bytes = rec.encode_with(self.codecs, &key)?;
+        self.tx.put(Table::Items, key, bytes);
         let item = rec.into_item(ns.clone(), key_str.to_owned());
-        self.change(lsn, now, &ChangeKind::Put(item));
+        self.change(lsn, now, &ChangeKind::Put(item))?;
         Ok(Outcome::Written {
             version: Version(lsn),
         })
@@ -367,7 +374,7 @@ impl Applier<'_> {
                             ns: ns.clone(),
                             key: key.clone(),
                         },
-                    );
+                    )?;
                 }
                 Ok(Outcome::Deleted { existed: live })
             }
@@ -384,7 +391,7 @@ impl Applier<'_> {
                                 ns: ns.clone(),
                                 key: key.clone(),
                             },
-                        );
+                        )?;
                         Ok(Outcome::Deleted { existed: true })
                     }
                     _ => Ok(Outcome::Deleted { existed: false }),
@@ -415,11 +422,9 @@ impl Applier<'_> {
                 let mut bytes = 0u64;
                 for v in entries {
                     info.last_seq += 1;
-                    self.tx.put(
-                        Table::Entries,
-                        codec::entry_key(&sk, info.last_seq),
-                        codec::encode_entry(now, v),
-                    );
+                    let ek = codec::entry_key(&sk, info.last_seq);
+                    let rec = codec::encode_entry_with(self.codecs, &ek, now, v)?;
+                    self.tx.put(Table::Entries, ek, rec);
                     bytes += v.data.len() as u64;
                     added.push(StreamEntry {
                         seq: info.last_seq,
@@ -447,7 +452,7 @@ impl Applier<'_> {
                         stream: stream.clone(),
                         entries: added,
                     },
-                );
+                )?;
                 Ok(Outcome::Appended {
                     first_seq: first,
                     last_seq: info.last_seq,
@@ -465,8 +470,14 @@ impl Applier<'_> {
                     TrimTo::OlderThan(t) => {
                         let mut s = info.first_seq;
                         while s < end {
-                            match self.tx.get(Table::Entries, &codec::entry_key(&sk, s))? {
-                                Some(b) if codec::decode_entry(s, &b)?.at < t => s += 1,
+                            let ek = codec::entry_key(&sk, s);
+                            match self.tx.get(Table::Entries, &ek)? {
+                                Some(b)
+                                    if codec::decode_entry_with(self.codecs, &ek, s, &b)?.at
+                                        < t =>
+                                {
+                                    s += 1
+                                }
                                 _ => break,
                             }
                         }
@@ -487,7 +498,7 @@ impl Applier<'_> {
                             first_kept: cut,
                             deleted_stream: false,
                         },
-                    );
+                    )?;
                 }
                 Ok(Outcome::Trimmed { removed })
             }
@@ -510,7 +521,7 @@ impl Applier<'_> {
                         first_kept: end,
                         deleted_stream: true,
                     },
-                );
+                )?;
                 Ok(Outcome::Deleted { existed: true })
             }
             Mutation::LeaseAcquire {
@@ -544,7 +555,7 @@ impl Applier<'_> {
                         name: name.clone(),
                         released: false,
                     },
-                );
+                )?;
                 Ok(Outcome::Lease(Lease {
                     ns: ns.clone(),
                     name: name.clone(),
@@ -572,7 +583,7 @@ impl Applier<'_> {
                         name: name.clone(),
                         released: false,
                     },
-                );
+                )?;
                 Ok(Outcome::Lease(Lease {
                     ns: ns.clone(),
                     name: name.clone(),
@@ -594,7 +605,7 @@ impl Applier<'_> {
                         name: name.clone(),
                         released: true,
                     },
-                );
+                )?;
                 Ok(Outcome::Released)
             }
             Mutation::SetNamespaceTtl { prefix, ttl } => {
@@ -612,7 +623,7 @@ impl Applier<'_> {
                         prefix: prefix.clone(),
                         ttl_ms: ms,
                     },
-                );
+                )?;
                 Ok(Outcome::Done)
             }
             Mutation::ForgetChanges { before_lsn, max } => {
@@ -659,7 +670,10 @@ impl Applier<'_> {
         for s in info.first_seq..cut {
             let ek = codec::entry_key(sk, s);
             if let Some(b) = self.tx.get(Table::Entries, &ek)? {
-                bytes += codec::decode_entry(s, &b)?.value.data.len() as u64;
+                bytes += codec::decode_entry_with(self.codecs, &ek, s, &b)?
+                    .value
+                    .data
+                    .len() as u64;
                 removed += 1;
                 self.tx.delete(Table::Entries, ek);
             }

@@ -5,60 +5,9 @@
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::model::*;
+use crate::value_codec::{CodecStack, ValueContext};
 
-/// The tables of the store. The discriminant is persisted (write-ahead log frames).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Table {
-    /// item key -> item record
-    Items = 1,
-    /// be64(expires_at) ++ item key -> be64(version)
-    Expiry = 2,
-    /// stream key -> stream meta
-    Streams = 3,
-    /// stream key ++ 0x00 ++ be64(seq) -> entry record
-    Entries = 4,
-    /// lease key -> lease record
-    Leases = 5,
-    /// be64(lsn) -> change record
-    Changes = 6,
-    /// namespace -> namespace stats
-    Namespaces = 7,
-    /// namespace prefix -> be64(default ttl ms)
-    NsTtl = 8,
-    /// name -> value (e.g. `last_lsn`)
-    Meta = 9,
-}
-
-impl Table {
-    pub const ALL: [Table; 9] = [
-        Table::Items,
-        Table::Expiry,
-        Table::Streams,
-        Table::Entries,
-        Table::Leases,
-        Table::Changes,
-        Table::Namespaces,
-        Table::NsTtl,
-        Table::Meta,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Items => "items",
-            Table::Expiry => "expiry",
-            Table::Streams => "streams",
-            Table::Entries => "entries",
-            Table::Leases => "leases",
-            Table::Changes => "changes",
-            Table::Namespaces => "namespaces",
-            Table::NsTtl => "ns_ttl",
-            Table::Meta => "meta",
-        }
-    }
-    pub fn from_u8(b: u8) -> Option<Table> {
-        Table::ALL.get((b as usize).wrapping_sub(1)).copied()
-    }
-}
+pub use crate::kv::Table;
 
 /// Meta key holding the last assigned LSN (be64).
 pub const META_LAST_LSN: &[u8] = b"last_lsn";
@@ -267,6 +216,13 @@ impl ItemRecord {
     /// Layout: ver u8 | version u64 | created i64 | updated i64 | flags u8 |
     /// [expires i64] | [subject str16] | content type str16 | envelope.
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.encode_header();
+        envelope::seal_plain(&self.value.data, &mut out);
+        out
+    }
+
+    /// Everything before the value's envelope.
+    fn encode_header(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(48 + self.value.data.len());
         out.push(RECORD_VERSION);
         out.extend_from_slice(&self.version.0.to_le_bytes());
@@ -287,11 +243,47 @@ impl ItemRecord {
             put_str16(&mut out, s.as_bytes());
         }
         put_str16(&mut out, self.value.content_type.as_bytes());
-        envelope::seal_plain(&self.value.data, &mut out);
         out
     }
 
+    /// [`ItemRecord::encode`] with the value sealed by `codecs`, bound to the item's `key`
+    /// ([`named_key`]).
+    pub fn encode_with(&self, codecs: &CodecStack, key: &[u8]) -> Result<Vec<u8>> {
+        if codecs.is_plain() {
+            return Ok(self.encode());
+        }
+        let mut out = self.encode_header();
+        let ctx = ValueContext {
+            table: Table::Items,
+            key,
+            version: Some(self.version),
+            subject: self.subject.as_deref(),
+        };
+        codecs.seal(&ctx, &self.value.data, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`ItemRecord::decode`] of a record whose value `codecs` sealed at `key`.
+    pub fn decode_with(b: &[u8], codecs: &CodecStack, key: &[u8]) -> Result<Self> {
+        let (mut rec, sealed) = Self::decode_header(b)?;
+        let ctx = ValueContext {
+            table: Table::Items,
+            key,
+            version: Some(rec.version),
+            subject: rec.subject.as_deref(),
+        };
+        rec.value.data = codecs.open(&ctx, sealed)?.into_owned();
+        Ok(rec)
+    }
+
     pub fn decode(b: &[u8]) -> Result<Self> {
+        let (mut rec, sealed) = Self::decode_header(b)?;
+        rec.value.data = envelope::open_plain(sealed)?.to_vec();
+        Ok(rec)
+    }
+
+    /// Everything but the value, and the sealed value's bytes.
+    fn decode_header(b: &[u8]) -> Result<(Self, &[u8])> {
         let mut r = Reader::new(b, "item");
         r.version()?;
         let version = Version(r.u64()?);
@@ -309,15 +301,18 @@ impl ItemRecord {
             None
         };
         let content_type = r.str16()?;
-        let data = envelope::open_plain(r.rest())?.to_vec();
-        Ok(ItemRecord {
+        let rec = ItemRecord {
             version,
             created_at,
             updated_at,
             expires_at,
             subject,
-            value: Value { content_type, data },
-        })
+            value: Value {
+                content_type,
+                data: Vec::new(),
+            },
+        };
+        Ok((rec, r.rest()))
     }
 
     pub fn into_item(self, ns: Namespace, key: String) -> Item {
@@ -349,16 +344,87 @@ pub fn encode_entry(at: Millis, v: &Value) -> Vec<u8> {
 }
 
 pub fn decode_entry(seq: u64, b: &[u8]) -> Result<StreamEntry> {
-    let mut r = Reader::new(b, "stream entry");
-    r.version()?;
-    let at = r.i64()?;
-    let content_type = r.str16()?;
-    let data = envelope::open_plain(r.rest())?.to_vec();
+    let (at, content_type, sealed) = entry_header(b)?;
+    let data = envelope::open_plain(sealed)?.to_vec();
     Ok(StreamEntry {
         seq,
         at,
         value: Value { content_type, data },
     })
+}
+
+fn entry_header(b: &[u8]) -> Result<(Millis, String, &[u8])> {
+    let mut r = Reader::new(b, "stream entry");
+    r.version()?;
+    let at = r.i64()?;
+    let content_type = r.str16()?;
+    Ok((at, content_type, r.rest()))
+}
+
+fn entry_ctx(key: &[u8]) -> ValueContext<'_> {
+    ValueContext {
+        table: Table::Entries,
+        key,
+        version: None,
+        subject: None,
+    }
+}
+
+/// [`encode_entry`] with the value sealed by `codecs`, bound to the entry's `key`
+/// ([`entry_key`]).
+pub fn encode_entry_with(
+    codecs: &CodecStack,
+    key: &[u8],
+    at: Millis,
+    v: &Value,
+) -> Result<Vec<u8>> {
+    if codecs.is_plain() {
+        return Ok(encode_entry(at, v));
+    }
+    let mut out = Vec::with_capacity(16 + v.content_type.len() + v.data.len());
+    out.push(RECORD_VERSION);
+    out.extend_from_slice(&at.to_le_bytes());
+    put_str16(&mut out, v.content_type.as_bytes());
+    codecs.seal(&entry_ctx(key), &v.data, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode_entry`] of an entry whose value `codecs` sealed at `key`.
+pub fn decode_entry_with(
+    codecs: &CodecStack,
+    key: &[u8],
+    seq: u64,
+    b: &[u8],
+) -> Result<StreamEntry> {
+    let (at, content_type, sealed) = entry_header(b)?;
+    let data = codecs.open(&entry_ctx(key), sealed)?.into_owned();
+    Ok(StreamEntry {
+        seq,
+        at,
+        value: Value { content_type, data },
+    })
+}
+
+/// A record's key as a person reads it, for errors: `ns/key`, `ns/stream#seq`, or hex.
+pub fn describe_key(table: Table, key: &[u8]) -> String {
+    match table {
+        Table::Items | Table::Streams | Table::Leases => match split_named_key(key) {
+            Ok((ns, name)) => format!("{ns}/{name}"),
+            Err(_) => hex(key),
+        },
+        Table::Entries if key.len() > 9 => {
+            let (stream, seq) = key.split_at(key.len() - 8);
+            match (split_named_key(&stream[..stream.len() - 1]), be64(seq)) {
+                (Ok((ns, name)), Ok(seq)) => format!("{ns}/{name}#{seq}"),
+                _ => hex(key),
+            }
+        }
+        _ => hex(key),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Layout: ver u8 | first u64 | last u64 | len u64 | bytes u64.
@@ -453,7 +519,9 @@ const CH_LEASE: u8 = 6;
 const CH_NS_TTL: u8 = 7;
 
 /// Layout: ver u8 | at i64 | kind u8 | kind-specific fields (docs/FORMAT.md).
-pub fn encode_change(at: Millis, kind: &ChangeKind) -> Vec<u8> {
+/// A change record; the values it copies (a put's item, an append's entries) are sealed by
+/// `codecs` at the address of the item or entry they copy.
+pub fn encode_change(codecs: &CodecStack, at: Millis, kind: &ChangeKind) -> Result<Vec<u8>> {
     let mut out = vec![RECORD_VERSION];
     out.extend_from_slice(&at.to_le_bytes());
     let name = |out: &mut Vec<u8>, ns: &Namespace, n: &str| {
@@ -472,7 +540,7 @@ pub fn encode_change(at: Millis, kind: &ChangeKind) -> Vec<u8> {
                 subject: item.subject.clone(),
                 value: item.value.clone(),
             };
-            out.extend_from_slice(&rec.encode());
+            out.extend_from_slice(&rec.encode_with(codecs, &named_key(&item.ns, &item.key))?);
         }
         ChangeKind::Delete { ns, key } => {
             out.push(CH_DELETE);
@@ -490,9 +558,10 @@ pub fn encode_change(at: Millis, kind: &ChangeKind) -> Vec<u8> {
             out.push(CH_APPEND);
             name(&mut out, ns, stream);
             out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+            let sk = named_key(ns, stream);
             for e in entries {
                 out.extend_from_slice(&e.seq.to_le_bytes());
-                let rec = encode_entry(e.at, &e.value);
+                let rec = encode_entry_with(codecs, &entry_key(&sk, e.seq), e.at, &e.value)?;
                 out.extend_from_slice(&(rec.len() as u32).to_le_bytes());
                 out.extend_from_slice(&rec);
             }
@@ -524,7 +593,7 @@ pub fn encode_change(at: Millis, kind: &ChangeKind) -> Vec<u8> {
             out.extend_from_slice(&ttl_ms.unwrap_or(0).to_le_bytes());
         }
     }
-    out
+    Ok(out)
 }
 
 /// Read a change record's header: its version and the time it was committed.
@@ -540,7 +609,8 @@ pub fn change_time(b: &[u8]) -> Result<Millis> {
     change_header(b).map(|(_, at)| at)
 }
 
-pub fn decode_change(lsn: u64, b: &[u8]) -> Result<Change> {
+/// Decode a change record written by [`encode_change`] with `codecs`.
+pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> {
     let (mut r, at) = change_header(b)?;
     let kind = r.u8()?;
     let named = |r: &mut Reader| -> Result<(Namespace, String)> {
@@ -550,7 +620,8 @@ pub fn decode_change(lsn: u64, b: &[u8]) -> Result<Change> {
     let kind = match kind {
         CH_PUT => {
             let (ns, key) = named(&mut r)?;
-            ChangeKind::Put(ItemRecord::decode(r.rest())?.into_item(ns, key))
+            let k = named_key(&ns, &key);
+            ChangeKind::Put(ItemRecord::decode_with(r.rest(), codecs, &k)?.into_item(ns, key))
         }
         CH_DELETE => {
             let (ns, key) = named(&mut r)?;
@@ -564,9 +635,15 @@ pub fn decode_change(lsn: u64, b: &[u8]) -> Result<Change> {
             let (ns, stream) = named(&mut r)?;
             let n = r.u32()?;
             let mut entries = Vec::with_capacity(n.min(1024) as usize);
+            let sk = named_key(&ns, &stream);
             for _ in 0..n {
                 let seq = r.u64()?;
-                entries.push(decode_entry(seq, r.bytes32()?)?);
+                entries.push(decode_entry_with(
+                    codecs,
+                    &entry_key(&sk, seq),
+                    seq,
+                    r.bytes32()?,
+                )?);
             }
             ChangeKind::Append {
                 ns,
@@ -685,7 +762,8 @@ mod tests {
             },
         ];
         for k in kinds {
-            let c = decode_change(7, &encode_change(3, &k)).unwrap();
+            let p = CodecStack::plain();
+            let c = decode_change(&p, 7, &encode_change(&p, 3, &k).unwrap()).unwrap();
             assert_eq!(
                 c,
                 Change {

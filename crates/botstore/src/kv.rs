@@ -1,10 +1,64 @@
 //! The ordered key-value interface that backends provide, and the layered write set the
 //! semantics engine writes into.
 
-use crate::codec::Table;
 use crate::error::Result;
 use std::collections::BTreeMap;
 use std::ops::Bound;
+
+/// The tables of the store: the seam's address space. Every backend stores exactly these
+/// tables; what the records in them mean is the core's business ([`crate::codec`]). The discriminant is persisted (write-ahead log frames).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Table {
+    /// item key -> item record
+    Items = 1,
+    /// be64(expires_at) ++ item key -> be64(version)
+    Expiry = 2,
+    /// stream key -> stream meta
+    Streams = 3,
+    /// stream key ++ 0x00 ++ be64(seq) -> entry record
+    Entries = 4,
+    /// lease key -> lease record
+    Leases = 5,
+    /// be64(lsn) -> change record
+    Changes = 6,
+    /// namespace -> namespace stats
+    Namespaces = 7,
+    /// namespace prefix -> be64(default ttl ms)
+    NsTtl = 8,
+    /// name -> value (e.g. `last_lsn`)
+    Meta = 9,
+}
+
+impl Table {
+    pub const ALL: [Table; 9] = [
+        Table::Items,
+        Table::Expiry,
+        Table::Streams,
+        Table::Entries,
+        Table::Leases,
+        Table::Changes,
+        Table::Namespaces,
+        Table::NsTtl,
+        Table::Meta,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Items => "items",
+            Table::Expiry => "expiry",
+            Table::Streams => "streams",
+            Table::Entries => "entries",
+            Table::Leases => "leases",
+            Table::Changes => "changes",
+            Table::Namespaces => "namespaces",
+            Table::NsTtl => "ns_ttl",
+            Table::Meta => "meta",
+        }
+    }
+    pub fn from_u8(b: u8) -> Option<Table> {
+        Table::ALL.get((b as usize).wrapping_sub(1)).copied()
+    }
+}
 
 /// A consistent read view of the store's tables (a snapshot: it does not see writes that
 /// commit after it was opened).

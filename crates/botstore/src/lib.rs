@@ -24,6 +24,7 @@
 pub mod apply;
 pub mod backend;
 pub mod codec;
+pub mod commit;
 pub mod envelope;
 pub mod error;
 pub mod kv;
@@ -35,12 +36,14 @@ pub mod read;
 pub mod replay;
 pub mod restore;
 pub mod store;
+pub mod value_codec;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use apply::{Batch, BatchResults};
-pub use backend::{Backend, CompactReport, Space};
+pub use backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
+pub use commit::{CommitMetrics, CommitOptions};
 pub use error::{Error, ErrorKind, Result, Rule};
 pub use limits::Limits;
 pub use model::*;
@@ -48,3 +51,4 @@ pub use read::Scan;
 pub use store::{
     parse_duration, BatchError, Clock, Maintenance, Retention, Store, StoreOptions, StoreStats,
 };
+pub use value_codec::{CodecStack, ValueCodec, ValueContext};

@@ -1,12 +1,10 @@
 //! The memory backend: persistent ordered maps (imbl), so a read view is an O(1) snapshot
 //! and reads never wait for the writer. Nothing survives the process.
 
-use crate::apply::{apply_group, Batch, BatchResults};
-use crate::backend::{Backend, CompactReport, Space};
+use crate::backend::{Backend, CompactReport, Space, WriteGroup};
 use crate::codec::Table;
 use crate::error::{Error, Result};
 use crate::kv::KvRead;
-use futures::future::BoxFuture;
 use imbl::OrdMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, RwLock};
@@ -39,40 +37,6 @@ impl MemoryBackend {
             .read()
             .map(|g| Arc::clone(&g))
             .map_err(|_| Error::Closed("memory backend lock poisoned".into()))
-    }
-
-    fn commit_now(&self, batch: Batch) -> Result<BatchResults> {
-        let _w = self
-            .writer
-            .lock()
-            .map_err(|_| Error::Closed("memory backend lock poisoned".into()))?;
-        let snap = self.snapshot()?;
-        let crate::apply::Applied {
-            mut results,
-            writes,
-            ..
-        } = apply_group(&MemView(Arc::clone(&snap)), std::slice::from_ref(&batch))?;
-        if !writes.is_empty() {
-            let mut next = (*snap).clone();
-            for ((t, k), v) in writes {
-                match v {
-                    Some(v) => {
-                        next.tables[idx(t)].insert(k, v);
-                    }
-                    None => {
-                        next.tables[idx(t)].remove(&k);
-                    }
-                }
-            }
-            *self
-                .current
-                .write()
-                .map_err(|_| Error::Closed("memory backend lock poisoned".into()))? =
-                Arc::new(next);
-        }
-        results
-            .pop()
-            .ok_or_else(|| Error::Storage("no result for batch".into()))
     }
 }
 
@@ -116,9 +80,27 @@ impl Backend for MemoryBackend {
     fn read(&self) -> Result<Box<dyn KvRead + '_>> {
         Ok(Box::new(MemView(self.snapshot()?)))
     }
-    fn commit(&self, batch: Batch) -> BoxFuture<'static, Result<BatchResults>> {
-        let r = self.commit_now(batch);
-        Box::pin(async move { r })
+    fn write(&self, group: WriteGroup) -> Result<()> {
+        let _w = self
+            .writer
+            .lock()
+            .map_err(|_| Error::Closed("memory backend lock poisoned".into()))?;
+        let mut next = (*self.snapshot()?).clone();
+        for ((t, k), v) in group.writes {
+            match v {
+                Some(v) => {
+                    next.tables[idx(t)].insert(k, v);
+                }
+                None => {
+                    next.tables[idx(t)].remove(&k);
+                }
+            }
+        }
+        *self
+            .current
+            .write()
+            .map_err(|_| Error::Closed("memory backend lock poisoned".into()))? = Arc::new(next);
+        Ok(())
     }
     fn space(&self) -> Result<Space> {
         Ok(Space { disk_bytes: None })

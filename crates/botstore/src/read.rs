@@ -5,15 +5,23 @@ use crate::codec::{self, ItemRecord, LeaseRecord, Table};
 use crate::error::{Error, Result, Rule};
 use crate::kv::KvRead;
 use crate::model::*;
+use crate::value_codec::CodecStack;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use std::ops::Bound;
 
-pub fn get_item(v: &dyn KvRead, ns: &Namespace, key: &str, now: Millis) -> Result<Option<Item>> {
-    let Some(b) = v.get(Table::Items, &codec::named_key(ns, key))? else {
+pub fn get_item(
+    v: &dyn KvRead,
+    c: &CodecStack,
+    ns: &Namespace,
+    key: &str,
+    now: Millis,
+) -> Result<Option<Item>> {
+    let k = codec::named_key(ns, key);
+    let Some(b) = v.get(Table::Items, &k)? else {
         return Ok(None);
     };
-    let rec = ItemRecord::decode(&b)?;
+    let rec = ItemRecord::decode_with(&b, c, &k)?;
     if rec.is_expired(now) {
         return Ok(None);
     }
@@ -57,7 +65,7 @@ pub fn decode_cursor(c: &str, prefix: &[u8]) -> Result<Vec<u8>> {
     Ok(k)
 }
 
-pub fn scan_items(v: &dyn KvRead, req: &Scan, now: Millis) -> Result<Page<Item>> {
+pub fn scan_items(v: &dyn KvRead, c: &CodecStack, req: &Scan, now: Millis) -> Result<Page<Item>> {
     let mut prefix = codec::ns_enc(&req.ns);
     if !req.recursive {
         prefix.push(codec::KEY_SEP);
@@ -95,7 +103,7 @@ pub fn scan_items(v: &dyn KvRead, req: &Scan, now: Millis) -> Result<Page<Item>>
         });
     }
     v.scan(Table::Items, range, false, &mut |k, val| {
-        let rec = ItemRecord::decode(val)?;
+        let rec = ItemRecord::decode_with(val, c, k)?;
         if rec.is_expired(now) {
             return Ok(true);
         }
@@ -282,6 +290,7 @@ pub fn stream_info(v: &dyn KvRead, ns: &Namespace, stream: &str) -> Result<Optio
 /// the last going backward).
 pub fn read_stream(
     v: &dyn KvRead,
+    c: &CodecStack,
     ns: &Namespace,
     stream: &str,
     from: Option<u64>,
@@ -304,7 +313,7 @@ pub fn read_stream(
         reverse,
         &mut |k, val| {
             let seq = codec::be64(&k[k.len() - 8..])?;
-            out.push(codec::decode_entry(seq, val)?);
+            out.push(codec::decode_entry_with(c, k, seq, val)?);
             Ok(out.len() < limit)
         },
     )?;
@@ -327,7 +336,7 @@ pub fn get_lease(v: &dyn KvRead, ns: &Namespace, name: &str, now: Millis) -> Res
 }
 
 /// Up to `limit` changes with an LSN above `since`, in commit order.
-pub fn changes(v: &dyn KvRead, since: u64, limit: usize) -> Result<Vec<Change>> {
+pub fn changes(v: &dyn KvRead, c: &CodecStack, since: u64, limit: usize) -> Result<Vec<Change>> {
     let mut out = Vec::new();
     let from = since.saturating_add(1).to_be_bytes();
     if since == u64::MAX {
@@ -338,7 +347,7 @@ pub fn changes(v: &dyn KvRead, since: u64, limit: usize) -> Result<Vec<Change>> 
         (Bound::Included(&from[..]), Bound::Unbounded),
         false,
         &mut |k, val| {
-            out.push(codec::decode_change(codec::be64(k)?, val)?);
+            out.push(codec::decode_change(c, codec::be64(k)?, val)?);
             Ok(out.len() < limit)
         },
     )?;

@@ -2,12 +2,14 @@
 //! and hands reads and batches to the backend. Nothing below it sees unchecked input.
 
 use crate::apply::{committed, Batch};
-use crate::backend::{Backend, CompactReport};
+use crate::backend::{Backend, CompactReport, Metric};
 use crate::codec::Table;
+use crate::commit::{CommitOptions, Committer};
 use crate::error::{Error, Result, Rule};
 use crate::limits::{check_ttl, Limits};
 use crate::model::*;
 use crate::read::{self, Scan};
+use crate::value_codec::CodecStack;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -60,6 +62,10 @@ pub struct StoreOptions {
     pub limits: Limits,
     pub retention: Retention,
     pub clock: Clock,
+    /// The value codecs every stored value passes through (none by default).
+    pub codecs: Arc<CodecStack>,
+    /// How batches are grouped into one backend write.
+    pub commit: CommitOptions,
 }
 
 /// An atomic batch failed at mutation `index`; nothing of it was written.
@@ -136,6 +142,8 @@ pub struct Maintenance {
 pub struct Store {
     backend: Arc<dyn Backend>,
     opts: Arc<StoreOptions>,
+    /// The group commit thread (or why it could not start).
+    committer: Arc<std::result::Result<Committer, Error>>,
     /// Counts commits made through this store (and its clones); see [`Store::commits`].
     commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -146,9 +154,15 @@ impl Store {
     }
 
     pub fn with_options(backend: Arc<dyn Backend>, opts: StoreOptions) -> Self {
+        let committer = Committer::start(
+            Arc::clone(&backend),
+            Arc::clone(&opts.codecs),
+            opts.commit.clone(),
+        );
         Store {
             backend,
             opts: Arc::new(opts),
+            committer: Arc::new(committer),
             commits: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
@@ -174,8 +188,35 @@ impl Store {
         self.commits.subscribe()
     }
 
+    /// The value codecs of this store.
+    pub fn codecs(&self) -> &Arc<CodecStack> {
+        &self.opts.codecs
+    }
+
+    /// The store's own metrics (group commit) followed by the backend's.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut out = match &*self.committer {
+            Ok(c) => c.metrics.export(),
+            Err(_) => Vec::new(),
+        };
+        out.extend(self.backend.metrics());
+        out
+    }
+
+    /// Finish the writes in flight, stop taking new ones, and close the backend (a final
+    /// checkpoint for the embedded engine). Every clone of this store is closed with it.
+    pub fn close(&self) -> Result<()> {
+        if let Ok(c) = &*self.committer {
+            c.stop()?;
+        }
+        self.backend.close()
+    }
+
     async fn commit(&self, batch: Batch) -> Result<crate::BatchResults> {
-        let r = self.backend.commit(batch).await;
+        let r = match &*self.committer {
+            Ok(c) => c.submit(batch).await,
+            Err(e) => Err(e.clone()),
+        };
         if r.is_ok() {
             self.commits.send_modify(|n| *n = n.wrapping_add(1));
         }
@@ -327,7 +368,13 @@ impl Store {
     pub fn get_now(&self, ns: &Namespace, key: &str) -> Result<Option<Item>> {
         self.opts.limits.check_namespace(ns)?;
         self.opts.limits.check_key(key)?;
-        read::get_item(&*self.backend.read()?, ns, key, self.now())
+        read::get_item(
+            &*self.backend.read()?,
+            &self.opts.codecs,
+            ns,
+            key,
+            self.now(),
+        )
     }
 
     /// Several items from one consistent view, in the order asked.
@@ -339,7 +386,7 @@ impl Store {
         let v = self.backend.read()?;
         let now = self.now();
         keys.iter()
-            .map(|(ns, k)| read::get_item(&*v, ns, k, now))
+            .map(|(ns, k)| read::get_item(&*v, &self.opts.codecs, ns, k, now))
             .collect()
     }
 
@@ -351,7 +398,7 @@ impl Store {
             self.opts.limits.check_namespace(&req.ns)?;
         }
         self.opts.limits.check_page(req.limit)?;
-        read::scan_items(&*self.backend.read()?, req, self.now())
+        read::scan_items(&*self.backend.read()?, &self.opts.codecs, req, self.now())
     }
 
     /// Namespaces under `prefix`, truncated to `max_depth` segments, paged.
@@ -415,7 +462,15 @@ impl Store {
         self.opts.limits.check_namespace(ns)?;
         self.opts.limits.check_key(stream)?;
         self.opts.limits.check_page(limit)?;
-        read::read_stream(&*self.backend.read()?, ns, stream, from, dir, limit)
+        read::read_stream(
+            &*self.backend.read()?,
+            &self.opts.codecs,
+            ns,
+            stream,
+            from,
+            dir,
+            limit,
+        )
     }
 
     pub async fn trim(&self, ns: &Namespace, stream: &str, to: TrimTo) -> Result<u64> {
@@ -530,7 +585,7 @@ impl Store {
     /// Up to `limit` committed changes with an LSN above `since`, in commit order.
     pub async fn changes(&self, since: u64, limit: usize) -> Result<Vec<Change>> {
         self.opts.limits.check_page(limit)?;
-        read::changes(&*self.backend.read()?, since, limit)
+        read::changes(&*self.backend.read()?, &self.opts.codecs, since, limit)
     }
 
     /// The oldest LSN still in the change feed (`None`: empty).
@@ -602,12 +657,12 @@ impl Store {
             before_lsn: before,
             max: limit.min(u32::MAX as usize) as u32,
         };
-        match self
-            .backend
-            .commit(self.batch_of(vec![m], true))
-            .await?
-            .pop()
-        {
+        // Not through `commit`: forgetting old changes is no news for feed followers.
+        let results = match &*self.committer {
+            Ok(c) => c.submit(self.batch_of(vec![m], true)).await?,
+            Err(e) => return Err(e.clone()),
+        };
+        match results.into_iter().last() {
             Some(Ok(Outcome::Trimmed { removed })) => Ok(removed),
             Some(Err(e)) => Err(e),
             _ => Ok(0),

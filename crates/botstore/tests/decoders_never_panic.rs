@@ -15,7 +15,7 @@ proptest! {
         let _ = codec::decode_entry(1, &b);
         let _ = codec::decode_stream_info(&b);
         let _ = codec::decode_ns_stats(&b);
-        let _ = codec::decode_change(1, &b);
+        let _ = codec::decode_change(&botstore::CodecStack::plain(), 1, &b);
         let _ = codec::ns_dec(&b);
         let _ = codec::split_named_key(&b);
         let _ = envelope::open(&b);
@@ -34,12 +34,12 @@ proptest! {
             expires_at: Some(9),
             subject: Some("s".into()),
         };
-        let mut b = codec::encode_change(5, &botstore::ChangeKind::Put(item));
+        let mut b = codec::encode_change(&botstore::CodecStack::plain(), 5, &botstore::ChangeKind::Put(item)).unwrap();
         let i = flip % b.len();
         b[i] = byte;
-        let _ = codec::decode_change(1, &b);
+        let _ = codec::decode_change(&botstore::CodecStack::plain(), 1, &b);
         b.truncate(i);
-        let _ = codec::decode_change(1, &b);
+        let _ = codec::decode_change(&botstore::CodecStack::plain(), 1, &b);
     }
 
     #[test]

@@ -120,11 +120,8 @@ impl<B: Backend> Backend for KeepAlive<B> {
     fn read(&self) -> crate::Result<Box<dyn crate::kv::KvRead + '_>> {
         self.backend.read()
     }
-    fn commit(
-        &self,
-        batch: crate::Batch,
-    ) -> BoxFuture<'static, crate::Result<crate::BatchResults>> {
-        self.backend.commit(batch)
+    fn write(&self, group: crate::WriteGroup) -> crate::Result<()> {
+        self.backend.write(group)
     }
     fn space(&self) -> crate::Result<crate::Space> {
         self.backend.space()
@@ -134,6 +131,12 @@ impl<B: Backend> Backend for KeepAlive<B> {
     }
     fn sync(&self) -> crate::Result<()> {
         self.backend.sync()
+    }
+    fn close(&self) -> crate::Result<()> {
+        self.backend.close()
+    }
+    fn metrics(&self) -> Vec<crate::Metric> {
+        self.backend.metrics()
     }
 }
 
