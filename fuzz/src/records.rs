@@ -32,11 +32,14 @@ pub fn check(data: &[u8]) {
         // A record decoded from `data` carries all of `data`'s value: the encoding is no
         // longer (envelope header padding and unknown flag bits are all it may drop).
         assert!(b.len() <= data.len());
+        let plain = botstore::CodecStack::plain();
         let ch = codec::encode_change(
+            &plain,
             -1,
             &botstore::ChangeKind::Put(rec.into_item(botstore::Namespace::new(["n"]), "k".into())),
-        );
-        assert!(codec::decode_change(LSN, &ch).is_ok());
+        )
+        .expect("a plain stack cannot fail");
+        assert!(codec::decode_change(&plain, LSN, &ch).is_ok());
     }
 
     let lease = LeaseRecord::decode(data);
@@ -70,12 +73,13 @@ pub fn check(data: &[u8]) {
         assert_eq!(codec::decode_ns_stats(&b), Ok(s));
     }
 
-    let change = codec::decode_change(LSN, data);
+    let plain = botstore::CodecStack::plain();
+    let change = codec::decode_change(&plain, LSN, data);
     corrupt_only(&change);
     if let Ok(c) = change {
         assert_eq!(c.lsn, LSN);
-        let b = codec::encode_change(c.at, &c.kind);
-        assert_eq!(codec::decode_change(LSN, &b), Ok(c));
+        let b = codec::encode_change(&plain, c.at, &c.kind).expect("a plain stack cannot fail");
+        assert_eq!(codec::decode_change(&plain, LSN, &b), Ok(c));
     }
 
     let ns = codec::ns_dec(data);

@@ -174,7 +174,9 @@ fn record_seeds() -> Vec<(&'static str, Vec<u8>)> {
         at: 9,
         value: Value::json_text("{\"type\":\"message\"}"),
     };
-    let change = |k: ChangeKind| codec::encode_change(1_700_000_000_000, &k);
+    let change = |k: ChangeKind| {
+        codec::encode_change(&botstore::CodecStack::plain(), 1_700_000_000_000, &k).unwrap()
+    };
     let mut envelope_full = Vec::new();
     envelope::seal(
         &envelope::Header {

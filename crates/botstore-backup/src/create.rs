@@ -26,8 +26,6 @@ pub const CHUNK_AVG: u32 = 512 << 10;
 pub const CHUNK_MAX: u32 = 2 << 20;
 /// Bytes of records buffered before the chunker runs over them.
 const FEED: usize = 4 << 20;
-/// The embedded engine's private meta key; not part of a backup.
-const META_JOURNAL_GENERATION: &[u8] = b"journal_generation";
 
 /// How far a backup is.
 #[derive(Clone, Debug, Default)]
@@ -388,9 +386,6 @@ fn emit_full(
             t,
             (Bound::Unbounded, Bound::Unbounded),
             &mut |k, v| {
-                if t == Table::Meta && k == META_JOURNAL_GENERATION {
-                    return Ok(());
-                }
                 ch.record(&Record::Put(t, k, v));
                 if ch.buf.len() >= FEED {
                     ch.feed(sink, false)?;

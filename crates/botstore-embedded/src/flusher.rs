@@ -2,9 +2,8 @@
 //! writer goes on filling a new one, so redb's B-tree work overlaps the next groups.
 
 use crate::memtable::MemTables;
-use crate::tables::{self, META_JOURNAL_GENERATION};
+use crate::tables;
 use crate::Shared;
-use botstore::codec::Table;
 use botstore::{Error, Result};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
@@ -101,11 +100,7 @@ pub fn commit_memtable(shared: &Shared, mem: &MemTables, checkpoint: Option<u64>
     }
     tables::apply_writes(&txn, mem.iter())?;
     if let Some(next) = checkpoint {
-        let mut meta = txn
-            .open_table(tables::def(Table::Meta))
-            .map_err(Error::storage)?;
-        meta.insert(META_JOURNAL_GENERATION, &next.to_be_bytes()[..])
-            .map_err(Error::storage)?;
+        tables::set_journal_generation(&txn, next)?;
     }
     txn.commit().map_err(Error::storage)?;
     shared

@@ -26,7 +26,6 @@ pub mod tables;
 pub mod writer;
 
 use botstore::backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
-use botstore::codec::{self, Table};
 use botstore::kv::KvRead;
 use botstore::{Error, Result};
 use journal::Journal;
@@ -220,14 +219,7 @@ impl EmbeddedBackend {
                 e => Error::Storage(format!("cannot open {}: {e}", path.display())),
             })?;
         // Replay the journal, then start a new generation: stale frames are never replayed.
-        let generation = {
-            let txn = db.begin_read().map_err(Error::storage)?;
-            let view = tables::RedbView::new(txn);
-            match view.get(Table::Meta, tables::META_JOURNAL_GENERATION)? {
-                Some(b) => codec::be64(&b)?,
-                None => 0,
-            }
-        };
+        let generation = tables::journal_generation(&db.begin_read().map_err(Error::storage)?)?;
         let journal_path = dir.join("wal.log");
         let journal = Journal::open(&journal_path, opts.journal_capacity, generation)?;
         let (frames, _) = journal::read_frames(journal.file(), generation)?;
@@ -247,13 +239,7 @@ impl EmbeddedBackend {
                         .map(|(t, k, v)| (*t, k.as_slice(), v.as_deref())),
                 )?;
             }
-            {
-                let mut meta = txn
-                    .open_table(tables::def(Table::Meta))
-                    .map_err(Error::storage)?;
-                meta.insert(tables::META_JOURNAL_GENERATION, &next.to_be_bytes()[..])
-                    .map_err(Error::storage)?;
-            }
+            tables::set_journal_generation(&txn, next)?;
             txn.commit().map_err(Error::storage)?;
         }
         let mut journal = journal;

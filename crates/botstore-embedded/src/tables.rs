@@ -22,8 +22,45 @@ pub fn def(t: Table) -> Def {
     TableDefinition::new(t.name())
 }
 
-/// Backend-private meta key: the journal generation that follows the last checkpoint.
+/// The engine's own table, beside the store's tables and never seen through the seam
+/// (not in read views, not in backups): the engine's bookkeeping.
+pub const ENGINE_META: Def = TableDefinition::new("engine_meta");
+
+/// [`ENGINE_META`] key: the journal generation that follows the last checkpoint (be64).
+/// Stores written before the engine had its own table kept it in the store's `meta` table
+/// under the same name; open moves it.
 pub const META_JOURNAL_GENERATION: &[u8] = b"journal_generation";
+
+/// The journal generation recorded by the last checkpoint (0 for a new store), from the
+/// engine's table or, in a store written by an older build, from the store's `meta` table.
+pub fn journal_generation(txn: &ReadTransaction) -> Result<u64> {
+    for t in [ENGINE_META, def(Table::Meta)] {
+        match txn.open_table(t) {
+            Ok(tab) => {
+                if let Some(g) = tab.get(META_JOURNAL_GENERATION).map_err(Error::storage)? {
+                    return botstore::codec::be64(g.value());
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(Error::storage(e)),
+        }
+    }
+    Ok(0)
+}
+
+/// Record the journal generation in the engine's table (and drop an older build's copy
+/// from the store's `meta` table).
+pub fn set_journal_generation(txn: &WriteTransaction, generation: u64) -> Result<()> {
+    txn.open_table(ENGINE_META)
+        .map_err(Error::storage)?
+        .insert(META_JOURNAL_GENERATION, &generation.to_be_bytes()[..])
+        .map_err(Error::storage)?;
+    txn.open_table(def(Table::Meta))
+        .map_err(Error::storage)?
+        .remove(META_JOURNAL_GENERATION)
+        .map_err(Error::storage)?;
+    Ok(())
+}
 
 /// A read view: a redb read transaction with tables opened on first use.
 pub struct RedbView {
@@ -132,4 +169,37 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
         txn.open_table(def(t)).map_err(Error::storage)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::ReadableDatabase;
+
+    /// A store written before the engine had its own table kept the generation in the
+    /// store's `meta` table: it is read from there, and the next checkpoint moves it.
+    #[test]
+    fn journal_generation_moves_out_of_the_store_meta_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("s.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        create_all(&txn).unwrap();
+        txn.open_table(def(Table::Meta))
+            .unwrap()
+            .insert(META_JOURNAL_GENERATION, &5u64.to_be_bytes()[..])
+            .unwrap();
+        txn.commit().unwrap();
+        assert_eq!(journal_generation(&db.begin_read().unwrap()).unwrap(), 5);
+
+        let txn = db.begin_write().unwrap();
+        set_journal_generation(&txn, 6).unwrap();
+        txn.commit().unwrap();
+        let r = db.begin_read().unwrap();
+        assert_eq!(journal_generation(&r).unwrap(), 6);
+        let view = RedbView::new(r);
+        assert_eq!(
+            view.get(Table::Meta, META_JOURNAL_GENERATION).unwrap(),
+            None
+        );
+    }
 }

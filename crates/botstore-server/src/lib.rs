@@ -75,7 +75,7 @@ impl Server {
             },
         )?);
         let store = Store::with_options(
-            engine.clone(),
+            engine,
             StoreOptions {
                 retention: Retention {
                     max_age: Some(settings.changes_retention),
@@ -125,7 +125,6 @@ impl Server {
         let maintenance = store.spawn_maintenance(settings.maintenance_interval);
         let state = Arc::new(AppState {
             store,
-            engine: Some(engine),
             tokens,
             settings: settings.clone(),
             metrics: metrics::Metrics::default(),

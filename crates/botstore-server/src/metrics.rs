@@ -7,7 +7,7 @@
 
 use crate::state::AppState;
 use botstore::metrics::{AtomicHistogram, HistogramSnapshot, LATENCY_SECONDS, SIZES};
-use botstore::Namespace;
+use botstore::{MetricValue, Namespace};
 use botstore_api::ProblemType;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -226,57 +226,21 @@ impl Metrics {
             "",
             &self.batch_mutations.snapshot(),
         );
-        if let Some(e) = &s.engine {
-            let m = e.metrics();
-            head(
-                &mut out,
-                "botstore_commit_group_batches",
-                "histogram",
-                "Write batches (requests) made durable by one group commit.",
-            );
-            histogram(
-                &mut out,
-                "botstore_commit_group_batches",
-                "",
-                &m.group_batches.snapshot(),
-            );
-            head(
-                &mut out,
-                "botstore_journal_fsync_duration_seconds",
-                "histogram",
-                "Time of one journal fdatasync.",
-            );
-            histogram(
-                &mut out,
-                "botstore_journal_fsync_duration_seconds",
-                "",
-                &m.fsync_seconds.snapshot(),
-            );
-            for (name, help, v) in [
-                ("botstore_commit_groups_total", "Group commits.", &m.groups),
-                (
-                    "botstore_commit_batches_total",
-                    "Write batches committed.",
-                    &m.batches,
-                ),
-                (
-                    "botstore_journal_fsyncs_total",
-                    "Journal fdatasyncs.",
-                    &m.fsyncs,
-                ),
-                (
-                    "botstore_checkpoints_total",
-                    "Checkpoints (durable engine commits).",
-                    &m.checkpoints,
-                ),
-                (
-                    "botstore_memtable_flushes_total",
-                    "Memtable commits to the engine.",
-                    &m.flushes,
-                ),
-            ] {
-                head(&mut out, name, "counter", help);
-                let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+        // The store's group commit and whatever the backend exports (fsyncs, checkpoints).
+        for m in s.store.metrics() {
+            match &m.value {
+                MetricValue::Counter(v) => {
+                    head(&mut out, m.name, "counter", m.help);
+                    let _ = writeln!(out, "{} {v}", m.name);
+                }
+                MetricValue::Gauge(v) => {
+                    head(&mut out, m.name, "gauge", m.help);
+                    let _ = writeln!(out, "{} {v}", m.name);
+                }
+                MetricValue::Histogram(h) => {
+                    head(&mut out, m.name, "histogram", m.help);
+                    histogram(&mut out, m.name, "", h);
+                }
             }
         }
         out.push_str(&self.namespace_section(s).await);

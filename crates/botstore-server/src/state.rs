@@ -12,8 +12,6 @@ use tokio::sync::watch;
 
 pub struct AppState {
     pub store: Store,
-    /// The embedded engine's writer counters (fsync latency, group sizes).
-    pub engine: Option<Arc<botstore_embedded::EmbeddedBackend>>,
     pub tokens: TokenStore,
     pub settings: Settings,
     pub metrics: Metrics,

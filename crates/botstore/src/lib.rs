@@ -45,6 +45,7 @@ pub use apply::{Batch, BatchResults};
 pub use backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
 pub use commit::{CommitMetrics, CommitOptions};
 pub use error::{Error, ErrorKind, Result, Rule};
+pub use kv::{KvRead, Table, WriteSet};
 pub use limits::Limits;
 pub use model::*;
 pub use read::Scan;
