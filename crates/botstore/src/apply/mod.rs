@@ -1,0 +1,181 @@
+//! The write semantics, written once for every backend: preconditions, patches, leases and
+//! fencing, streams, TTL, per-namespace counters and the change feed. A backend hands a
+//! group of batches and a read view to [`apply_group`] and stores the returned write set
+//! atomically; that is all a backend has to do to get identical behaviour.
+//!
+//! One file per topic: `items`, `streams`, `leases`, `ttl` (namespace TTLs and
+//! change-feed retention); this file holds the group and batch logic they share.
+
+use crate::codec::{self, ItemRecord, LeaseRecord, Table};
+use crate::error::{Error, Result};
+use crate::kv::{KvRead, Layered, WriteSet};
+use crate::model::*;
+use crate::value_codec::CodecStack;
+use std::ops::Bound;
+
+mod items;
+mod leases;
+mod streams;
+mod ttl;
+
+/// A batch of mutations as a backend receives it.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub mutations: Vec<Mutation>,
+    /// All or nothing. When false each mutation succeeds or fails on its own.
+    pub atomic: bool,
+    /// The time the batch is applied at (ms since the epoch).
+    pub now: Millis,
+    /// The largest value a patch may produce.
+    pub max_value_size: usize,
+}
+
+/// The result of one batch: one entry per mutation. For an atomic batch that failed, the
+/// list ends at the failing mutation (an `Err`) and nothing of the batch was written.
+pub type BatchResults = Vec<Result<Outcome>>;
+
+/// True when the results of an atomic batch say it was committed.
+pub fn committed(results: &BatchResults) -> bool {
+    results.iter().all(Result::is_ok)
+}
+
+/// What [`apply_group`] produced.
+pub struct Applied {
+    /// Each batch's results, in order.
+    pub results: Vec<BatchResults>,
+    /// The writes of every batch that succeeded (an atomic batch that failed leaves none).
+    pub writes: WriteSet,
+    /// The LSNs the group assigned: `first_lsn..=last_lsn` (empty, `last_lsn == first_lsn - 1`,
+    /// when it assigned none).
+    pub first_lsn: u64,
+    pub last_lsn: u64,
+}
+
+/// Apply a group of batches on top of `base`, in order.
+pub fn apply_group(base: &dyn KvRead, batches: &[Batch], codecs: &CodecStack) -> Result<Applied> {
+    let tx = Layered::new(base);
+    let last_lsn = match tx.get(Table::Meta, codec::META_LAST_LSN)? {
+        Some(b) => codec::be64(&b)?,
+        None => 0,
+    };
+    let mut ap = Applier {
+        tx,
+        last_lsn,
+        codecs,
+    };
+    let start_lsn = last_lsn;
+    let mut all = Vec::with_capacity(batches.len());
+    for b in batches {
+        all.push(ap.batch(b)?);
+    }
+    let Applier {
+        mut tx, last_lsn, ..
+    } = ap;
+    if last_lsn != start_lsn {
+        tx.put(
+            Table::Meta,
+            codec::META_LAST_LSN.to_vec(),
+            last_lsn.to_be_bytes().to_vec(),
+        );
+    }
+    Ok(Applied {
+        results: all,
+        writes: tx.into_writes(),
+        first_lsn: start_lsn + 1,
+        last_lsn,
+    })
+}
+
+struct Applier<'a> {
+    tx: Layered<'a>,
+    last_lsn: u64,
+    codecs: &'a CodecStack,
+}
+
+/// Storage errors abort the whole group; everything else is the mutation's own result.
+fn is_fatal(e: &Error) -> bool {
+    matches!(e, Error::Storage(_) | Error::Corrupt(_))
+}
+
+impl Applier<'_> {
+    fn batch(&mut self, b: &Batch) -> Result<BatchResults> {
+        let mut results = Vec::with_capacity(b.mutations.len());
+        self.tx.begin();
+        let lsn_at_start = self.last_lsn;
+        for m in &b.mutations {
+            self.tx.begin();
+            let lsn_before = self.last_lsn;
+            match self.mutation(m, b) {
+                Ok(o) => {
+                    self.tx.commit();
+                    results.push(Ok(o));
+                }
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => {
+                    self.tx.rollback();
+                    self.last_lsn = lsn_before;
+                    results.push(Err(e));
+                    if b.atomic {
+                        self.tx.rollback();
+                        self.last_lsn = lsn_at_start;
+                        return Ok(results);
+                    }
+                }
+            }
+        }
+        self.tx.commit();
+        Ok(results)
+    }
+
+    fn next_lsn(&mut self) -> u64 {
+        self.last_lsn += 1;
+        self.last_lsn
+    }
+
+    fn change(&mut self, lsn: u64, at: Millis, kind: &ChangeKind) -> Result<()> {
+        let rec = codec::encode_change(self.codecs, at, kind)?;
+        self.tx.put(Table::Changes, lsn.to_be_bytes().to_vec(), rec);
+        Ok(())
+    }
+
+    fn item(&self, key: &[u8]) -> Result<Option<ItemRecord>> {
+        self.tx
+            .get(Table::Items, key)?
+            .map(|b| ItemRecord::decode_with(&b, self.codecs, key))
+            .transpose()
+    }
+
+    fn stats(&mut self, ns: &Namespace, f: impl FnOnce(&mut NamespaceStats)) -> Result<()> {
+        let k = codec::ns_enc(ns);
+        let mut s = match self.tx.get(Table::Namespaces, &k)? {
+            Some(b) => codec::decode_ns_stats(&b)?,
+            None => NamespaceStats::default(),
+        };
+        f(&mut s);
+        if s.is_empty() {
+            self.tx.delete(Table::Namespaces, k);
+        } else {
+            self.tx
+                .put(Table::Namespaces, k, codec::encode_ns_stats(&s));
+        }
+        Ok(())
+    }
+
+    fn mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {
+        match m {
+            Mutation::Put { .. }
+            | Mutation::Patch { .. }
+            | Mutation::Delete { .. }
+            | Mutation::Expire { .. } => self.item_mutation(m, b),
+            Mutation::Append { .. } | Mutation::Trim { .. } | Mutation::DeleteStream { .. } => {
+                self.stream_mutation(m, b)
+            }
+            Mutation::LeaseAcquire { .. }
+            | Mutation::LeaseRenew { .. }
+            | Mutation::LeaseRelease { .. } => self.lease_mutation(m, b),
+            Mutation::SetNamespaceTtl { .. } | Mutation::ForgetChanges { .. } => {
+                self.upkeep_mutation(m, b)
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Upkeep of time and history: namespace default TTLs and change-feed retention.
+
+use super::*;
+
+impl Applier<'_> {
+    pub(super) fn upkeep_mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {
+        let now = b.now;
+        match m {
+            Mutation::SetNamespaceTtl { prefix, ttl } => {
+                let k = codec::ns_enc(prefix);
+                let ms = ttl.map(|d| d.as_millis() as u64);
+                match ms {
+                    Some(ms) => self.tx.put(Table::NsTtl, k, ms.to_be_bytes().to_vec()),
+                    None => self.tx.delete(Table::NsTtl, k),
+                }
+                let lsn = self.next_lsn();
+                self.change(
+                    lsn,
+                    now,
+                    &ChangeKind::NamespaceTtl {
+                        prefix: prefix.clone(),
+                        ttl_ms: ms,
+                    },
+                )?;
+                Ok(Outcome::Done)
+            }
+            Mutation::ForgetChanges { before_lsn, max } => {
+                let mut keys = Vec::new();
+                let end = before_lsn.to_be_bytes();
+                self.tx.base().scan(
+                    Table::Changes,
+                    (Bound::Unbounded, Bound::Excluded(&end[..])),
+                    false,
+                    &mut |k, _| {
+                        if keys.len() >= *max as usize {
+                            return Ok(false);
+                        }
+                        keys.push(k.to_vec());
+                        Ok(keys.len() < *max as usize)
+                    },
+                )?;
+                let n = keys.len() as u64;
+                for k in keys {
+                    self.tx.delete(Table::Changes, k);
+                }
+                Ok(Outcome::Trimmed { removed: n })
+            }
+            _ => Err(Error::Storage(format!("internal: {m:?} routed to ttl",))),
+        }
+    }
+
+    pub(super) fn default_ttl(&self, ns: &Namespace) -> Result<Option<u64>> {
+        for depth in (1..=ns.len()).rev() {
+            let p = Namespace(ns.0[..depth].to_vec());
+            if let Some(b) = self.tx.get(Table::NsTtl, &codec::ns_enc(&p))? {
+                return Ok(Some(codec::be64(&b)?));
+            }
+        }
+        Ok(None)
+    }
+}
