@@ -9,8 +9,8 @@ use crate::restore::{check_target, in_subtree, load_chain, RestoreOptions};
 use crate::segment::{self, SegmentManifest};
 use crate::{Error, Result};
 use botstore::codec::{self, Table};
+use botstore::LoadOp;
 use botstore::Namespace;
-use botstore_embedded::{LoadOp, Loader};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -195,8 +195,8 @@ pub fn restore_at(
     let chain = chain(&all, plan.snapshot)?;
     let ns_key = pit.ns.as_ref().map(codec::ns_enc);
     let ns = ns_key.as_deref();
-    let mut loader = Loader::create(to, opts.force)?;
-    let (records, _) = load_chain(repo, &mut loader, &chain, ns, opts.progress)?;
+    let mut loader = botstore::create_loader(&to.to_string_lossy(), opts.force)?;
+    let (records, _) = load_chain(repo, &mut *loader, &chain, ns, opts.progress)?;
     let index = if segs.is_empty() {
         Default::default()
     } else {
@@ -225,7 +225,7 @@ pub fn restore_at(
                     None => LoadOp::Delete(*t, k),
                 })
                 .collect();
-            loader.apply(ops)?;
+            loader.apply(&ops)?;
             lsn = c.lsn;
             last_time = Some(c.at);
             applied += 1;
@@ -236,7 +236,7 @@ pub fn restore_at(
         lsn = l;
     }
     let lsn_bytes = lsn.to_be_bytes();
-    loader.apply([LoadOp::Put(Table::Meta, codec::META_LAST_LSN, &lsn_bytes)])?;
+    loader.apply(&[LoadOp::Put(Table::Meta, codec::META_LAST_LSN, &lsn_bytes)])?;
     let report = loader.finish()?;
     Ok(PitrSummary {
         snapshot: plan.snapshot.id.clone(),

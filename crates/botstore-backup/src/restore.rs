@@ -6,7 +6,7 @@ use crate::crypto::Repo;
 use crate::format::{decode_record, pack_name, Location, Manifest, Record};
 use crate::{hex, unhex, Error, Result};
 use botstore::codec::Table;
-use botstore_embedded::{LoadOp, Loader};
+use botstore::LoadOp;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -119,7 +119,7 @@ pub(crate) fn in_subtree(prefix: Option<&[u8]>, t: Table, key: &[u8]) -> bool {
 /// are written. Returns (records written, stream bytes read).
 pub(crate) fn load_chain(
     repo: &Repo,
-    loader: &mut Loader,
+    loader: &mut dyn botstore::BulkLoader,
     chain: &[&Manifest],
     ns: Option<&[u8]>,
     progress: Option<&(dyn Fn(u64, u64) + Sync)>,
@@ -181,7 +181,7 @@ pub(crate) fn load_chain(
                     at += used;
                 }
                 records += ops.len() as u64;
-                loader.apply(ops)?;
+                loader.apply(&ops)?;
                 buf.drain(..at);
                 carry = buf;
                 if let Some(p) = progress {
@@ -223,8 +223,8 @@ pub fn restore(repo: &Repo, to: &Path, opts: &RestoreOptions) -> Result<RestoreS
     let all = snapshots(repo)?;
     let target = find_snapshot(&all, opts.snapshot.as_deref())?;
     let chain = chain(&all, target)?;
-    let mut loader = Loader::create(to, opts.force)?;
-    let (records, done) = load_chain(repo, &mut loader, &chain, None, opts.progress)?;
+    let mut loader = botstore::create_loader(&to.to_string_lossy(), opts.force)?;
+    let (records, done) = load_chain(repo, &mut *loader, &chain, None, opts.progress)?;
     let report = loader.finish()?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(RestoreSummary {

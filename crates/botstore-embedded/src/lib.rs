@@ -37,36 +37,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use writer::{Upkeep, Writer, WriterState};
 
-/// When an acknowledged write is on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// Acknowledged means on disk: one `fdatasync` per group before the acknowledgement.
-    #[default]
-    Immediate,
-    /// Acknowledged before the flush; the journal is flushed at most `max_loss` after a
-    /// write, which bounds what a power loss can take. A process crash loses nothing.
-    Relaxed { max_loss: Duration },
-}
-
-impl Durability {
-    /// `immediate`, `relaxed` (10 ms) or `relaxed:25ms`.
-    pub fn parse(s: &str) -> Result<Durability> {
-        let bad = || Error::InvalidInput {
-            rule: botstore::Rule::Range,
-            detail: format!("durability {s:?}: expected immediate, relaxed or relaxed:<duration>"),
-        };
-        match s.split_once(':') {
-            None if s == "immediate" => Ok(Durability::Immediate),
-            None if s == "relaxed" => Ok(Durability::Relaxed {
-                max_loss: Duration::from_millis(10),
-            }),
-            Some(("relaxed", d)) => Ok(Durability::Relaxed {
-                max_loss: botstore::parse_duration(d).map_err(|_| bad())?,
-            }),
-            _ => Err(bad()),
-        }
-    }
-}
+pub use botstore::Durability;
 
 /// Options of the embedded engine.
 #[derive(Clone, Debug)]

@@ -18,24 +18,7 @@ use std::path::{Path, PathBuf};
 
 type WriteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 
-/// One write of a load.
-#[derive(Clone, Copy, Debug)]
-pub enum LoadOp<'a> {
-    Put(Table, &'a [u8], &'a [u8]),
-    Delete(Table, &'a [u8]),
-    /// Delete every key in `start .. end` (end excluded).
-    DeleteRange(Table, &'a [u8], &'a [u8]),
-}
-
-/// What a finished load wrote.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LoadReport {
-    pub items: u64,
-    pub streams: u64,
-    pub expiry_entries: u64,
-    pub namespaces: u64,
-    pub file_bytes: u64,
-}
+pub use botstore::load::{LoadOp, LoadReport};
 
 /// Bytes written per redb transaction before it is committed (non-durably). Kept well
 /// under the cache so a transaction's dirty pages stay in it: 16 MiB restored ~10% faster
@@ -348,5 +331,17 @@ impl Drop for Loader {
             drop(self.db.take());
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+impl botstore::load::BulkLoader for Loader {
+    fn apply(&mut self, ops: &[LoadOp<'_>]) -> Result<()> {
+        Loader::apply(self, ops.iter().copied())
+    }
+    fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Loader::get(self, table, key)
+    }
+    fn finish(self: Box<Self>) -> Result<LoadReport> {
+        Loader::finish(*self)
     }
 }

@@ -127,7 +127,7 @@ impl ServeConfig {
             other => return Err(bad("log_format", &format!("{other:?} is not text or json"))),
         };
         let durability =
-            botstore_embedded::Durability::parse(self.durability.as_deref().unwrap_or("immediate"))
+            botstore::Durability::parse(self.durability.as_deref().unwrap_or("immediate"))
                 .map_err(|e| bad("durability", &e))?;
         if let Some(r) = self.rate_limit {
             if !(r.is_finite() && r > 0.0) {
@@ -255,7 +255,7 @@ pub struct Settings {
     pub rate_limit: Option<f64>,
     pub rate_burst: Option<u32>,
     pub log_json: bool,
-    pub durability: botstore_embedded::Durability,
+    pub durability: botstore::Durability,
     pub cache_mib: usize,
     pub changes_retention: Duration,
     pub maintenance_interval: Duration,

@@ -27,8 +27,7 @@ pub mod tokens;
 
 pub use config::{ServeConfig, Settings};
 
-use botstore::{Retention, Store, StoreOptions};
-use botstore_embedded::{EmbeddedBackend, EmbeddedOptions};
+use botstore::{Retention, StoreOptions};
 use state::AppState;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,24 +65,20 @@ impl Server {
             Some((c, k)) => Some(listener::tls_acceptor(c, k)?),
             None => None,
         };
-        let engine = Arc::new(EmbeddedBackend::open(
-            &settings.data,
-            EmbeddedOptions {
+        let store = botstore::open(
+            &settings.data.to_string_lossy(),
+            botstore::OpenOptions {
                 durability: settings.durability,
-                cache_size: settings.cache_mib << 20,
-                ..EmbeddedOptions::default()
-            },
-        )?);
-        let store = Store::with_options(
-            engine,
-            StoreOptions {
-                retention: Retention {
-                    max_age: Some(settings.changes_retention),
-                    max_changes: None,
+                cache_bytes: Some(settings.cache_mib << 20),
+                store: StoreOptions {
+                    retention: Retention {
+                        max_age: Some(settings.changes_retention),
+                        max_changes: None,
+                    },
+                    ..StoreOptions::default()
                 },
-                ..StoreOptions::default()
             },
-        );
+        )?;
         let tokens = tokens::TokenStore::open(&settings.data)?;
         if settings.insecure_dev {
             // Warned about below, with the address actually bound.

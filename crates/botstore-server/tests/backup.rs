@@ -4,7 +4,6 @@
 
 use botstore::Namespace;
 use botstore_backup::{KdfParams, LocalRepo, PointInTime, Repo, RestoreOptions, Secret};
-use botstore_embedded::{open_store, EmbeddedOptions};
 use botstore_server::{ServeConfig, Server};
 use std::time::{Duration, Instant};
 
@@ -119,8 +118,8 @@ async fn the_server_archives_as_it_serves_and_restores_to_the_last_write() {
     )
     .unwrap();
     assert_eq!(s.lsn, final_lsn);
-    let restored = open_store(&to, EmbeddedOptions::default(), Default::default()).unwrap();
-    let source = open_store(&data, EmbeddedOptions::default(), Default::default()).unwrap();
+    let restored = botstore::open(&to.to_string_lossy(), Default::default()).unwrap();
+    let source = botstore::open(&data.to_string_lossy(), Default::default()).unwrap();
     for u in (0..20).map(|i| format!("u{i}")).chain(["late".to_string()]) {
         let ns = Namespace::new(["tenant-a", "users", u.as_str()]);
         let a = source.get(&ns, "state").await.unwrap().unwrap();

@@ -1,55 +1,33 @@
 //! botstore: storage for chatbots and AI agents.
 //!
-//! * [`model`]: namespaces, items, versions, preconditions, streams, leases, changes.
-//! * [`Store`]: the public API; validates input ([`Limits`]) and talks to a [`Backend`].
-//! * [`apply`] and [`read`]: the semantics, written once over the [`kv`] interface.
-//! * [`Backend`]: the seam for engines; [`memory::MemoryBackend`] here,
-//!   `botstore-embedded` (redb + write-ahead log) in its own crate.
-//! * [`conformance`] (feature `conformance`): the suite every backend must pass.
+//! This crate is what front ends and applications depend on: everything of
+//! [`botstore_core`] (the data model, [`Store`], the semantics, the [`Backend`] seam, the
+//! memory backend, the conformance suite), plus [`open`], which chooses the backend from a
+//! location, so that no front end names an engine:
+//!
+//! | location | backend |
+//! |---|---|
+//! | `memory:` | [`memory::MemoryBackend`] (nothing persists) |
+//! | a folder path, `embedded:PATH` or `file://PATH` | the embedded engine (feature `embedded`, on by default) |
+//! | `postgres://...` | not built yet (the scale-out work adds it) |
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use botstore::{Namespace, Precondition, Store, Value};
-//! let store = Store::memory();
+//! use botstore::{Namespace, OpenOptions, Value};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = botstore::open(dir.path().to_str().unwrap(), OpenOptions::default())?;
 //! let ns = Namespace::new(["tenant-a", "users", "u42"]);
-//! let v1 = store.put(&ns, "profile", Value::json(&serde_json::json!({"name": "Ada"}))).await?;
-//! // A conditional write with a stale version changes nothing and reports the current one.
-//! let err = store.put_if(&ns, "profile", Value::json(&serde_json::json!({})), Precondition::IfVersion(botstore::Version(0))).await.unwrap_err();
-//! assert_eq!(err, botstore::Error::PreconditionFailed { current: Some(v1) });
+//! store.put(&ns, "profile", Value::json(&serde_json::json!({"name": "Ada"}))).await?;
+//! assert!(store.get(&ns, "profile").await?.is_some());
+//! store.close()?;
 //! # Ok::<(), botstore::Error>(()) }).unwrap();
 //! ```
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
-pub mod apply;
-pub mod backend;
-pub mod codec;
-pub mod commit;
-pub mod envelope;
-pub mod error;
-pub mod kv;
-pub mod limits;
-pub mod memory;
-pub mod metrics;
-pub mod model;
-pub mod read;
-pub mod replay;
-pub mod restore;
-pub mod store;
-pub mod value_codec;
+pub use botstore_core::*;
 
-#[cfg(feature = "conformance")]
-pub mod conformance;
+mod open;
 
-pub use apply::{Batch, BatchResults};
-pub use backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
-pub use commit::{CommitMetrics, CommitOptions};
-pub use error::{Error, ErrorKind, Result, Rule};
-pub use kv::{KvRead, Table, WriteSet};
-pub use limits::Limits;
-pub use model::*;
-pub use read::Scan;
-pub use store::{
-    parse_duration, BatchError, Clock, Maintenance, Retention, Store, StoreOptions, StoreStats,
-};
-pub use value_codec::{CodecStack, ValueCodec, ValueContext};
+pub use open::{create_loader, open, open_backend, Location, OpenOptions};

@@ -4,9 +4,9 @@
 //! returning other bytes.
 #![cfg(feature = "conformance")]
 
-use botstore::memory::MemoryBackend;
-use botstore::value_codec::ScrambleTestCodec;
-use botstore::{
+use botstore_core::memory::MemoryBackend;
+use botstore_core::value_codec::ScrambleTestCodec;
+use botstore_core::{
     Backend, CodecStack, Direction, Error, Namespace, Store, StoreOptions, Table, Value,
 };
 use std::ops::Bound;
@@ -16,8 +16,8 @@ fn scrambled() -> Arc<CodecStack> {
     Arc::new(CodecStack::new(vec![Arc::new(ScrambleTestCodec)]).expect("one codec"))
 }
 
-botstore::conformance_tests!(|opts: botstore::StoreOptions| async move {
-    let opts = botstore::StoreOptions {
+botstore_core::conformance_tests!(|opts: botstore_core::StoreOptions| async move {
+    let opts = botstore_core::StoreOptions {
         codecs: scrambled(),
         ..opts
     };

@@ -1,8 +1,8 @@
 //! Every decoder that reads bytes from disk or from a caller answers arbitrary bytes with a
 //! value or a typed error, never a panic.
 
-use botstore::codec::{self, ItemRecord, LeaseRecord};
-use botstore::{envelope, read};
+use botstore_core::codec::{self, ItemRecord, LeaseRecord};
+use botstore_core::{envelope, read};
 use proptest::prelude::*;
 
 proptest! {
@@ -15,7 +15,7 @@ proptest! {
         let _ = codec::decode_entry(1, &b);
         let _ = codec::decode_stream_info(&b);
         let _ = codec::decode_ns_stats(&b);
-        let _ = codec::decode_change(&botstore::CodecStack::plain(), 1, &b);
+        let _ = codec::decode_change(&botstore_core::CodecStack::plain(), 1, &b);
         let _ = codec::ns_dec(&b);
         let _ = codec::split_named_key(&b);
         let _ = envelope::open(&b);
@@ -24,29 +24,29 @@ proptest! {
 
     #[test]
     fn change_decoder_takes_mutated_records(flip in 0usize..64, byte in any::<u8>()) {
-        let item = botstore::Item {
-            ns: botstore::Namespace::new(["t", "u"]),
+        let item = botstore_core::Item {
+            ns: botstore_core::Namespace::new(["t", "u"]),
             key: "k".into(),
-            value: botstore::Value::json_text("{\"a\":1}"),
-            version: botstore::Version(3),
+            value: botstore_core::Value::json_text("{\"a\":1}"),
+            version: botstore_core::Version(3),
             created_at: 1,
             updated_at: 2,
             expires_at: Some(9),
             subject: Some("s".into()),
         };
-        let mut b = codec::encode_change(&botstore::CodecStack::plain(), 5, &botstore::ChangeKind::Put(item)).unwrap();
+        let mut b = codec::encode_change(&botstore_core::CodecStack::plain(), 5, &botstore_core::ChangeKind::Put(item)).unwrap();
         let i = flip % b.len();
         b[i] = byte;
-        let _ = codec::decode_change(&botstore::CodecStack::plain(), 1, &b);
+        let _ = codec::decode_change(&botstore_core::CodecStack::plain(), 1, &b);
         b.truncate(i);
-        let _ = codec::decode_change(&botstore::CodecStack::plain(), 1, &b);
+        let _ = codec::decode_change(&botstore_core::CodecStack::plain(), 1, &b);
     }
 
     #[test]
     fn cursors_from_callers_are_checked(s in ".{0,64}") {
         match read::decode_cursor(&s, b"t\0\x01") {
             Ok(k) => prop_assert!(k.starts_with(b"t\0\x01")),
-            Err(e) => prop_assert_eq!(e.kind(), botstore::ErrorKind::InvalidInput),
+            Err(e) => prop_assert_eq!(e.kind(), botstore_core::ErrorKind::InvalidInput),
         }
     }
 }
@@ -55,14 +55,14 @@ proptest! {
 /// changes nothing (found while fuzzing: the item became unreadable).
 #[tokio::test]
 async fn patches_cannot_store_json_too_deep_to_read_back() {
-    let store = botstore::Store::memory();
-    let ns = botstore::Namespace::new(["t"]);
+    let store = botstore_core::Store::memory();
+    let ns = botstore_core::Namespace::new(["t"]);
     let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
     let v = store
         .put(
             &ns,
             "k",
-            botstore::Value::json_text(format!("{{\"a\":{}}}", deep(100))),
+            botstore_core::Value::json_text(format!("{{\"a\":{}}}", deep(100))),
         )
         .await
         .unwrap();
@@ -76,12 +76,12 @@ async fn patches_cannot_store_json_too_deep_to_read_back() {
         .patch(
             &ns,
             "k",
-            botstore::PatchOp::Json(patch),
-            botstore::Precondition::Any,
+            botstore_core::PatchOp::Json(patch),
+            botstore_core::Precondition::Any,
         )
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), botstore::ErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.kind(), botstore_core::ErrorKind::InvalidInput, "{err}");
     let it = store.get(&ns, "k").await.unwrap().unwrap();
     assert_eq!(it.version, v);
     assert!(it.value.to_json().is_ok());

@@ -11,9 +11,10 @@
 //!
 //! The vocabulary of the seam ([`Table`], [`KvRead`], [`WriteSet`]) is in [`crate::kv`].
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 pub use crate::kv::{KvRead, Table, WriteSet};
 use crate::metrics::HistogramSnapshot;
+use std::time::Duration;
 
 /// What a backend reports about its space.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,6 +45,38 @@ pub struct WriteGroup {
     pub last_lsn: u64,
     /// How many batches the group holds (for the backend's own metrics).
     pub batches: usize,
+}
+
+/// When an acknowledged write is on disk: a setting every backend honours in its own way
+/// (the embedded engine: an `fdatasync` per group, or a flush within `max_loss`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Acknowledged means on disk: one `fdatasync` per group before the acknowledgement.
+    #[default]
+    Immediate,
+    /// Acknowledged before the flush; the journal is flushed at most `max_loss` after a
+    /// write, which bounds what a power loss can take. A process crash loses nothing.
+    Relaxed { max_loss: Duration },
+}
+
+impl Durability {
+    /// `immediate`, `relaxed` (10 ms) or `relaxed:25ms`.
+    pub fn parse(s: &str) -> Result<Durability> {
+        let bad = || Error::InvalidInput {
+            rule: crate::Rule::Range,
+            detail: format!("durability {s:?}: expected immediate, relaxed or relaxed:<duration>"),
+        };
+        match s.split_once(':') {
+            None if s == "immediate" => Ok(Durability::Immediate),
+            None if s == "relaxed" => Ok(Durability::Relaxed {
+                max_loss: Duration::from_millis(10),
+            }),
+            Some(("relaxed", d)) => Ok(Durability::Relaxed {
+                max_loss: crate::parse_duration(d).map_err(|_| bad())?,
+            }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// A metric a backend exports; the server renders these as Prometheus text.
