@@ -137,6 +137,13 @@ pub trait Backend: Send + Sync + 'static {
         self.sync()
     }
 
+    /// True when a read view's reads may block for long (a network round trip). The store
+    /// then keeps them off the async runtime's workers (see `Store`'s read methods); local
+    /// engines, whose reads take microseconds, say false.
+    fn reads_block(&self) -> bool {
+        false
+    }
+
     /// The backend's own metrics (fsync latency, checkpoints, ...); none by default.
     fn metrics(&self) -> Vec<Metric> {
         Vec::new()

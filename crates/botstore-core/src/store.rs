@@ -360,6 +360,22 @@ impl Store {
 
     // ------------------------------------------------------------ reads
 
+    /// Run `f` on a fresh read view. A backend whose reads block (a network round trip,
+    /// [`Backend::reads_block`]) is read inside `tokio::task::block_in_place` on a
+    /// multi-threaded runtime, so the runtime moves its other tasks off this worker first;
+    /// local engines are read in place (their reads take microseconds).
+    fn reading<T>(&self, f: impl FnOnce(&dyn crate::kv::KvRead) -> Result<T>) -> Result<T> {
+        let run = || f(&*self.backend.read()?);
+        if self.backend.reads_block() {
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                    return tokio::task::block_in_place(run);
+                }
+            }
+        }
+        run()
+    }
+
     pub async fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Item>> {
         self.get_now(ns, key)
     }
@@ -368,13 +384,7 @@ impl Store {
     pub fn get_now(&self, ns: &Namespace, key: &str) -> Result<Option<Item>> {
         self.opts.limits.check_namespace(ns)?;
         self.opts.limits.check_key(key)?;
-        read::get_item(
-            &*self.backend.read()?,
-            &self.opts.codecs,
-            ns,
-            key,
-            self.now(),
-        )
+        self.reading(|v| read::get_item(v, &self.opts.codecs, ns, key, self.now()))
     }
 
     /// Several items from one consistent view, in the order asked.
@@ -383,11 +393,12 @@ impl Store {
             self.opts.limits.check_namespace(ns)?;
             self.opts.limits.check_key(k)?;
         }
-        let v = self.backend.read()?;
         let now = self.now();
-        keys.iter()
-            .map(|(ns, k)| read::get_item(&*v, &self.opts.codecs, ns, k, now))
-            .collect()
+        self.reading(|v| {
+            keys.iter()
+                .map(|(ns, k)| read::get_item(v, &self.opts.codecs, ns, k, now))
+                .collect()
+        })
     }
 
     /// An ordered page of items.
@@ -398,7 +409,7 @@ impl Store {
             self.opts.limits.check_namespace(&req.ns)?;
         }
         self.opts.limits.check_page(req.limit)?;
-        read::scan_items(&*self.backend.read()?, &self.opts.codecs, req, self.now())
+        self.reading(|v| read::scan_items(v, &self.opts.codecs, req, self.now()))
     }
 
     /// Namespaces under `prefix`, truncated to `max_depth` segments, paged.
@@ -411,7 +422,7 @@ impl Store {
     ) -> Result<Page<Namespace>> {
         self.opts.limits.check_prefix(prefix)?;
         self.opts.limits.check_page(limit)?;
-        read::list_namespaces(&*self.backend.read()?, prefix, max_depth, limit, cursor)
+        self.reading(|v| read::list_namespaces(v, prefix, max_depth, limit, cursor))
     }
 
     // ------------------------------------------------------------ streams
@@ -425,7 +436,7 @@ impl Store {
     ) -> Result<Page<(Namespace, String)>> {
         self.opts.limits.check_prefix(prefix)?;
         self.opts.limits.check_page(limit)?;
-        read::list_streams(&*self.backend.read()?, prefix, limit, cursor)
+        self.reading(|v| read::list_streams(v, prefix, limit, cursor))
     }
 
     /// Append entries; with `expected_last`, only if that is the stream's last sequence.
@@ -462,15 +473,7 @@ impl Store {
         self.opts.limits.check_namespace(ns)?;
         self.opts.limits.check_key(stream)?;
         self.opts.limits.check_page(limit)?;
-        read::read_stream(
-            &*self.backend.read()?,
-            &self.opts.codecs,
-            ns,
-            stream,
-            from,
-            dir,
-            limit,
-        )
+        self.reading(|v| read::read_stream(v, &self.opts.codecs, ns, stream, from, dir, limit))
     }
 
     pub async fn trim(&self, ns: &Namespace, stream: &str, to: TrimTo) -> Result<u64> {
@@ -499,7 +502,7 @@ impl Store {
     pub async fn stream_info(&self, ns: &Namespace, stream: &str) -> Result<Option<StreamInfo>> {
         self.opts.limits.check_namespace(ns)?;
         self.opts.limits.check_key(stream)?;
-        read::stream_info(&*self.backend.read()?, ns, stream)
+        self.reading(|v| read::stream_info(v, ns, stream))
     }
 
     // ------------------------------------------------------------ leases
@@ -548,7 +551,7 @@ impl Store {
     pub async fn get_lease(&self, ns: &Namespace, name: &str) -> Result<Option<Lease>> {
         self.opts.limits.check_namespace(ns)?;
         self.opts.limits.check_key(name)?;
-        read::get_lease(&*self.backend.read()?, ns, name, self.now())
+        self.reading(|v| read::get_lease(v, ns, name, self.now()))
     }
 
     fn lease_outcome(&self, o: Outcome) -> Result<Lease> {
@@ -576,7 +579,8 @@ impl Store {
 
     pub async fn namespace_ttls(&self, prefix: &Namespace) -> Result<Vec<(Namespace, Duration)>> {
         self.opts.limits.check_prefix(prefix)?;
-        Ok(read::namespace_ttls(&*self.backend.read()?, prefix)?
+        Ok(self
+            .reading(|v| read::namespace_ttls(v, prefix))?
             .into_iter()
             .map(|(n, ms)| (n, Duration::from_millis(ms)))
             .collect())
@@ -585,22 +589,22 @@ impl Store {
     /// Up to `limit` committed changes with an LSN above `since`, in commit order.
     pub async fn changes(&self, since: u64, limit: usize) -> Result<Vec<Change>> {
         self.opts.limits.check_page(limit)?;
-        read::changes(&*self.backend.read()?, &self.opts.codecs, since, limit)
+        self.reading(|v| read::changes(v, &self.opts.codecs, since, limit))
     }
 
     /// The oldest LSN still in the change feed (`None`: empty).
     pub async fn first_change_lsn(&self) -> Result<Option<u64>> {
-        read::first_change_lsn(&*self.backend.read()?)
+        self.reading(read::first_change_lsn)
     }
 
     pub async fn last_lsn(&self) -> Result<u64> {
-        read::last_lsn(&*self.backend.read()?)
+        self.reading(read::last_lsn)
     }
 
     /// Remove up to `limit` items whose TTL has passed. Returns how many were removed.
     pub async fn sweep_expired(&self, limit: usize) -> Result<u64> {
         let now = self.now();
-        let due = read::expired(&*self.backend.read()?, now, limit)?;
+        let due = self.reading(|v| read::expired(v, now, limit))?;
         if due.is_empty() {
             return Ok(0);
         }
@@ -618,9 +622,8 @@ impl Store {
     /// Apply change-feed retention once (up to `limit` records).
     pub async fn trim_changes(&self, limit: usize) -> Result<u64> {
         let r = &self.opts.retention;
-        let (cut_age, cut_count) = {
-            let v = self.backend.read()?;
-            let last = read::last_lsn(&*v)?;
+        let (cut_age, cut_count) = self.reading(|v| {
+            let last = read::last_lsn(v)?;
             let by_count = r.max_changes.map(|n| last.saturating_sub(n) + 1);
             let by_age = match r.max_age {
                 None => None,
@@ -647,8 +650,8 @@ impl Store {
                     before
                 }
             };
-            (by_age, by_count)
-        };
+            Ok((by_age, by_count))
+        })?;
         // The later of the two cuts, where a rule is set.
         let Some(before) = cut_age.into_iter().chain(cut_count).max() else {
             return Ok(0);
@@ -699,11 +702,15 @@ impl Store {
     /// Counters per namespace under `prefix`, bytes on disk and the last LSN.
     pub async fn stats(&self, prefix: &Namespace) -> Result<StoreStats> {
         self.opts.limits.check_prefix(prefix)?;
-        let v = self.backend.read()?;
         // One scan of every namespace's counters, from one view: the ones under the prefix,
         // and the store-wide total the disk estimate needs.
         let mut store_logical_bytes = 0;
-        let mut namespaces = read::namespace_stats(&*v, &Namespace::root())?;
+        let (mut namespaces, last_lsn) = self.reading(|v| {
+            Ok((
+                read::namespace_stats(v, &Namespace::root())?,
+                read::last_lsn(v)?,
+            ))
+        })?;
         namespaces.retain(|(ns, n)| {
             store_logical_bytes += n.item_bytes + n.stream_bytes;
             ns.starts_with(prefix)
@@ -712,7 +719,7 @@ impl Store {
             namespaces,
             store_logical_bytes,
             disk_bytes: self.backend.space()?.disk_bytes,
-            last_lsn: read::last_lsn(&*v)?,
+            last_lsn,
             backend: self.backend.name().into(),
         })
     }
