@@ -88,6 +88,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write an item. The value comes from the argument, or from stdin when omitted.

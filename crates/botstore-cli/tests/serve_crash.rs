@@ -207,13 +207,16 @@ impl Acks {
 /// reqwest's builder, with ring installed as the process's rustls provider: reqwest is
 /// built without a provider of its own (see the workspace's Cargo.toml), and a client it
 /// configures itself needs one even for `http://`.
-fn http() -> reqwest::ClientBuilder {
+fn http_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
 }
 
 fn client() -> reqwest::Client {
-    http().timeout(Duration::from_secs(15)).build().unwrap()
+    http_builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap()
 }
 
 /// One writer: alternately overwrites one of 5 items of its own and appends one entry to
@@ -506,7 +509,7 @@ async fn sigterm_is_prompt_with_a_long_poll_and_an_event_stream_open_and_finishe
             token.clone(),
         );
         async move {
-            let mut r = http()
+            let mut r = http_builder()
                 .build()
                 .unwrap()
                 .get(url)

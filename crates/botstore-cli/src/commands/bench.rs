@@ -95,9 +95,9 @@ fn find() -> Option<PathBuf> {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(&name)));
-    let on_path = std::env::var_os("PATH")
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join(&name)).collect())
-        .unwrap_or_else(Vec::new);
+        .unwrap_or_default();
     beside.into_iter().chain(on_path).find(|p| is_executable(p))
 }
 
