@@ -8,7 +8,8 @@
 #             random GETs with wrk (a C load generator) when it is installed;
 #   state, transcript  the bot workloads, closed loop and at half the peak.
 # Extra arguments go to both bench runs (e.g. -d 10s, -c 100, --client-threads 2).
-# Environment: BIN (a botstore binary to use instead of building target/release/botstore),
+# Environment: BIN (a botstore binary to use instead of building target/release/botstore;
+# `botstore bench` needs botstore-bench next to it or on PATH),
 # PORT (default 7720), DURATION (default 5s), WORKLOADS (default: both runs), PROFILE=1
 # records a cpu-clock profile of the server (perf) over the whole run and prints its top
 # entries per thread and per symbol.
@@ -16,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -z "${BIN:-}" ]; then
-    cargo build --release -p botstore-cli
+    # `botstore bench` runs the botstore-bench binary next to `botstore`.
+    cargo build --release -p botstore-cli -p botstore-bench
     BIN=target/release/botstore
 fi
 PORT=${PORT:-7720}

@@ -88,6 +88,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write an item. The value comes from the argument, or from stdin when omitted.
@@ -119,6 +121,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Measure bot workloads on fresh temporary stores (not on --data), optionally next to
     /// raw redb in the same run. With --json: one JSON object per workload, one per line.
+    ///
+    /// Runs the `botstore-bench` binary, next to this one or on PATH (build it with `cargo
+    /// build --release -p botstore-bench`); `botstore bench --help` lists its options.
     Bench(BenchArgs),
     /// Serve the store on --data over HTTP (the API of docs/HTTP-API.md) until SIGTERM or
     /// SIGINT.
@@ -252,84 +257,18 @@ pub struct TokenRevokeArgs {
     pub id: String,
 }
 
+/// `bench`'s arguments, handed as they are to the `botstore-bench` binary (whose `--help`
+/// lists them).
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct BenchArgs {
-    /// Comma-separated: state, transcript, checkpoint, get, put, put-batch, put-concurrent,
-    /// memory; or `default`, `all`. With --remote: get, put, state, transcript (`default`,
-    /// `all`: the four).
-    #[arg(long, short = 'w', default_value = "default")]
-    pub workloads: String,
-    /// Writer tasks (default: per workload).
-    #[arg(long)]
-    pub writers: Option<usize>,
-    /// Reader threads (default: per workload).
-    #[arg(long)]
-    pub readers: Option<usize>,
-    /// Measured time per workload (and again for its baseline).
-    #[arg(long, short = 'd', default_value = "3s", value_parser = parse_ttl)]
-    pub duration: Duration,
-    /// Unmeasured time before each measurement (default: 500ms; 1s with --remote).
-    #[arg(long, value_parser = parse_ttl)]
-    pub warmup: Option<Duration>,
-    /// Record size in bytes (default: per workload; 1024 for get and put).
-    #[arg(long)]
-    pub value_size: Option<usize>,
-    /// Run the same operations on raw redb in the same run and report the ratio
-    /// (botstore ops/s divided by baseline ops/s). With --remote: `redis`, i.e.
-    /// redis-benchmark GET against the Redis at --redis, and SET against a throwaway
-    /// redis-server with `appendfsync always` (started on --redis-durable-port, then killed).
-    #[arg(long, value_name = "redb|redis")]
-    pub baseline: Option<String>,
-    /// Preloaded items / conversations (default: per workload).
-    #[arg(long)]
-    pub keys: Option<usize>,
-    /// Items the `memory` workload loads.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub memory_items: usize,
-    /// Where the temporary stores go (default: the system's temporary folder). With
-    /// --remote: where the throwaway Redis keeps its append-only file.
-    #[arg(long, value_name = "DIR")]
-    pub bench_dir: Option<std::path::PathBuf>,
-    /// Seed of the record generator.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// With --remote: keep-alive HTTP connections, one request in flight on each.
+    /// The benchmark's options: `botstore bench --help` lists them.
     #[arg(
-        long,
-        short = 'c',
-        default_value_t = 50,
-        help_heading = "With --remote"
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
     )]
-    pub concurrency: usize,
-    /// With --remote: open loop at this many requests per second in total (latency is
-    /// counted from when each request was due), or `half`: measure the closed-loop peak,
-    /// then run at half of it. Default: closed loop.
-    #[arg(long, value_name = "REQ/S|half", help_heading = "With --remote")]
-    pub rate: Option<String>,
-    /// With --remote: threads of the load generator (1 leaves the server the rest of the
-    /// machine, as redis-benchmark's single thread does).
-    #[arg(long, default_value_t = 1, help_heading = "With --remote")]
-    pub client_threads: usize,
-    /// With --remote: also measure random GETs with wrk (a C load generator), if installed.
-    #[arg(long, help_heading = "With --remote")]
-    pub wrk: bool,
-    /// With --remote --baseline redis: the Redis for the GET/SET anchor.
-    #[arg(
-        long,
-        default_value = "127.0.0.1:6379",
-        value_name = "HOST:PORT",
-        help_heading = "With --remote"
-    )]
-    pub redis: String,
-    /// With --remote --baseline redis: port of the throwaway `appendfsync always` Redis.
-    #[arg(long, default_value_t = 6390, help_heading = "With --remote")]
-    pub redis_durable_port: u16,
-    /// With --remote --baseline redis: redis-benchmark -n for GET/SET.
-    #[arg(long, default_value_t = 200_000, help_heading = "With --remote")]
-    pub redis_requests: u64,
-    /// With --remote --baseline redis: redis-benchmark -n for the durable SET.
-    #[arg(long, default_value_t = 100_000, help_heading = "With --remote")]
-    pub redis_durable_requests: u64,
+    pub args: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

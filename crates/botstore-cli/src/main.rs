@@ -19,6 +19,10 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    // The benchmark is its own binary: hand over before starting a runtime.
+    if let cli::Command::Bench(a) = &cli.command {
+        return commands::bench::dispatch(&cli, a, &matches);
+    }
     let json = cli.json;
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

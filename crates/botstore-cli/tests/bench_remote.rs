@@ -1,15 +1,42 @@
 //! `botstore bench --remote URL` against a real `botstore serve` started from the built
 //! binary: a very short run of every remote workload reports throughput and no errors.
-//! No timing asserts.
+//! No timing asserts. `botstore bench` runs the `botstore-bench` binary found next to
+//! `botstore`; cargo does not build another package's binary for these tests, so
+//! [`bench_binary`] builds it (same target folder and profile) when it is missing.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_botstore");
+
+/// `botstore-bench` next to `botstore`, built by cargo first if it is not there.
+fn bench_binary() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = Path::new(BIN).parent().expect("the binary's folder");
+        let bench = dir.join(format!("botstore-bench{}", std::env::consts::EXE_SUFFIX));
+        if !bench.exists() {
+            // BIN is <target>/<profile>/botstore.
+            let target = dir.parent().expect("the target folder");
+            let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            c.args(["build", "-p", "botstore-bench", "--bin", "botstore-bench"])
+                .arg("--target-dir")
+                .arg(target);
+            if dir.file_name().is_some_and(|p| p == "release") {
+                c.arg("--release");
+            }
+            let status = c.status().expect("run cargo build -p botstore-bench");
+            assert!(status.success(), "cargo build -p botstore-bench failed");
+        }
+        assert!(bench.exists(), "{} missing", bench.display());
+        bench
+    })
+}
 
 /// A `botstore serve` on a free loopback port; killed on drop.
 struct Server {
@@ -91,6 +118,7 @@ fn serve(data: &Path, extra: &[&str]) -> Server {
 }
 
 fn bench(url: &str, token: Option<&str>, args: &[&str]) -> Output {
+    bench_binary();
     let mut c = Command::new(BIN);
     c.args(["--json", "--remote", url]);
     if let Some(t) = token {
@@ -189,4 +217,42 @@ fn remote_bench_uses_the_token_and_reports_a_refusal() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("401"), "{err}");
+}
+
+#[test]
+fn bench_help_is_the_benchmarks_own() {
+    bench_binary();
+    let o = Command::new(BIN)
+        .args(["bench", "--help"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let help = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "Usage: botstore bench",
+        "--workloads",
+        "--baseline",
+        "--concurrency",
+    ] {
+        assert!(help.contains(want), "{want} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn without_the_bench_binary_bench_says_how_to_build_it() {
+    // A copy of `botstore` alone in a folder, with nothing on PATH.
+    let dir = tempfile::tempdir().unwrap();
+    let lonely = dir.path().join(Path::new(BIN).file_name().unwrap());
+    std::fs::copy(BIN, &lonely).unwrap();
+    let o = Command::new(&lonely)
+        .args(["bench", "-w", "get"])
+        .env("PATH", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cargo build --release -p botstore-bench"),
+        "{err}"
+    );
 }

@@ -204,8 +204,16 @@ impl Acks {
     }
 }
 
-fn client() -> reqwest::Client {
+/// reqwest's builder, with ring installed as the process's rustls provider: reqwest is
+/// built without a provider of its own (see the workspace's Cargo.toml), and a client it
+/// configures itself needs one even for `http://`.
+fn http_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+}
+
+fn client() -> reqwest::Client {
+    http_builder()
         .timeout(Duration::from_secs(15))
         .build()
         .unwrap()
@@ -501,7 +509,9 @@ async fn sigterm_is_prompt_with_a_long_poll_and_an_event_stream_open_and_finishe
             token.clone(),
         );
         async move {
-            let mut r = reqwest::Client::new()
+            let mut r = http_builder()
+                .build()
+                .unwrap()
                 .get(url)
                 .bearer_auth(token)
                 .header("accept", "text/event-stream")

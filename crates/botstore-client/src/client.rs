@@ -110,22 +110,18 @@ impl Client {
                 ));
             }
         }
-        let mut b = reqwest::Client::builder()
+        let tls = tls_config(opts.ca_certs_pem.as_deref()).map_err(|e| match e {
+            TlsSetup::BadPem(why) => bad(format!("CA certificate: {why}")),
+            TlsSetup::Failed(why) => ClientError::Transport(format!("cannot set up HTTP: {why}")),
+        })?;
+        let http = reqwest::Client::builder()
             .timeout(opts.timeout)
             .connect_timeout(opts.connect_timeout)
             .pool_idle_timeout(opts.pool_idle_timeout)
             .pool_max_idle_per_host(opts.pool_max_idle_per_host)
             .tcp_nodelay(true)
-            .user_agent(concat!("botstore-client/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &opts.ca_certs_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| bad(format!("CA certificate: {e}")))?;
-            if certs.is_empty() {
-                return Err(bad("CA certificate: no certificate in the PEM".into()));
-            }
-            b = b.tls_certs_only(certs);
-        }
-        let http = b
+            .user_agent(concat!("botstore-client/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| ClientError::Transport(format!("cannot set up HTTP: {}", chain(&e))))?;
         Ok(Client {
@@ -281,6 +277,54 @@ pub(crate) fn content_type(h: &HeaderMap) -> Option<&str> {
     h.get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or("").trim())
+}
+
+/// Why [`tls_config`] failed: the PEM itself (bad input), or setting rustls up.
+enum TlsSetup {
+    BadPem(String),
+    Failed(String),
+}
+
+/// The rustls configuration of every client, with ring as its crypto provider (the one
+/// the server uses), so that no process-wide default provider is needed: with `pem`,
+/// only its certificates are trusted; without, the platform's verifier and roots. ALPN
+/// offers h2 and HTTP/1.1, as reqwest does for its own configuration.
+fn tls_config(pem: Option<&[u8]>) -> Result<rustls::ClientConfig, TlsSetup> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    use std::sync::Arc;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsSetup::Failed(e.to_string()))?;
+    let builder = match pem {
+        Some(pem) => {
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| TlsSetup::BadPem(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(TlsSetup::BadPem("no certificate in the PEM".into()));
+            }
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| TlsSetup::Failed(e.to_string()))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => {
+            let verifier = rustls_platform_verifier::Verifier::new(provider)
+                .map_err(|e| TlsSetup::Failed(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+        }
+    };
+    let mut config = builder.with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// What went wrong on a request, on one line: the causes under reqwest's and hyper's

@@ -10,6 +10,13 @@ use serde_json::{json, Value as Json};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
+/// reqwest's builder, with ring installed as the process's rustls provider: reqwest is
+/// built without a provider of its own (see the workspace's Cargo.toml), and a client it
+/// configures itself needs one even for `http://`.
+fn http() -> reqwest::ClientBuilder {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
 
 struct Api {
     base: String,
@@ -163,7 +170,7 @@ async fn start() -> (Server, Api, tempfile::TempDir) {
     .await
     .unwrap();
     let base = format!("http://{}", server.addr);
-    let http = Client::new();
+    let http = http().build().unwrap();
     let doc: Json = http
         .get(format!("{base}/openapi.json"))
         .send()
@@ -718,7 +725,7 @@ async fn every_operation_answers_what_the_document_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_cleartext_and_server_sent_events() {
     let (server, api, _dir) = start().await;
-    let h2 = Client::builder().http2_prior_knowledge().build().unwrap();
+    let h2 = http().http2_prior_knowledge().build().unwrap();
     let r = h2
         .put(format!("{}/v1/items/a/k", api.base))
         .bearer_auth(&api.token)

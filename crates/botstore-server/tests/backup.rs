@@ -6,6 +6,13 @@ use botstore::Namespace;
 use botstore_backup::{KdfParams, LocalRepo, PointInTime, Repo, RestoreOptions, Secret};
 use botstore_server::{ServeConfig, Server};
 use std::time::{Duration, Instant};
+/// reqwest's builder, with ring installed as the process's rustls provider: reqwest is
+/// built without a provider of its own (see the workspace's Cargo.toml), and a client it
+/// configures itself needs one even for `http://`.
+fn http() -> reqwest::ClientBuilder {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
 
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
@@ -41,7 +48,7 @@ async fn the_server_archives_as_it_serves_and_restores_to_the_last_write() {
     .await
     .unwrap();
     let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
+    let http = http().build().unwrap();
     let mut last = 0u64;
     for i in 0..200 {
         let r = http

@@ -20,6 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+/// reqwest's builder, with ring installed as the process's rustls provider: reqwest is
+/// built without a provider of its own (see the workspace's Cargo.toml), and a client it
+/// configures itself needs one even for `http://`.
+fn http() -> reqwest::ClientBuilder {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
 
 /// The server's body limit in these tests.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -89,7 +96,7 @@ impl Env {
             server,
             addr,
             base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            http: http().build().unwrap(),
             admin,
         }
     }
@@ -298,7 +305,7 @@ impl Bystander {
             let stop = stop.clone();
             let answered = answered.clone();
             async move {
-                let http = reqwest::Client::new();
+                let http = http().build().unwrap();
                 let (mut n, mut bad, mut slowest) = (0, Vec::new(), Duration::ZERO);
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();

@@ -2,7 +2,7 @@
 //! opens the store and hands the command to its module.
 
 pub mod backup;
-mod bench;
+pub mod bench;
 mod changes;
 mod export;
 mod import;
@@ -48,23 +48,6 @@ pub fn connect(cli: &Cli, url: &str) -> anyhow::Result<Client> {
 /// Open the store (or connect to the server), run the command, flush stdout. A local
 /// store is dropped (checkpointed and closed) before this returns.
 pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
-    // The benchmark makes its own stores; it never opens --data.
-    if let Command::Bench(a) = cli.command {
-        let mut out = BufWriter::new(io::stdout().lock());
-        let (remote, token) = (cli.remote.as_deref(), cli.token.as_deref());
-        let r = bench::bench(
-            &a,
-            cli.json,
-            cli.durability,
-            cli.cache_mib,
-            remote,
-            token,
-            &mut out,
-        )
-        .await;
-        let flushed = out.flush().context("writing to stdout");
-        return r.and(flushed);
-    }
     // The server opens the store itself, and tokens live beside the store, not in it
     // (token commands work while a server holds the store open).
     if let Command::Serve(a) = &cli.command {
@@ -122,7 +105,7 @@ async fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write) -> anyhow::R
         Command::Compact => stats::compact(ctx, out).await,
         Command::Import(a) => import::import(ctx, a, out).await,
         Command::Export(a) => export::export(ctx, a, out).await,
-        // Handled in `run`.
+        // Handled in `run` (`bench` in `main`: it runs another binary).
         Command::Bench(_) | Command::Serve(_) | Command::Token(_) | Command::Backup(_) => Ok(()),
     }
 }
