@@ -88,14 +88,31 @@ impl ClientError {
     }
 }
 
-/// For code written against `botstore::Result`: transport and protocol failures become
-/// `Error::Storage` (they are "the storage failed" from the caller's side).
+/// For code written against `botstore::Result` (and [`botstore::StoreApi`]): problem
+/// documents become the core errors they stand for, except refusals of the request by
+/// the server's HTTP layer, which become [`botstore::Error::Refused`] with their status,
+/// type and message; transport and protocol failures become
+/// [`botstore::Error::Unavailable`] with the client's message.
 impl From<ClientError> for botstore::Error {
     fn from(e: ClientError) -> Self {
         match e {
+            ClientError::Store {
+                error,
+                problem: Some(p),
+            } if p.is_request_refusal() => botstore::Error::Refused {
+                message: format!(
+                    "server answered {} ({}): {}",
+                    p.title,
+                    p.status,
+                    p.detail.as_deref().unwrap_or("")
+                ),
+                status: p.status,
+                problem_type: p.type_.clone(),
+                kind: error.kind(),
+            },
             ClientError::Store { error, .. } => error,
             ClientError::Batch { error, .. } => error.error,
-            ClientError::Transport(m) | ClientError::Protocol(m) => botstore::Error::Storage(m),
+            ClientError::Transport(m) | ClientError::Protocol(m) => botstore::Error::Unavailable(m),
         }
     }
 }

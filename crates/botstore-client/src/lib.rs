@@ -34,15 +34,19 @@
 
 #![deny(unsafe_code)]
 
+mod api;
 mod client;
 mod error;
 mod meta;
 mod ops;
 
+/// Defined in the core (they are part of [`botstore::StoreApi`]); re-exported so the
+/// old paths keep working.
+pub use botstore::{ChangePage, WriteOptions};
 pub use client::{Client, ClientOptions};
 pub use error::ClientError;
 pub use meta::{etag_version, item_from_parts};
-pub use ops::{ChangePage, RemoteStats, WriteOptions};
+pub use ops::RemoteStats;
 
 /// The wire types the client's answers use where the core has no equivalent.
 pub use botstore_api::wire::{
