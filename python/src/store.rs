@@ -2,19 +2,19 @@
 //! `Store` (embedded) and `RemoteStore` (HTTP).
 //!
 //! Each operation is split in two: a `prepare_*` that converts the Python arguments
-//! (with the GIL) into a `'static` future over [`Db`], and two one-line methods that
+//! (with the GIL) into a `'static` future over [`botstore::StoreApi`] (the operations,
+//! written once in the core for the embedded store and a server), and two one-line methods that
 //! either block on it with the GIL released or hand it to asyncio
 //! (pyo3-async-runtimes, on one shared tokio runtime). So the blocking and the async
 //! API cannot drift apart, and concurrent coroutines' writes meet in the engine's group
 //! commit.
 
 use crate::convert::{self, seconds};
-use crate::db::Db;
 use crate::errors::{invalid, Failure, Outcome};
 use crate::types::{self, PyItem, PyLease, PyPage, PyStreamEntry, PyStreamInfo};
 use botstore::{
     BatchError, Direction, Mutation, Namespace, Outcome as Done, Page, PatchOp, Precondition, Rule,
-    Scan, TrimTo, Version,
+    Scan, StoreApi, TrimTo, Version,
 };
 use botstore_embedded::{Durability, EmbeddedBackend, EmbeddedOptions};
 use futures::future::Either;
@@ -293,6 +293,31 @@ fn lease_release(lease: &Bound<'_, PyLease>) -> Mutation {
 
 // ---------------------------------------------------------------- StoreBase
 
+/// The store a Python object works on: the operations (embedded or remote), and the
+/// embedded store itself when it is one, for what only it has (reads that never wait,
+/// the checkpoint at close).
+#[derive(Clone)]
+struct Db {
+    api: Arc<dyn StoreApi>,
+    local: Option<botstore::Store>,
+}
+
+impl Db {
+    fn local(store: botstore::Store) -> Db {
+        Db {
+            api: Arc::new(store.clone()),
+            local: Some(store),
+        }
+    }
+
+    fn remote(client: botstore_client::Client) -> Db {
+        Db {
+            api: Arc::new(client),
+            local: None,
+        }
+    }
+}
+
 /// The operations both stores have; see the package's type stubs for each one.
 #[pyclass(subclass, frozen, module = "botstore._native")]
 pub struct StoreBase {
@@ -331,7 +356,14 @@ impl StoreBase {
         let py = ns.py();
         let db = ready(py, self.db())?;
         let ns = convert::namespace(ns)?;
-        Ok(async move { db.get(ns, key).await.map(ItemOut) })
+        Ok(async move {
+            let item = match &db.local {
+                // Reads of the embedded store never wait: no trip through the runtime.
+                Some(s) => s.get_now(&ns, &key),
+                None => db.api.get(&ns, &key).await,
+            };
+            Ok(ItemOut(item?))
+        })
     }
 
     fn prepare_get_many(
@@ -346,7 +378,7 @@ impl StoreBase {
             let (ns, key): (Bound<'_, PyAny>, String) = pair.extract()?;
             ks.push((convert::namespace(&ns)?, key));
         }
-        Ok(async move { db.get_many(ks).await.map(ItemsOut) })
+        Ok(async move { Ok(ItemsOut(db.api.get_many(&ks).await?)) })
     }
 
     fn prepare_apply(
@@ -356,7 +388,7 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<Done>> + Send + 'static> {
         let db = ready(py, self.db())?;
         let m = ready(py, m)?;
-        Ok(db.apply(m))
+        Ok(async move { Ok(db.api.apply(m).await?) })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -469,7 +501,7 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<Option<PyLease>>> + Send + 'static> {
         let db = ready(ns.py(), self.db())?;
         let ns = convert::namespace(ns)?;
-        Ok(async move { Ok(db.get_lease(ns, name).await?.map(PyLease::from)) })
+        Ok(async move { Ok(db.api.get_lease(&ns, &name).await?.map(PyLease::from)) })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -493,7 +525,7 @@ impl StoreBase {
             cursor,
             limit,
         };
-        Ok(async move { db.scan(req).await.map(PageOut) })
+        Ok(async move { Ok(PageOut(db.api.scan(&req).await?)) })
     }
 
     fn prepare_list_namespaces(
@@ -506,9 +538,11 @@ impl StoreBase {
         let db = ready(prefix.py(), self.db())?;
         let prefix = convert::namespace(prefix)?;
         Ok(async move {
-            db.list_namespaces(prefix, max_depth, limit, cursor)
-                .await
-                .map(NamespacesOut)
+            let page = db
+                .api
+                .list_namespaces(&prefix, max_depth, limit, cursor.as_deref())
+                .await?;
+            Ok(NamespacesOut(page))
         })
     }
 
@@ -533,7 +567,7 @@ impl StoreBase {
                 }
             }
             return Ok(Either::Left(async move {
-                let done = db.batch(ok).await?;
+                let done = db.api.batch(ok).await?;
                 Ok(BatchOut(done.into_iter().map(Ok).collect()))
             }));
         }
@@ -553,7 +587,7 @@ impl StoreBase {
         }
         Ok(Either::Right(async move {
             if !ok.is_empty() {
-                let done = db.write_many(ok).await?;
+                let done = db.api.write_many(ok).await?;
                 for (i, r) in sent.into_iter().zip(done) {
                     slots[i] = Some(r.map_err(Failure::Store));
                 }
@@ -623,9 +657,8 @@ impl StoreBase {
             Direction::Forward
         };
         Ok(async move {
-            db.read_stream(ns, stream, start, dir, limit)
-                .await
-                .map(EntriesOut)
+            let entries = db.api.read_stream(&ns, &stream, start, dir, limit).await?;
+            Ok(EntriesOut(entries))
         })
     }
 
@@ -637,9 +670,8 @@ impl StoreBase {
         let db = ready(ns.py(), self.db())?;
         let ns = convert::namespace(ns)?;
         Ok(async move {
-            db.stream_info(ns, stream)
-                .await
-                .map(|i| i.map(PyStreamInfo::from))
+            let info = db.api.stream_info(&ns, &stream).await?;
+            Ok(info.map(PyStreamInfo::from))
         })
     }
 
@@ -664,7 +696,7 @@ impl StoreBase {
                 )),
             },
         )?;
-        Ok(db.trim(ns, stream, to))
+        Ok(async move { Ok(db.api.trim(&ns, &stream, to).await?) })
     }
 
     fn prepare_delete_stream(
@@ -673,7 +705,8 @@ impl StoreBase {
         stream: String,
     ) -> PyResult<impl Future<Output = Outcome<bool>> + Send + 'static> {
         let db = ready(ns.py(), self.db())?;
-        Ok(db.delete_stream(convert::namespace(ns)?, stream))
+        let ns = convert::namespace(ns)?;
+        Ok(async move { Ok(db.api.delete_stream(&ns, &stream).await?) })
     }
 
     fn prepare_list_streams(
@@ -684,7 +717,13 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<StreamsOut>> + Send + 'static> {
         let db = ready(prefix.py(), self.db())?;
         let prefix = convert::namespace(prefix)?;
-        Ok(async move { db.list_streams(prefix, limit, cursor).await.map(StreamsOut) })
+        Ok(async move {
+            let page = db
+                .api
+                .list_streams(&prefix, limit, cursor.as_deref())
+                .await?;
+            Ok(StreamsOut(page))
+        })
     }
 
     fn prepare_set_namespace_ttl(
@@ -698,7 +737,8 @@ impl StoreBase {
             Some(s) => Some(ready(py, seconds(s, "ttl"))?),
             None => None,
         };
-        Ok(db.set_namespace_ttl(convert::namespace(prefix)?, ttl))
+        let prefix = convert::namespace(prefix)?;
+        Ok(async move { Ok(db.api.set_namespace_ttl(&prefix, ttl).await?) })
     }
 
     fn prepare_stats(
@@ -707,7 +747,7 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<StatsOut>> + Send + 'static> {
         let db = ready(prefix.py(), self.db())?;
         let prefix = convert::namespace(prefix)?;
-        Ok(async move { db.stats(prefix).await.map(StatsOut) })
+        Ok(async move { Ok(StatsOut(db.api.stats(&prefix).await?)) })
     }
 }
 
@@ -1221,9 +1261,9 @@ impl StoreBase {
                 // The task holds a clone of the store: wait until it is dropped.
                 let _ = runtime().block_on(h);
             }
-            let synced = match &db {
-                Some(Db::Local(store)) => store.sync(),
-                _ => Ok(()),
+            let synced = match db.as_ref().and_then(|d| d.local.as_ref()) {
+                Some(store) => store.sync(),
+                None => Ok(()),
             };
             drop(db);
             let closed = engine.as_ref().map_or(Ok(()), |e| e.close());
@@ -1284,7 +1324,7 @@ impl Store {
             store.spawn_maintenance(MAINTENANCE_EVERY)
         };
         Ok(PyClassInitializer::from(StoreBase {
-            db: RwLock::new(Some(Db::Local(store))),
+            db: RwLock::new(Some(Db::local(store))),
             embedded: Mutex::new(Some(engine)),
             maintenance: Mutex::new(Some(maintenance)),
             local: true,
@@ -1340,7 +1380,7 @@ impl RemoteStore {
         };
         let client = ready(py, client)?;
         Ok(PyClassInitializer::from(StoreBase {
-            db: RwLock::new(Some(Db::Remote(client))),
+            db: RwLock::new(Some(Db::remote(client))),
             embedded: Mutex::new(None),
             maintenance: Mutex::new(None),
             local: false,
