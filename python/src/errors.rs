@@ -54,7 +54,7 @@ impl From<BatchError> for Failure {
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
-        Failure::from(Error::from(e))
+        Failure::from(e.into_error())
     }
 }
 

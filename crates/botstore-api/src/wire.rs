@@ -360,6 +360,9 @@ pub enum MutationIn {
         json_patch: Option<serde_json::Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         if_version: Option<u64>,
+        /// Only if the item does not exist (`If-None-Match: *`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        if_absent: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
@@ -531,13 +534,22 @@ impl FlatMutation {
                 }
             }
             "patch" => {
-                self.only(&["ns", "key", "merge", "json_patch", "if_version", "fence"])?;
+                self.only(&[
+                    "ns",
+                    "key",
+                    "merge",
+                    "json_patch",
+                    "if_version",
+                    "if_absent",
+                    "fence",
+                ])?;
                 MutationIn::Patch {
                     ns: need(self.ns, op, "ns")?,
                     key: need(self.key, op, "key")?,
                     merge: self.merge,
                     json_patch: self.json_patch,
                     if_version: self.if_version,
+                    if_absent: self.if_absent.unwrap_or(false),
                     fence: self.fence,
                 }
             }
@@ -701,12 +713,13 @@ impl MutationIn {
                 merge,
                 json_patch,
                 if_version,
+                if_absent,
                 fence: f,
             } => Mutation::Patch {
                 ns: Namespace::parse(&ns),
                 key,
                 patch: patch_op(merge, json_patch)?,
-                precondition: precondition(if_version, false)?,
+                precondition: precondition(if_version, if_absent)?,
                 fence: fence(f),
             },
             MutationIn::Append {
@@ -819,6 +832,8 @@ impl MutationIn {
                     fence: fence_out(fence),
                 }
             }
+            // The batch form of a delete has no `if_absent`: the client sends a
+            // delete-if-absent alone (DELETE with `If-None-Match: *`) or refuses it.
             Mutation::Delete { ns, key, fence, .. } => MutationIn::Delete {
                 ns: ns_string(ns),
                 key: key.clone(),
@@ -842,6 +857,7 @@ impl MutationIn {
                     merge,
                     json_patch,
                     if_version,
+                    if_absent,
                     fence: fence_out(fence),
                 }
             }

@@ -77,7 +77,7 @@ pub fn kind_of(err: &anyhow::Error) -> ErrorKind {
 /// reach server at URL: ..."); a refusal of the HTTP layer is `Error::Refused` (its kind,
 /// exit 2 for most, told as what it is: "server answered Unauthorized (401): ...").
 pub fn remote_error(e: ClientError) -> anyhow::Error {
-    botstore::Error::from(e).into()
+    e.into_error().into()
 }
 
 /// What to do about an error, when the CLI knows: a server that wants a token.

@@ -1,6 +1,6 @@
 //! [`botstore::StoreApi`] for [`Client`]: the trait's operations over HTTP, each sent to
-//! its own endpoint, with [`ClientError`]s turned into core errors (see
-//! `impl From<ClientError> for botstore::Error`).
+//! its own endpoint, with [`ClientError`]s turned into core errors by
+//! [`ClientError::into_error`].
 
 use crate::client::Client;
 use crate::error::ClientError;
@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn core<T>(r: std::result::Result<T, ClientError>) -> Result<T> {
-    r.map_err(Into::into)
+    r.map_err(ClientError::into_error)
 }
 
 impl StoreApi for Client {
@@ -72,9 +72,13 @@ impl StoreApi for Client {
 
     fn batch(&self, mutations: Vec<Mutation>) -> BoxFuture<'_, Result<Vec<Outcome>, BatchError>> {
         Box::pin(async move {
-            Client::batch(self, mutations)
-                .await
-                .map_err(ClientError::into_batch_error)
+            Client::batch(self, mutations).await.map_err(|e| match e {
+                ClientError::Batch { error, .. } => error,
+                other => BatchError {
+                    index: 0,
+                    error: other.into_error(),
+                },
+            })
         })
     }
 

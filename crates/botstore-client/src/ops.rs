@@ -70,6 +70,18 @@ fn mutation_in(m: &Mutation) -> std::result::Result<MutationIn, botstore::Error>
                 })
         })?;
     }
+    if let Mutation::Delete {
+        precondition: Precondition::IfAbsent,
+        ..
+    } = m
+    {
+        // The batch form cannot carry it; sent without it, it would delete an item that
+        // exists. `apply` sends it alone, as `DELETE` with `If-None-Match: *`.
+        return Err(botstore::Error::InvalidInput {
+            rule: Rule::Range,
+            detail: "a delete with an if-absent precondition cannot be sent in a batch".into(),
+        });
+    }
     exact_mutation(m).ok_or_else(|| botstore::Error::InvalidInput {
         rule: Rule::Range,
         detail: "internal mutations (expire, forget changes) cannot be sent".into(),
