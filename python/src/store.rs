@@ -751,36 +751,55 @@ impl StoreBase {
     }
 }
 
-#[pymethods]
-impl StoreBase {
-    fn get(&self, py: Python<'_>, ns: &Bound<'_, PyAny>, key: String) -> PyResult<ItemOut> {
-        block(py, self.spins(), self.prepare_get(ns, key)?)
-    }
-    fn aget<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        key: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_get(ns, key)?)
+/// The operations, each declared once: `fn name | aname(&self, py, args) -> T { prepare }`
+/// becomes the blocking method `name` (runs the future with the GIL released) and its
+/// asyncio twin `aname` (hands it to the event loop), with the same attributes (Python
+/// signature, lints) and arguments, so the two cannot drift apart. `prepare` gives the
+/// operation's future (it may use `?`). PyO3's `#[pymethods]` does not expand macros
+/// inside it, so the macro emits the whole block; the methods without a twin go in
+/// `single { ... }`.
+macro_rules! twins {
+    (
+        $(
+            $(#[$attr:meta])*
+            fn $name:ident | $aname:ident(&$self:ident, $py:ident $(, $arg:ident: $ty:ty)* $(,)?) -> $out:ty
+            $prepare:block
+        )*
+        single { $($single:tt)* }
+    ) => {
+        #[pymethods]
+        impl StoreBase {
+            $(
+                $(#[$attr])*
+                fn $name(&$self, $py: Python<'_>, $($arg: $ty),*) -> PyResult<$out> {
+                    let fut = $prepare?;
+                    block($py, $self.spins(), fut)
+                }
+                $(#[$attr])*
+                fn $aname<'py>(&$self, $py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
+                    let fut = $prepare?;
+                    spawn($py, fut)
+                }
+            )*
+            $($single)*
+        }
+    };
+}
+
+twins! {
+    fn get | aget(&self, py, ns: &Bound<'_, PyAny>, key: String) -> ItemOut {
+        self.prepare_get(ns, key)
     }
 
-    fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<ItemsOut> {
-        block(py, self.spins(), self.prepare_get_many(keys)?)
-    }
-    fn aget_many<'py>(
-        &self,
-        py: Python<'py>,
-        keys: &Bound<'_, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_get_many(keys)?)
+    fn get_many | aget_many(&self, py, keys: &Bound<'_, PyAny>) -> ItemsOut {
+        self.prepare_get_many(keys)
     }
 
     #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None, fence=None))]
     #[allow(clippy::too_many_arguments)]
-    fn put(
+    fn put | aput(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         key: String,
         value: &Bound<'_, PyAny>,
@@ -789,191 +808,66 @@ impl StoreBase {
         if_absent: bool,
         ttl: Option<convert::TtlArg>,
         fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<u64> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_put(
-                ns,
-                key,
-                value,
-                content_type,
-                if_version,
-                if_absent,
-                ttl,
-                fence,
-            )?,
-        )
-    }
-    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None, fence=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn aput<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        key: String,
-        value: &Bound<'_, PyAny>,
-        content_type: Option<&str>,
-        if_version: Option<u64>,
-        if_absent: bool,
-        ttl: Option<convert::TtlArg>,
-        fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_put(
-                ns,
-                key,
-                value,
-                content_type,
-                if_version,
-                if_absent,
-                ttl,
-                fence,
-            )?,
-        )
+    ) -> u64 {
+        self.prepare_put(ns, key, value, content_type, if_version, if_absent, ttl, fence)
     }
 
     #[pyo3(signature = (ns, key, *, if_version=None, fence=None))]
-    fn delete(
+    fn delete | adelete(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         key: String,
         if_version: Option<u64>,
         fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<bool> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_delete(ns, key, if_version, fence)?,
-        )
-    }
-    #[pyo3(signature = (ns, key, *, if_version=None, fence=None))]
-    fn adelete<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        key: String,
-        if_version: Option<u64>,
-        fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_delete(ns, key, if_version, fence)?)
+    ) -> bool {
+        self.prepare_delete(ns, key, if_version, fence)
     }
 
     #[pyo3(signature = (ns, key, *, merge=None, ops=None, if_version=None, fence=None))]
     #[allow(clippy::too_many_arguments)]
-    fn patch(
+    fn patch | apatch(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         key: String,
         merge: Option<&Bound<'_, PyAny>>,
         ops: Option<&Bound<'_, PyAny>>,
         if_version: Option<u64>,
         fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<u64> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_patch(ns, key, merge, ops, if_version, fence)?,
-        )
-    }
-    #[pyo3(signature = (ns, key, *, merge=None, ops=None, if_version=None, fence=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn apatch<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        key: String,
-        merge: Option<&Bound<'_, PyAny>>,
-        ops: Option<&Bound<'_, PyAny>>,
-        if_version: Option<u64>,
-        fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_patch(ns, key, merge, ops, if_version, fence)?,
-        )
+    ) -> u64 {
+        self.prepare_patch(ns, key, merge, ops, if_version, fence)
     }
 
-    fn acquire_lease(
+    fn acquire_lease | aacquire_lease(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         name: String,
         holder: String,
         ttl: f64,
-    ) -> PyResult<PyLease> {
+    ) -> PyLease {
         let m = lease_acquire(ns, name, holder, ttl)?;
-        block(py, self.spins(), self.prepare_lease(py, m)?)
-    }
-    fn aacquire_lease<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        name: String,
-        holder: String,
-        ttl: f64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let m = lease_acquire(ns, name, holder, ttl)?;
-        spawn(py, self.prepare_lease(py, m)?)
+        self.prepare_lease(py, m)
     }
 
-    fn renew_lease(
-        &self,
-        py: Python<'_>,
-        lease: &Bound<'_, PyLease>,
-        ttl: f64,
-    ) -> PyResult<PyLease> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_lease(py, lease_renew(lease, ttl))?,
-        )
-    }
-    fn arenew_lease<'py>(
-        &self,
-        py: Python<'py>,
-        lease: &Bound<'_, PyLease>,
-        ttl: f64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_lease(py, lease_renew(lease, ttl))?)
+    fn renew_lease | arenew_lease(&self, py, lease: &Bound<'_, PyLease>, ttl: f64) -> PyLease {
+        self.prepare_lease(py, lease_renew(lease, ttl))
     }
 
-    fn release_lease(&self, py: Python<'_>, lease: &Bound<'_, PyLease>) -> PyResult<()> {
-        block(py, self.spins(), self.prepare_release(py, lease)?)
-    }
-    fn arelease_lease<'py>(
-        &self,
-        py: Python<'py>,
-        lease: &Bound<'_, PyLease>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_release(py, lease)?)
+    fn release_lease | arelease_lease(&self, py, lease: &Bound<'_, PyLease>) -> () {
+        self.prepare_release(py, lease)
     }
 
-    fn get_lease(
-        &self,
-        py: Python<'_>,
-        ns: &Bound<'_, PyAny>,
-        name: String,
-    ) -> PyResult<Option<PyLease>> {
-        block(py, self.spins(), self.prepare_get_lease(ns, name)?)
-    }
-    fn aget_lease<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        name: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_get_lease(ns, name)?)
+    fn get_lease | aget_lease(&self, py, ns: &Bound<'_, PyAny>, name: String) -> Option<PyLease> {
+        self.prepare_get_lease(ns, name)
     }
 
     #[pyo3(signature = (ns, *, prefix=None, start=None, end=None, recursive=false, cursor=None, limit=1000))]
     #[allow(clippy::too_many_arguments)]
-    fn scan(
+    fn scan | ascan(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         prefix: Option<String>,
         start: Option<String>,
@@ -981,273 +875,107 @@ impl StoreBase {
         recursive: bool,
         cursor: Option<String>,
         limit: usize,
-    ) -> PyResult<PageOut> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_scan(ns, prefix, start, end, recursive, cursor, limit)?,
-        )
-    }
-    #[pyo3(signature = (ns, *, prefix=None, start=None, end=None, recursive=false, cursor=None, limit=1000))]
-    #[allow(clippy::too_many_arguments)]
-    fn ascan<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        prefix: Option<String>,
-        start: Option<String>,
-        end: Option<String>,
-        recursive: bool,
-        cursor: Option<String>,
-        limit: usize,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_scan(ns, prefix, start, end, recursive, cursor, limit)?,
-        )
+    ) -> PageOut {
+        self.prepare_scan(ns, prefix, start, end, recursive, cursor, limit)
     }
 
     #[pyo3(signature = (prefix=None, *, max_depth=None, limit=1000, cursor=None))]
-    fn list_namespaces(
+    fn list_namespaces | alist_namespaces(
         &self,
-        py: Python<'_>,
+        py,
         prefix: Option<&Bound<'_, PyAny>>,
         max_depth: Option<usize>,
         limit: usize,
         cursor: Option<String>,
-    ) -> PyResult<NamespacesOut> {
+    ) -> NamespacesOut {
         let root = PyTuple::empty(py).into_any();
-        block(
-            py,
-            self.spins(),
-            self.prepare_list_namespaces(prefix.unwrap_or(&root), max_depth, limit, cursor)?,
-        )
-    }
-    #[pyo3(signature = (prefix=None, *, max_depth=None, limit=1000, cursor=None))]
-    fn alist_namespaces<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: Option<&Bound<'_, PyAny>>,
-        max_depth: Option<usize>,
-        limit: usize,
-        cursor: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let root = PyTuple::empty(py).into_any();
-        spawn(
-            py,
-            self.prepare_list_namespaces(prefix.unwrap_or(&root), max_depth, limit, cursor)?,
-        )
+        self.prepare_list_namespaces(prefix.unwrap_or(&root), max_depth, limit, cursor)
     }
 
     #[pyo3(signature = (ops, *, atomic=true))]
-    fn batch(&self, py: Python<'_>, ops: &Bound<'_, PyAny>, atomic: bool) -> PyResult<BatchOut> {
-        block(py, self.spins(), self.prepare_batch(ops, atomic)?)
-    }
-    #[pyo3(signature = (ops, *, atomic=true))]
-    fn abatch<'py>(
-        &self,
-        py: Python<'py>,
-        ops: &Bound<'_, PyAny>,
-        atomic: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_batch(ops, atomic)?)
+    fn batch | abatch(&self, py, ops: &Bound<'_, PyAny>, atomic: bool) -> BatchOut {
+        self.prepare_batch(ops, atomic)
     }
 
     #[pyo3(signature = (ns, stream, values, *, content_type=None, expected_last=None))]
-    fn append(
+    fn append | aappend(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         stream: String,
         values: &Bound<'_, PyAny>,
         content_type: Option<&str>,
         expected_last: Option<u64>,
-    ) -> PyResult<(u64, u64)> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_append(ns, stream, values, content_type, expected_last)?,
-        )
-    }
-    #[pyo3(signature = (ns, stream, values, *, content_type=None, expected_last=None))]
-    fn aappend<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-        values: &Bound<'_, PyAny>,
-        content_type: Option<&str>,
-        expected_last: Option<u64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_append(ns, stream, values, content_type, expected_last)?,
-        )
+    ) -> (u64, u64) {
+        self.prepare_append(ns, stream, values, content_type, expected_last)
     }
 
     #[pyo3(signature = (ns, stream, *, start=None, reverse=false, limit=1000))]
-    fn read_stream(
+    fn read_stream | aread_stream(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         stream: String,
         start: Option<u64>,
         reverse: bool,
         limit: usize,
-    ) -> PyResult<EntriesOut> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_read_stream(ns, stream, start, reverse, limit)?,
-        )
-    }
-    #[pyo3(signature = (ns, stream, *, start=None, reverse=false, limit=1000))]
-    fn aread_stream<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-        start: Option<u64>,
-        reverse: bool,
-        limit: usize,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_read_stream(ns, stream, start, reverse, limit)?,
-        )
+    ) -> EntriesOut {
+        self.prepare_read_stream(ns, stream, start, reverse, limit)
     }
 
-    fn stream_info(
+    fn stream_info | astream_info(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         stream: String,
-    ) -> PyResult<Option<PyStreamInfo>> {
-        block(py, self.spins(), self.prepare_stream_info(ns, stream)?)
-    }
-    fn astream_info<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_stream_info(ns, stream)?)
+    ) -> Option<PyStreamInfo> {
+        self.prepare_stream_info(ns, stream)
     }
 
     #[pyo3(signature = (ns, stream, *, keep_last=None, before=None))]
-    fn trim(
+    fn trim | atrim(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         stream: String,
         keep_last: Option<u64>,
         before: Option<u64>,
-    ) -> PyResult<u64> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_trim(ns, stream, keep_last, before)?,
-        )
-    }
-    #[pyo3(signature = (ns, stream, *, keep_last=None, before=None))]
-    fn atrim<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-        keep_last: Option<u64>,
-        before: Option<u64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_trim(ns, stream, keep_last, before)?)
+    ) -> u64 {
+        self.prepare_trim(ns, stream, keep_last, before)
     }
 
-    fn delete_stream(
-        &self,
-        py: Python<'_>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-    ) -> PyResult<bool> {
-        block(py, self.spins(), self.prepare_delete_stream(ns, stream)?)
-    }
-    fn adelete_stream<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_delete_stream(ns, stream)?)
+    fn delete_stream | adelete_stream(&self, py, ns: &Bound<'_, PyAny>, stream: String) -> bool {
+        self.prepare_delete_stream(ns, stream)
     }
 
     #[pyo3(signature = (prefix=None, *, limit=1000, cursor=None))]
-    fn list_streams(
+    fn list_streams | alist_streams(
         &self,
-        py: Python<'_>,
+        py,
         prefix: Option<&Bound<'_, PyAny>>,
         limit: usize,
         cursor: Option<String>,
-    ) -> PyResult<StreamsOut> {
+    ) -> StreamsOut {
         let root = PyTuple::empty(py).into_any();
-        block(
-            py,
-            self.spins(),
-            self.prepare_list_streams(prefix.unwrap_or(&root), limit, cursor)?,
-        )
-    }
-    #[pyo3(signature = (prefix=None, *, limit=1000, cursor=None))]
-    fn alist_streams<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: Option<&Bound<'_, PyAny>>,
-        limit: usize,
-        cursor: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let root = PyTuple::empty(py).into_any();
-        spawn(
-            py,
-            self.prepare_list_streams(prefix.unwrap_or(&root), limit, cursor)?,
-        )
+        self.prepare_list_streams(prefix.unwrap_or(&root), limit, cursor)
     }
 
-    fn set_namespace_ttl(
+    fn set_namespace_ttl | aset_namespace_ttl(
         &self,
-        py: Python<'_>,
+        py,
         prefix: &Bound<'_, PyAny>,
         ttl: Option<f64>,
-    ) -> PyResult<()> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_set_namespace_ttl(prefix, ttl)?,
-        )
-    }
-    fn aset_namespace_ttl<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: &Bound<'_, PyAny>,
-        ttl: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_set_namespace_ttl(prefix, ttl)?)
+    ) -> () {
+        self.prepare_set_namespace_ttl(prefix, ttl)
     }
 
     #[pyo3(signature = (prefix=None))]
-    fn stats(&self, py: Python<'_>, prefix: Option<&Bound<'_, PyAny>>) -> PyResult<StatsOut> {
+    fn stats | astats(&self, py, prefix: Option<&Bound<'_, PyAny>>) -> StatsOut {
         let root = PyTuple::empty(py).into_any();
-        block(
-            py,
-            self.spins(),
-            self.prepare_stats(prefix.unwrap_or(&root))?,
-        )
-    }
-    #[pyo3(signature = (prefix=None))]
-    fn astats<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let root = PyTuple::empty(py).into_any();
-        spawn(py, self.prepare_stats(prefix.unwrap_or(&root))?)
+        self.prepare_stats(prefix.unwrap_or(&root))
     }
 
+    single {
     /// Flush and close. Idempotent; later calls raise `StorageError`. The data folder
     /// is free for another `Store` when this returns (unless a coroutine of this store
     /// is still running).
@@ -1281,6 +1009,7 @@ impl StoreBase {
     #[pyo3(signature = (*_exc))]
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
         self.close(py)
+    }
     }
 }
 
