@@ -28,6 +28,11 @@
 //!   (401, 403, 413, 429), which map to `InvalidInput` or `Closed` (the [`Problem`] is
 //!   kept in the error).
 //!
+//! [`Client`] also implements [`botstore::StoreApi`], the trait the CLI, the Python
+//! binding and the conformance suite are written against; there its errors are
+//! [`ClientError::into_error`]: the core errors, plus `Error::Refused` for refusals of
+//! the HTTP layer and `Error::Unavailable` for transport and protocol failures.
+//!
 //! Values in request bodies (batches, appends) are sent as `value_base64`, JSON too, so
 //! that the server stores the JSON text exactly as given (its `value` field is parsed
 //! into a tree, which sorts keys and rounds numbers).
