@@ -25,35 +25,36 @@ pub enum Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Failure::Store(e)
+        match e {
+            Error::Refused {
+                message,
+                status,
+                problem_type,
+                ..
+            } => Failure::Refused {
+                message,
+                status,
+                problem_type,
+            },
+            Error::Unavailable(m) => Failure::Transport(m),
+            e => Failure::Store(e),
+        }
     }
 }
 
 impl From<BatchError> for Failure {
     fn from(e: BatchError) -> Self {
+        // A remote request refused or lost as a whole names no mutation.
+        if e.error.is_request_failure() {
+            return Failure::from(e.error);
+        }
         Failure::Batch(e)
     }
 }
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Store {
-                problem: Some(p), ..
-            } if p.is_request_refusal() => Failure::Refused {
-                message: format!(
-                    "server answered {} ({}): {}",
-                    p.title,
-                    p.status,
-                    p.detail.as_deref().unwrap_or("")
-                ),
-                status: p.status,
-                problem_type: p.type_.clone(),
-            },
-            ClientError::Store { error, .. } => Failure::Store(error),
-            ClientError::Batch { error, .. } => Failure::Batch(error),
-            ClientError::Transport(m) | ClientError::Protocol(m) => Failure::Transport(m),
-        }
+        Failure::from(e.into_error())
     }
 }
 
@@ -102,6 +103,12 @@ fn store_error(py: Python<'_>, e: &Error) -> PyErr {
         Error::Corrupt(_) | Error::Storage(_) | Error::Closed(_) => {
             exception(py, "StorageError", (msg,))
         }
+        Error::Refused {
+            status,
+            problem_type,
+            ..
+        } => exception(py, "RemoteError", (msg, *status, problem_type.clone())),
+        Error::Unavailable(_) => exception(py, "TransportError", (msg,)),
     }
 }
 

@@ -8,7 +8,6 @@
 
 mod aio;
 mod convert;
-mod db;
 mod errors;
 mod store;
 mod types;

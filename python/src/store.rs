@@ -2,19 +2,19 @@
 //! `Store` (embedded) and `RemoteStore` (HTTP).
 //!
 //! Each operation is split in two: a `prepare_*` that converts the Python arguments
-//! (with the GIL) into a `'static` future over [`Db`], and two one-line methods that
+//! (with the GIL) into a `'static` future over [`botstore::StoreApi`] (the operations,
+//! written once in the core for the embedded store and a server), and two one-line methods that
 //! either block on it with the GIL released or hand it to asyncio
 //! (pyo3-async-runtimes, on one shared tokio runtime). So the blocking and the async
 //! API cannot drift apart, and concurrent coroutines' writes meet in the engine's group
 //! commit.
 
 use crate::convert::{self, seconds};
-use crate::db::Db;
 use crate::errors::{invalid, Failure, Outcome};
 use crate::types::{self, PyItem, PyLease, PyPage, PyStreamEntry, PyStreamInfo};
 use botstore::{
     BatchError, Direction, Mutation, Namespace, Outcome as Done, Page, PatchOp, Precondition, Rule,
-    Scan, TrimTo, Version,
+    Scan, StoreApi, TrimTo, Version,
 };
 use botstore_embedded::{Durability, EmbeddedBackend, EmbeddedOptions};
 use futures::future::Either;
@@ -293,6 +293,31 @@ fn lease_release(lease: &Bound<'_, PyLease>) -> Mutation {
 
 // ---------------------------------------------------------------- StoreBase
 
+/// The store a Python object works on: the operations (embedded or remote), and the
+/// embedded store itself when it is one, for what only it has (reads that never wait,
+/// the checkpoint at close).
+#[derive(Clone)]
+struct Db {
+    api: Arc<dyn StoreApi>,
+    local: Option<botstore::Store>,
+}
+
+impl Db {
+    fn local(store: botstore::Store) -> Db {
+        Db {
+            api: Arc::new(store.clone()),
+            local: Some(store),
+        }
+    }
+
+    fn remote(client: botstore_client::Client) -> Db {
+        Db {
+            api: Arc::new(client),
+            local: None,
+        }
+    }
+}
+
 /// The operations both stores have; see the package's type stubs for each one.
 #[pyclass(subclass, frozen, module = "botstore._native")]
 pub struct StoreBase {
@@ -331,7 +356,14 @@ impl StoreBase {
         let py = ns.py();
         let db = ready(py, self.db())?;
         let ns = convert::namespace(ns)?;
-        Ok(async move { db.get(ns, key).await.map(ItemOut) })
+        Ok(async move {
+            let item = match &db.local {
+                // Reads of the embedded store never wait: no trip through the runtime.
+                Some(s) => s.get_now(&ns, &key),
+                None => db.api.get(&ns, &key).await,
+            };
+            Ok(ItemOut(item?))
+        })
     }
 
     fn prepare_get_many(
@@ -346,7 +378,7 @@ impl StoreBase {
             let (ns, key): (Bound<'_, PyAny>, String) = pair.extract()?;
             ks.push((convert::namespace(&ns)?, key));
         }
-        Ok(async move { db.get_many(ks).await.map(ItemsOut) })
+        Ok(async move { Ok(ItemsOut(db.api.get_many(&ks).await?)) })
     }
 
     fn prepare_apply(
@@ -356,7 +388,7 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<Done>> + Send + 'static> {
         let db = ready(py, self.db())?;
         let m = ready(py, m)?;
-        Ok(db.apply(m))
+        Ok(async move { Ok(db.api.apply(m).await?) })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -469,7 +501,7 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<Option<PyLease>>> + Send + 'static> {
         let db = ready(ns.py(), self.db())?;
         let ns = convert::namespace(ns)?;
-        Ok(async move { Ok(db.get_lease(ns, name).await?.map(PyLease::from)) })
+        Ok(async move { Ok(db.api.get_lease(&ns, &name).await?.map(PyLease::from)) })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -493,7 +525,7 @@ impl StoreBase {
             cursor,
             limit,
         };
-        Ok(async move { db.scan(req).await.map(PageOut) })
+        Ok(async move { Ok(PageOut(db.api.scan(&req).await?)) })
     }
 
     fn prepare_list_namespaces(
@@ -506,9 +538,11 @@ impl StoreBase {
         let db = ready(prefix.py(), self.db())?;
         let prefix = convert::namespace(prefix)?;
         Ok(async move {
-            db.list_namespaces(prefix, max_depth, limit, cursor)
-                .await
-                .map(NamespacesOut)
+            let page = db
+                .api
+                .list_namespaces(&prefix, max_depth, limit, cursor.as_deref())
+                .await?;
+            Ok(NamespacesOut(page))
         })
     }
 
@@ -533,7 +567,7 @@ impl StoreBase {
                 }
             }
             return Ok(Either::Left(async move {
-                let done = db.batch(ok).await?;
+                let done = db.api.batch(ok).await?;
                 Ok(BatchOut(done.into_iter().map(Ok).collect()))
             }));
         }
@@ -553,7 +587,7 @@ impl StoreBase {
         }
         Ok(Either::Right(async move {
             if !ok.is_empty() {
-                let done = db.write_many(ok).await?;
+                let done = db.api.write_many(ok).await?;
                 for (i, r) in sent.into_iter().zip(done) {
                     slots[i] = Some(r.map_err(Failure::Store));
                 }
@@ -623,9 +657,8 @@ impl StoreBase {
             Direction::Forward
         };
         Ok(async move {
-            db.read_stream(ns, stream, start, dir, limit)
-                .await
-                .map(EntriesOut)
+            let entries = db.api.read_stream(&ns, &stream, start, dir, limit).await?;
+            Ok(EntriesOut(entries))
         })
     }
 
@@ -637,9 +670,8 @@ impl StoreBase {
         let db = ready(ns.py(), self.db())?;
         let ns = convert::namespace(ns)?;
         Ok(async move {
-            db.stream_info(ns, stream)
-                .await
-                .map(|i| i.map(PyStreamInfo::from))
+            let info = db.api.stream_info(&ns, &stream).await?;
+            Ok(info.map(PyStreamInfo::from))
         })
     }
 
@@ -664,7 +696,7 @@ impl StoreBase {
                 )),
             },
         )?;
-        Ok(db.trim(ns, stream, to))
+        Ok(async move { Ok(db.api.trim(&ns, &stream, to).await?) })
     }
 
     fn prepare_delete_stream(
@@ -673,7 +705,8 @@ impl StoreBase {
         stream: String,
     ) -> PyResult<impl Future<Output = Outcome<bool>> + Send + 'static> {
         let db = ready(ns.py(), self.db())?;
-        Ok(db.delete_stream(convert::namespace(ns)?, stream))
+        let ns = convert::namespace(ns)?;
+        Ok(async move { Ok(db.api.delete_stream(&ns, &stream).await?) })
     }
 
     fn prepare_list_streams(
@@ -684,7 +717,13 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<StreamsOut>> + Send + 'static> {
         let db = ready(prefix.py(), self.db())?;
         let prefix = convert::namespace(prefix)?;
-        Ok(async move { db.list_streams(prefix, limit, cursor).await.map(StreamsOut) })
+        Ok(async move {
+            let page = db
+                .api
+                .list_streams(&prefix, limit, cursor.as_deref())
+                .await?;
+            Ok(StreamsOut(page))
+        })
     }
 
     fn prepare_set_namespace_ttl(
@@ -698,7 +737,8 @@ impl StoreBase {
             Some(s) => Some(ready(py, seconds(s, "ttl"))?),
             None => None,
         };
-        Ok(db.set_namespace_ttl(convert::namespace(prefix)?, ttl))
+        let prefix = convert::namespace(prefix)?;
+        Ok(async move { Ok(db.api.set_namespace_ttl(&prefix, ttl).await?) })
     }
 
     fn prepare_stats(
@@ -707,40 +747,59 @@ impl StoreBase {
     ) -> PyResult<impl Future<Output = Outcome<StatsOut>> + Send + 'static> {
         let db = ready(prefix.py(), self.db())?;
         let prefix = convert::namespace(prefix)?;
-        Ok(async move { db.stats(prefix).await.map(StatsOut) })
+        Ok(async move { Ok(StatsOut(db.api.stats(&prefix).await?)) })
     }
 }
 
-#[pymethods]
-impl StoreBase {
-    fn get(&self, py: Python<'_>, ns: &Bound<'_, PyAny>, key: String) -> PyResult<ItemOut> {
-        block(py, self.spins(), self.prepare_get(ns, key)?)
-    }
-    fn aget<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        key: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_get(ns, key)?)
+/// The operations, each declared once: `fn name | aname(&self, py, args) -> T { prepare }`
+/// becomes the blocking method `name` (runs the future with the GIL released) and its
+/// asyncio twin `aname` (hands it to the event loop), with the same attributes (Python
+/// signature, lints) and arguments, so the two cannot drift apart. `prepare` gives the
+/// operation's future (it may use `?`). PyO3's `#[pymethods]` does not expand macros
+/// inside it, so the macro emits the whole block; the methods without a twin go in
+/// `single { ... }`.
+macro_rules! twins {
+    (
+        $(
+            $(#[$attr:meta])*
+            fn $name:ident | $aname:ident(&$self:ident, $py:ident $(, $arg:ident: $ty:ty)* $(,)?) -> $out:ty
+            $prepare:block
+        )*
+        single { $($single:tt)* }
+    ) => {
+        #[pymethods]
+        impl StoreBase {
+            $(
+                $(#[$attr])*
+                fn $name(&$self, $py: Python<'_>, $($arg: $ty),*) -> PyResult<$out> {
+                    let fut = $prepare?;
+                    block($py, $self.spins(), fut)
+                }
+                $(#[$attr])*
+                fn $aname<'py>(&$self, $py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
+                    let fut = $prepare?;
+                    spawn($py, fut)
+                }
+            )*
+            $($single)*
+        }
+    };
+}
+
+twins! {
+    fn get | aget(&self, py, ns: &Bound<'_, PyAny>, key: String) -> ItemOut {
+        self.prepare_get(ns, key)
     }
 
-    fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<ItemsOut> {
-        block(py, self.spins(), self.prepare_get_many(keys)?)
-    }
-    fn aget_many<'py>(
-        &self,
-        py: Python<'py>,
-        keys: &Bound<'_, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_get_many(keys)?)
+    fn get_many | aget_many(&self, py, keys: &Bound<'_, PyAny>) -> ItemsOut {
+        self.prepare_get_many(keys)
     }
 
     #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None, fence=None))]
     #[allow(clippy::too_many_arguments)]
-    fn put(
+    fn put | aput(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         key: String,
         value: &Bound<'_, PyAny>,
@@ -749,191 +808,66 @@ impl StoreBase {
         if_absent: bool,
         ttl: Option<convert::TtlArg>,
         fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<u64> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_put(
-                ns,
-                key,
-                value,
-                content_type,
-                if_version,
-                if_absent,
-                ttl,
-                fence,
-            )?,
-        )
-    }
-    #[pyo3(signature = (ns, key, value, *, content_type=None, if_version=None, if_absent=false, ttl=None, fence=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn aput<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        key: String,
-        value: &Bound<'_, PyAny>,
-        content_type: Option<&str>,
-        if_version: Option<u64>,
-        if_absent: bool,
-        ttl: Option<convert::TtlArg>,
-        fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_put(
-                ns,
-                key,
-                value,
-                content_type,
-                if_version,
-                if_absent,
-                ttl,
-                fence,
-            )?,
-        )
+    ) -> u64 {
+        self.prepare_put(ns, key, value, content_type, if_version, if_absent, ttl, fence)
     }
 
     #[pyo3(signature = (ns, key, *, if_version=None, fence=None))]
-    fn delete(
+    fn delete | adelete(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         key: String,
         if_version: Option<u64>,
         fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<bool> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_delete(ns, key, if_version, fence)?,
-        )
-    }
-    #[pyo3(signature = (ns, key, *, if_version=None, fence=None))]
-    fn adelete<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        key: String,
-        if_version: Option<u64>,
-        fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_delete(ns, key, if_version, fence)?)
+    ) -> bool {
+        self.prepare_delete(ns, key, if_version, fence)
     }
 
     #[pyo3(signature = (ns, key, *, merge=None, ops=None, if_version=None, fence=None))]
     #[allow(clippy::too_many_arguments)]
-    fn patch(
+    fn patch | apatch(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         key: String,
         merge: Option<&Bound<'_, PyAny>>,
         ops: Option<&Bound<'_, PyAny>>,
         if_version: Option<u64>,
         fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<u64> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_patch(ns, key, merge, ops, if_version, fence)?,
-        )
-    }
-    #[pyo3(signature = (ns, key, *, merge=None, ops=None, if_version=None, fence=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn apatch<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        key: String,
-        merge: Option<&Bound<'_, PyAny>>,
-        ops: Option<&Bound<'_, PyAny>>,
-        if_version: Option<u64>,
-        fence: Option<&Bound<'_, PyLease>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_patch(ns, key, merge, ops, if_version, fence)?,
-        )
+    ) -> u64 {
+        self.prepare_patch(ns, key, merge, ops, if_version, fence)
     }
 
-    fn acquire_lease(
+    fn acquire_lease | aacquire_lease(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         name: String,
         holder: String,
         ttl: f64,
-    ) -> PyResult<PyLease> {
+    ) -> PyLease {
         let m = lease_acquire(ns, name, holder, ttl)?;
-        block(py, self.spins(), self.prepare_lease(py, m)?)
-    }
-    fn aacquire_lease<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        name: String,
-        holder: String,
-        ttl: f64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let m = lease_acquire(ns, name, holder, ttl)?;
-        spawn(py, self.prepare_lease(py, m)?)
+        self.prepare_lease(py, m)
     }
 
-    fn renew_lease(
-        &self,
-        py: Python<'_>,
-        lease: &Bound<'_, PyLease>,
-        ttl: f64,
-    ) -> PyResult<PyLease> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_lease(py, lease_renew(lease, ttl))?,
-        )
-    }
-    fn arenew_lease<'py>(
-        &self,
-        py: Python<'py>,
-        lease: &Bound<'_, PyLease>,
-        ttl: f64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_lease(py, lease_renew(lease, ttl))?)
+    fn renew_lease | arenew_lease(&self, py, lease: &Bound<'_, PyLease>, ttl: f64) -> PyLease {
+        self.prepare_lease(py, lease_renew(lease, ttl))
     }
 
-    fn release_lease(&self, py: Python<'_>, lease: &Bound<'_, PyLease>) -> PyResult<()> {
-        block(py, self.spins(), self.prepare_release(py, lease)?)
-    }
-    fn arelease_lease<'py>(
-        &self,
-        py: Python<'py>,
-        lease: &Bound<'_, PyLease>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_release(py, lease)?)
+    fn release_lease | arelease_lease(&self, py, lease: &Bound<'_, PyLease>) -> () {
+        self.prepare_release(py, lease)
     }
 
-    fn get_lease(
-        &self,
-        py: Python<'_>,
-        ns: &Bound<'_, PyAny>,
-        name: String,
-    ) -> PyResult<Option<PyLease>> {
-        block(py, self.spins(), self.prepare_get_lease(ns, name)?)
-    }
-    fn aget_lease<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        name: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_get_lease(ns, name)?)
+    fn get_lease | aget_lease(&self, py, ns: &Bound<'_, PyAny>, name: String) -> Option<PyLease> {
+        self.prepare_get_lease(ns, name)
     }
 
     #[pyo3(signature = (ns, *, prefix=None, start=None, end=None, recursive=false, cursor=None, limit=1000))]
     #[allow(clippy::too_many_arguments)]
-    fn scan(
+    fn scan | ascan(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         prefix: Option<String>,
         start: Option<String>,
@@ -941,273 +875,107 @@ impl StoreBase {
         recursive: bool,
         cursor: Option<String>,
         limit: usize,
-    ) -> PyResult<PageOut> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_scan(ns, prefix, start, end, recursive, cursor, limit)?,
-        )
-    }
-    #[pyo3(signature = (ns, *, prefix=None, start=None, end=None, recursive=false, cursor=None, limit=1000))]
-    #[allow(clippy::too_many_arguments)]
-    fn ascan<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        prefix: Option<String>,
-        start: Option<String>,
-        end: Option<String>,
-        recursive: bool,
-        cursor: Option<String>,
-        limit: usize,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_scan(ns, prefix, start, end, recursive, cursor, limit)?,
-        )
+    ) -> PageOut {
+        self.prepare_scan(ns, prefix, start, end, recursive, cursor, limit)
     }
 
     #[pyo3(signature = (prefix=None, *, max_depth=None, limit=1000, cursor=None))]
-    fn list_namespaces(
+    fn list_namespaces | alist_namespaces(
         &self,
-        py: Python<'_>,
+        py,
         prefix: Option<&Bound<'_, PyAny>>,
         max_depth: Option<usize>,
         limit: usize,
         cursor: Option<String>,
-    ) -> PyResult<NamespacesOut> {
+    ) -> NamespacesOut {
         let root = PyTuple::empty(py).into_any();
-        block(
-            py,
-            self.spins(),
-            self.prepare_list_namespaces(prefix.unwrap_or(&root), max_depth, limit, cursor)?,
-        )
-    }
-    #[pyo3(signature = (prefix=None, *, max_depth=None, limit=1000, cursor=None))]
-    fn alist_namespaces<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: Option<&Bound<'_, PyAny>>,
-        max_depth: Option<usize>,
-        limit: usize,
-        cursor: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let root = PyTuple::empty(py).into_any();
-        spawn(
-            py,
-            self.prepare_list_namespaces(prefix.unwrap_or(&root), max_depth, limit, cursor)?,
-        )
+        self.prepare_list_namespaces(prefix.unwrap_or(&root), max_depth, limit, cursor)
     }
 
     #[pyo3(signature = (ops, *, atomic=true))]
-    fn batch(&self, py: Python<'_>, ops: &Bound<'_, PyAny>, atomic: bool) -> PyResult<BatchOut> {
-        block(py, self.spins(), self.prepare_batch(ops, atomic)?)
-    }
-    #[pyo3(signature = (ops, *, atomic=true))]
-    fn abatch<'py>(
-        &self,
-        py: Python<'py>,
-        ops: &Bound<'_, PyAny>,
-        atomic: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_batch(ops, atomic)?)
+    fn batch | abatch(&self, py, ops: &Bound<'_, PyAny>, atomic: bool) -> BatchOut {
+        self.prepare_batch(ops, atomic)
     }
 
     #[pyo3(signature = (ns, stream, values, *, content_type=None, expected_last=None))]
-    fn append(
+    fn append | aappend(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         stream: String,
         values: &Bound<'_, PyAny>,
         content_type: Option<&str>,
         expected_last: Option<u64>,
-    ) -> PyResult<(u64, u64)> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_append(ns, stream, values, content_type, expected_last)?,
-        )
-    }
-    #[pyo3(signature = (ns, stream, values, *, content_type=None, expected_last=None))]
-    fn aappend<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-        values: &Bound<'_, PyAny>,
-        content_type: Option<&str>,
-        expected_last: Option<u64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_append(ns, stream, values, content_type, expected_last)?,
-        )
+    ) -> (u64, u64) {
+        self.prepare_append(ns, stream, values, content_type, expected_last)
     }
 
     #[pyo3(signature = (ns, stream, *, start=None, reverse=false, limit=1000))]
-    fn read_stream(
+    fn read_stream | aread_stream(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         stream: String,
         start: Option<u64>,
         reverse: bool,
         limit: usize,
-    ) -> PyResult<EntriesOut> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_read_stream(ns, stream, start, reverse, limit)?,
-        )
-    }
-    #[pyo3(signature = (ns, stream, *, start=None, reverse=false, limit=1000))]
-    fn aread_stream<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-        start: Option<u64>,
-        reverse: bool,
-        limit: usize,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(
-            py,
-            self.prepare_read_stream(ns, stream, start, reverse, limit)?,
-        )
+    ) -> EntriesOut {
+        self.prepare_read_stream(ns, stream, start, reverse, limit)
     }
 
-    fn stream_info(
+    fn stream_info | astream_info(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         stream: String,
-    ) -> PyResult<Option<PyStreamInfo>> {
-        block(py, self.spins(), self.prepare_stream_info(ns, stream)?)
-    }
-    fn astream_info<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_stream_info(ns, stream)?)
+    ) -> Option<PyStreamInfo> {
+        self.prepare_stream_info(ns, stream)
     }
 
     #[pyo3(signature = (ns, stream, *, keep_last=None, before=None))]
-    fn trim(
+    fn trim | atrim(
         &self,
-        py: Python<'_>,
+        py,
         ns: &Bound<'_, PyAny>,
         stream: String,
         keep_last: Option<u64>,
         before: Option<u64>,
-    ) -> PyResult<u64> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_trim(ns, stream, keep_last, before)?,
-        )
-    }
-    #[pyo3(signature = (ns, stream, *, keep_last=None, before=None))]
-    fn atrim<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-        keep_last: Option<u64>,
-        before: Option<u64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_trim(ns, stream, keep_last, before)?)
+    ) -> u64 {
+        self.prepare_trim(ns, stream, keep_last, before)
     }
 
-    fn delete_stream(
-        &self,
-        py: Python<'_>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-    ) -> PyResult<bool> {
-        block(py, self.spins(), self.prepare_delete_stream(ns, stream)?)
-    }
-    fn adelete_stream<'py>(
-        &self,
-        py: Python<'py>,
-        ns: &Bound<'_, PyAny>,
-        stream: String,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_delete_stream(ns, stream)?)
+    fn delete_stream | adelete_stream(&self, py, ns: &Bound<'_, PyAny>, stream: String) -> bool {
+        self.prepare_delete_stream(ns, stream)
     }
 
     #[pyo3(signature = (prefix=None, *, limit=1000, cursor=None))]
-    fn list_streams(
+    fn list_streams | alist_streams(
         &self,
-        py: Python<'_>,
+        py,
         prefix: Option<&Bound<'_, PyAny>>,
         limit: usize,
         cursor: Option<String>,
-    ) -> PyResult<StreamsOut> {
+    ) -> StreamsOut {
         let root = PyTuple::empty(py).into_any();
-        block(
-            py,
-            self.spins(),
-            self.prepare_list_streams(prefix.unwrap_or(&root), limit, cursor)?,
-        )
-    }
-    #[pyo3(signature = (prefix=None, *, limit=1000, cursor=None))]
-    fn alist_streams<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: Option<&Bound<'_, PyAny>>,
-        limit: usize,
-        cursor: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let root = PyTuple::empty(py).into_any();
-        spawn(
-            py,
-            self.prepare_list_streams(prefix.unwrap_or(&root), limit, cursor)?,
-        )
+        self.prepare_list_streams(prefix.unwrap_or(&root), limit, cursor)
     }
 
-    fn set_namespace_ttl(
+    fn set_namespace_ttl | aset_namespace_ttl(
         &self,
-        py: Python<'_>,
+        py,
         prefix: &Bound<'_, PyAny>,
         ttl: Option<f64>,
-    ) -> PyResult<()> {
-        block(
-            py,
-            self.spins(),
-            self.prepare_set_namespace_ttl(prefix, ttl)?,
-        )
-    }
-    fn aset_namespace_ttl<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: &Bound<'_, PyAny>,
-        ttl: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, self.prepare_set_namespace_ttl(prefix, ttl)?)
+    ) -> () {
+        self.prepare_set_namespace_ttl(prefix, ttl)
     }
 
     #[pyo3(signature = (prefix=None))]
-    fn stats(&self, py: Python<'_>, prefix: Option<&Bound<'_, PyAny>>) -> PyResult<StatsOut> {
+    fn stats | astats(&self, py, prefix: Option<&Bound<'_, PyAny>>) -> StatsOut {
         let root = PyTuple::empty(py).into_any();
-        block(
-            py,
-            self.spins(),
-            self.prepare_stats(prefix.unwrap_or(&root))?,
-        )
-    }
-    #[pyo3(signature = (prefix=None))]
-    fn astats<'py>(
-        &self,
-        py: Python<'py>,
-        prefix: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let root = PyTuple::empty(py).into_any();
-        spawn(py, self.prepare_stats(prefix.unwrap_or(&root))?)
+        self.prepare_stats(prefix.unwrap_or(&root))
     }
 
+    single {
     /// Flush and close. Idempotent; later calls raise `StorageError`. The data folder
     /// is free for another `Store` when this returns (unless a coroutine of this store
     /// is still running).
@@ -1221,9 +989,9 @@ impl StoreBase {
                 // The task holds a clone of the store: wait until it is dropped.
                 let _ = runtime().block_on(h);
             }
-            let synced = match &db {
-                Some(Db::Local(store)) => store.sync(),
-                _ => Ok(()),
+            let synced = match db.as_ref().and_then(|d| d.local.as_ref()) {
+                Some(store) => store.sync(),
+                None => Ok(()),
             };
             drop(db);
             let closed = engine.as_ref().map_or(Ok(()), |e| e.close());
@@ -1241,6 +1009,7 @@ impl StoreBase {
     #[pyo3(signature = (*_exc))]
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<()> {
         self.close(py)
+    }
     }
 }
 
@@ -1284,7 +1053,7 @@ impl Store {
             store.spawn_maintenance(MAINTENANCE_EVERY)
         };
         Ok(PyClassInitializer::from(StoreBase {
-            db: RwLock::new(Some(Db::Local(store))),
+            db: RwLock::new(Some(Db::local(store))),
             embedded: Mutex::new(Some(engine)),
             maintenance: Mutex::new(Some(maintenance)),
             local: true,
@@ -1340,7 +1109,7 @@ impl RemoteStore {
         };
         let client = ready(py, client)?;
         Ok(PyClassInitializer::from(StoreBase {
-            db: RwLock::new(Some(Db::Remote(client))),
+            db: RwLock::new(Some(Db::remote(client))),
             embedded: Mutex::new(None),
             maintenance: Mutex::new(None),
             local: false,

@@ -253,6 +253,22 @@ impl Problem {
             Error::Corrupt(_) => ProblemType::Corrupt,
             Error::Storage(_) => ProblemType::Storage,
             Error::Closed(_) => ProblemType::Unavailable,
+            // A store that is itself remote (a server in front of a client): its
+            // refusal travels on as it came, its transport failure as unavailable.
+            Error::Refused {
+                status,
+                problem_type,
+                message,
+                ..
+            } => {
+                let mut pr = Problem::new(ProblemType::Unavailable, message.clone());
+                pr.type_ = problem_type.clone();
+                pr.status = *status;
+                pr.title = ProblemType::from_uri(problem_type)
+                    .map_or_else(|| "Refused".into(), |k| k.title().into());
+                return pr;
+            }
+            Error::Unavailable(_) => ProblemType::Unavailable,
         };
         let mut pr = Problem::new(t, e.to_string());
         match e {

@@ -5,6 +5,8 @@
 //! 0 ok, 1 not found, 2 bad input, 3 precondition failed, 4 anything else.
 
 use botstore::{BatchError, ErrorKind};
+use botstore_api::ProblemType;
+use botstore_client::ClientError;
 use std::fmt;
 
 /// An error the CLI raises itself (a missing item, a bad import line, ...) with the class
@@ -70,6 +72,40 @@ pub fn kind_of(err: &anyhow::Error) -> ErrorKind {
     ErrorKind::Internal
 }
 
+/// A client error as the CLI reports it: the core error it stands for. A server that
+/// cannot be reached, or answers nonsense, is `Error::Unavailable` (exit code 4, "cannot
+/// reach server at URL: ..."); a refusal of the HTTP layer is `Error::Refused` (its kind,
+/// exit 2 for most, told as what it is: "server answered Unauthorized (401): ...").
+pub fn remote_error(e: ClientError) -> anyhow::Error {
+    e.into_error().into()
+}
+
+/// What to do about an error, when the CLI knows: a server that wants a token.
+fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    let refused = err.chain().find_map(|e| {
+        e.downcast_ref::<botstore::Error>()
+            .or_else(|| e.downcast_ref::<BatchError>().map(|b| &b.error))
+    })?;
+    match refused {
+        botstore::Error::Refused { problem_type, .. }
+            if ProblemType::from_uri(problem_type) == Some(ProblemType::Unauthorized) =>
+        {
+            Some(" (give a token with --token or BOTSTORE_TOKEN)")
+        }
+        _ => None,
+    }
+}
+
+/// The message of an error as the CLI prints it: the whole chain, and a hint when there
+/// is one.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut m = format!("{err:#}");
+    if let Some(h) = hint(err) {
+        m.push_str(h);
+    }
+    m
+}
+
 /// True when the error is a closed stdout (`botstore export | head`): not worth a message.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -82,7 +118,7 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub fn report(err: &anyhow::Error, json: bool) -> u8 {
     let kind = kind_of(err);
     let code = code(kind);
-    let message = format!("{err:#}");
+    let message = message(err);
     if json {
         let doc = serde_json::json!({
             "error": message,

@@ -3,7 +3,6 @@
 
 mod cli;
 mod commands;
-mod db;
 mod exit;
 mod jsonl;
 mod output;

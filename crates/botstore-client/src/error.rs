@@ -88,8 +88,39 @@ impl ClientError {
     }
 }
 
+impl ClientError {
+    /// The core error this stands for, as [`botstore::StoreApi`] reports it: problem
+    /// documents become the core errors they stand for, except refusals of the request
+    /// by the server's HTTP layer ([`Problem::is_request_refusal`]), which become
+    /// [`botstore::Error::Refused`] with their status, type and message
+    /// (`server answered Unauthorized (401): ...`); transport and protocol failures
+    /// become [`botstore::Error::Unavailable`] with the client's message.
+    pub fn into_error(self) -> botstore::Error {
+        match self {
+            ClientError::Store {
+                error,
+                problem: Some(p),
+            } if p.is_request_refusal() => botstore::Error::Refused {
+                message: format!(
+                    "server answered {} ({}): {}",
+                    p.title,
+                    p.status,
+                    p.detail.as_deref().unwrap_or("")
+                ),
+                status: p.status,
+                problem_type: p.type_.clone(),
+                kind: error.kind(),
+            },
+            ClientError::Store { error, .. } => error,
+            ClientError::Batch { error, .. } => error.error,
+            ClientError::Transport(m) | ClientError::Protocol(m) => botstore::Error::Unavailable(m),
+        }
+    }
+}
+
 /// For code written against `botstore::Result`: transport and protocol failures become
-/// `Error::Storage` (they are "the storage failed" from the caller's side).
+/// `Error::Storage` (they are "the storage failed" from the caller's side), refusals the
+/// nearest core error. [`ClientError::into_error`] keeps both apart.
 impl From<ClientError> for botstore::Error {
     fn from(e: ClientError) -> Self {
         match e {

@@ -28,21 +28,30 @@
 //!   (401, 403, 413, 429), which map to `InvalidInput` or `Closed` (the [`Problem`] is
 //!   kept in the error).
 //!
+//! [`Client`] also implements [`botstore::StoreApi`], the trait the CLI, the Python
+//! binding and the conformance suite are written against; there its errors are
+//! [`ClientError::into_error`]: the core errors, plus `Error::Refused` for refusals of
+//! the HTTP layer and `Error::Unavailable` for transport and protocol failures.
+//!
 //! Values in request bodies (batches, appends) are sent as `value_base64`, JSON too, so
 //! that the server stores the JSON text exactly as given (its `value` field is parsed
 //! into a tree, which sorts keys and rounds numbers).
 
 #![deny(unsafe_code)]
 
+mod api;
 mod client;
 mod error;
 mod meta;
 mod ops;
 
+/// Defined in the core (they are part of [`botstore::StoreApi`]); re-exported so the
+/// old paths keep working.
+pub use botstore::{ChangePage, WriteOptions};
 pub use client::{Client, ClientOptions};
 pub use error::ClientError;
 pub use meta::{etag_version, item_from_parts};
-pub use ops::{ChangePage, RemoteStats, WriteOptions};
+pub use ops::RemoteStats;
 
 /// The wire types the client's answers use where the core has no equivalent.
 pub use botstore_api::wire::{

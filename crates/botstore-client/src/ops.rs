@@ -5,8 +5,9 @@ use crate::client::Client;
 use crate::error::ClientError;
 use crate::meta;
 use botstore::{
-    BatchError, Change, Direction, Fence, Item, Lease, Mutation, Namespace, Outcome, Page, PatchOp,
-    Precondition, Rule, Scan, StoreStats, StreamEntry, StreamInfo, TrimTo, Ttl, Value, Version,
+    BatchError, ChangePage, Direction, Fence, Item, Lease, Mutation, Namespace, Outcome, Page,
+    PatchOp, Precondition, Rule, Scan, StoreStats, StreamEntry, StreamInfo, TrimTo, Ttl, Value,
+    Version, WriteOptions,
 };
 use botstore_api::paths;
 use botstore_api::wire::{
@@ -21,26 +22,6 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use std::time::Duration;
 
 type Result<T, E = ClientError> = std::result::Result<T, E>;
-
-/// The options of a single-item write beyond the value: precondition, TTL, subject and
-/// fencing token (`PUT /v1/items/...` query and headers).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct WriteOptions {
-    pub precondition: Precondition,
-    pub ttl: Ttl,
-    pub subject: Option<String>,
-    pub fence: Option<Fence>,
-}
-
-/// A page of the change feed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChangePage {
-    pub changes: Vec<Change>,
-    /// Pass as `since` to continue (the server's `next_since`).
-    pub next_since: u64,
-    /// The store's last LSN when the page was read.
-    pub last_lsn: u64,
-}
 
 /// Stats as the server reports them: the store's figures and, per namespace (in the
 /// order of `stats.namespaces`), the server's estimate of its bytes on disk.
@@ -88,6 +69,18 @@ fn mutation_in(m: &Mutation) -> std::result::Result<MutationIn, botstore::Error>
                     detail: e.to_string(),
                 })
         })?;
+    }
+    if let Mutation::Delete {
+        precondition: Precondition::IfAbsent,
+        ..
+    } = m
+    {
+        // The batch form cannot carry it; sent without it, it would delete an item that
+        // exists. `apply` sends it alone, as `DELETE` with `If-None-Match: *`.
+        return Err(botstore::Error::InvalidInput {
+            rule: Rule::Range,
+            detail: "a delete with an if-absent precondition cannot be sent in a batch".into(),
+        });
     }
     exact_mutation(m).ok_or_else(|| botstore::Error::InvalidInput {
         rule: Rule::Range,

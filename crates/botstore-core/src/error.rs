@@ -128,6 +128,25 @@ pub enum Error {
     /// The store was closed, or its writer stopped after a fatal storage error.
     #[error("store is closed: {0}")]
     Closed(String),
+
+    /// A remote store's HTTP layer refused the request itself, not its data (401, 403,
+    /// 413, 429, 503, a malformed request, a problem type this version does not know).
+    /// `message` is what users are shown (`server answered Unauthorized (401): ...`),
+    /// `problem_type` the problem document's type URI, and `kind` the class the refusal
+    /// maps to (the CLI's exit code), as `Problem::into_error` decides it.
+    #[error("{message}")]
+    Refused {
+        status: u16,
+        problem_type: String,
+        message: String,
+        kind: ErrorKind,
+    },
+
+    /// A remote store could not be reached, the connection failed or timed out, or the
+    /// server answered something the API does not say it answers. The message names the
+    /// server and the cause (`cannot reach server at URL: ...`).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl Error {
@@ -157,8 +176,18 @@ impl Error {
             | Error::LeaseHeld { .. }
             | Error::StaleFence { .. }
             | Error::PatchFailed(_) => ErrorKind::Conflict,
-            Error::Corrupt(_) | Error::Storage(_) | Error::Closed(_) => ErrorKind::Internal,
+            Error::Corrupt(_) | Error::Storage(_) | Error::Closed(_) | Error::Unavailable(_) => {
+                ErrorKind::Internal
+            }
+            Error::Refused { kind, .. } => *kind,
         }
+    }
+
+    /// True for failures of a remote request as a whole ([`Error::Refused`],
+    /// [`Error::Unavailable`]) rather than of one operation: an atomic batch that fails
+    /// this way names no mutation.
+    pub fn is_request_failure(&self) -> bool {
+        matches!(self, Error::Refused { .. } | Error::Unavailable(_))
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! * [`model`]: namespaces, items, versions, preconditions, streams, leases, changes.
 //! * [`Store`]: the public API; validates input ([`Limits`]) and talks to a [`Backend`].
+//! * [`StoreApi`]: the data operations as a dyn-compatible trait, implemented by [`Store`]
+//!   and by `botstore-client`'s `Client`, so front ends are written once for both.
 //! * [`apply`] and [`read`]: the semantics, written once over the [`kv`] interface.
 //! * [`Backend`]: the seam for engines; [`memory::MemoryBackend`] here,
 //!   `botstore-embedded` (redb + write-ahead log) in its own crate.
@@ -21,6 +23,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod apply;
 pub mod backend;
 pub mod codec;
@@ -42,6 +45,7 @@ pub mod value_codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use api::{ChangePage, Compacted, StoreApi, WriteOptions};
 pub use apply::{Batch, BatchResults};
 pub use backend::{Backend, CompactReport, Durability, Metric, MetricValue, Space, WriteGroup};
 pub use commit::{CommitMetrics, CommitOptions};

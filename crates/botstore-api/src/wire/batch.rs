@@ -80,12 +80,13 @@ impl MutationIn {
                 merge,
                 json_patch,
                 if_version,
+                if_absent,
                 fence: f,
             } => Mutation::Patch {
                 ns: Namespace::parse(&ns),
                 key,
                 patch: patch_op(merge, json_patch)?,
-                precondition: precondition(if_version, false)?,
+                precondition: precondition(if_version, if_absent)?,
                 fence: fence(f),
             },
             MutationIn::Append {
@@ -198,6 +199,8 @@ impl MutationIn {
                     fence: fence_out(fence),
                 }
             }
+            // The batch form of a delete has no `if_absent`: the client sends a
+            // delete-if-absent alone (DELETE with `If-None-Match: *`) or refuses it.
             Mutation::Delete { ns, key, fence, .. } => MutationIn::Delete {
                 ns: ns_string(ns),
                 key: key.clone(),
@@ -221,6 +224,7 @@ impl MutationIn {
                     merge,
                     json_patch,
                     if_version,
+                    if_absent,
                     fence: fence_out(fence),
                 }
             }

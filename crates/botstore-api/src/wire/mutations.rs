@@ -65,6 +65,9 @@ pub enum MutationIn {
         json_patch: Option<serde_json::Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         if_version: Option<u64>,
+        /// Only if the item does not exist (`If-None-Match: *`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        if_absent: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
@@ -236,13 +239,22 @@ impl FlatMutation {
                 }
             }
             "patch" => {
-                self.only(&["ns", "key", "merge", "json_patch", "if_version", "fence"])?;
+                self.only(&[
+                    "ns",
+                    "key",
+                    "merge",
+                    "json_patch",
+                    "if_version",
+                    "if_absent",
+                    "fence",
+                ])?;
                 MutationIn::Patch {
                     ns: need(self.ns, op, "ns")?,
                     key: need(self.key, op, "key")?,
                     merge: self.merge,
                     json_patch: self.json_patch,
                     if_version: self.if_version,
+                    if_absent: self.if_absent.unwrap_or(false),
                     fence: self.fence,
                 }
             }

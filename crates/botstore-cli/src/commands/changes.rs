@@ -8,7 +8,11 @@ use serde::Serialize;
 use std::io::Write;
 
 pub async fn changes(ctx: &Ctx, a: ChangesArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (list, next_since) = ctx.db.changes(a.since, a.limit).await?;
+    let botstore::ChangePage {
+        changes: list,
+        next_since,
+        ..
+    } = ctx.db.changes(a.since, a.limit).await?;
     if ctx.json {
         let changes = list
             .iter()

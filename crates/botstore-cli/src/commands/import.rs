@@ -8,16 +8,16 @@
 
 use super::Ctx;
 use crate::cli::ImportArgs;
-use crate::db::Db;
 use crate::exit::Failure;
 use crate::jsonl::{self, Record};
 use crate::output::{self, human_bytes};
 use crate::progress;
 use anyhow::Context;
-use botstore::{BatchError, ErrorKind, Mutation, Outcome, Precondition, Ttl};
+use botstore::{BatchError, ErrorKind, Mutation, Outcome, Precondition, StoreApi, Ttl};
 use serde_json::json;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinHandle;
 
@@ -132,11 +132,16 @@ impl Done {
     }
 }
 
-fn submit(store: &Db, b: Batch) -> InFlight {
-    let store = store.clone();
+fn submit(store: &Arc<dyn StoreApi>, b: Batch) -> InFlight {
+    let store = Arc::clone(store);
     let mutations = b.mutations;
     InFlight {
-        task: tokio::spawn(async move { store.batch(mutations).await }),
+        task: tokio::spawn(async move {
+            match store.batch(mutations).await {
+                Err(e) if e.error.is_request_failure() => Err(e.error.into()),
+                r => Ok(r),
+            }
+        }),
         lines: b.lines,
         first_line: b.first_line,
         last_line: b.last_line,
@@ -175,9 +180,10 @@ async fn settle(f: InFlight, done: &mut Done) -> anyhow::Result<()> {
             Err(Failure::new(
                 kind,
                 format!(
-                    "the batch of lines {}-{} failed: {e:#}; {}",
+                    "the batch of lines {}-{} failed: {}; {}",
                     f.first_line,
                     f.last_line,
+                    crate::exit::message(&e),
                     done.imported()
                 ),
             )

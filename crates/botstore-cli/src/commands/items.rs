@@ -4,8 +4,8 @@ use super::{parse_ns, read_stdin, Ctx};
 use crate::cli::{DelArgs, ItemArgs, LsArgs, NsArgs, PutArgs};
 use crate::exit::Failure;
 use crate::output::{self, ItemOut};
+use botstore::WriteOptions;
 use botstore::{ErrorKind, Precondition, Rule, Scan, Ttl, Value};
-use botstore_client::WriteOptions;
 use serde::Serialize;
 use serde_json::json;
 use std::io::Write;
@@ -32,20 +32,17 @@ pub async fn put(ctx: &Ctx, a: PutArgs, out: &mut dyn Write) -> anyhow::Result<(
         subject: a.subject,
         fence: None,
     };
-    let version = match ctx.db.put(&ns, &a.key, value, opts).await {
+    let version = match ctx.db.put_with(&ns, &a.key, value, opts).await {
         Ok(v) => v,
-        Err(e)
-            if matches!(
-                e.downcast_ref::<botstore::Error>(),
-                Some(botstore::Error::InvalidInput {
-                    rule: Rule::Json,
-                    ..
-                })
-            ) =>
-        {
-            return Err(e.context("the value is not JSON (to store other bytes, use --bytes)"))
+        Err(
+            e @ botstore::Error::InvalidInput {
+                rule: Rule::Json, ..
+            },
+        ) => {
+            return Err(anyhow::Error::from(e)
+                .context("the value is not JSON (to store other bytes, use --bytes)"))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if ctx.json {
         output::json_doc(

@@ -13,18 +13,19 @@ mod streams;
 mod token;
 
 use crate::cli::{Cli, Command, StreamCommand};
-use crate::db::{remote_error, Db};
-use crate::exit::Failure;
+use crate::exit::{remote_error, Failure};
 use anyhow::Context;
-use botstore::{Namespace, StoreOptions};
+use botstore::{Namespace, StoreApi, StoreOptions};
 use botstore_client::{Client, ClientOptions};
 use botstore_embedded::{open_store, EmbeddedOptions};
 use clap::ArgMatches;
 use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
 
-/// What every command gets: the store (local or remote) and how to print.
+/// What every command gets: the store (the embedded one on `--data`, or a server with
+/// `--remote`; the commands are written once for both) and how to print.
 pub struct Ctx {
-    pub db: Db,
+    pub db: Arc<dyn StoreApi>,
     /// `--json`: machine-readable output.
     pub json: bool,
 }
@@ -65,8 +66,8 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
         let flushed = out.flush().context("writing to stdout");
         return r.and(flushed);
     }
-    let db = match &cli.remote {
-        Some(url) => Db::Remote(connect(&cli, url)?),
+    let db: Arc<dyn StoreApi> = match &cli.remote {
+        Some(url) => Arc::new(connect(&cli, url)?),
         None => {
             let opts = EmbeddedOptions {
                 durability: cli.durability,
@@ -80,7 +81,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
                 },
                 ..StoreOptions::default()
             };
-            Db::Local(open_store(&cli.data, opts, store_opts)?)
+            Arc::new(open_store(&cli.data, opts, store_opts)?)
         }
     };
     let ctx = Ctx { db, json: cli.json };

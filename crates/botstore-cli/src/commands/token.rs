@@ -4,7 +4,7 @@
 
 use super::connect;
 use crate::cli::{Cli, TokenCommand, TokenCreateArgs};
-use crate::db::remote_error;
+use crate::exit::remote_error;
 use crate::exit::Failure;
 use crate::output::{self, human_time};
 use botstore::ErrorKind;

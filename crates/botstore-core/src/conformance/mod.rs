@@ -2,11 +2,15 @@
 //!
 //! In the style of `object_store`'s integration suite: every check is a plain
 //! `pub async fn check(make: &dyn MakeStore)` that builds the stores it needs through the
-//! factory, drives them through the public [`Store`] API and asserts on behaviour (it panics
-//! on the first violation, with a message naming what broke). The factory receives the
+//! factory, drives them through [`StoreApi`] (the API every front end uses) and asserts on
+//! behaviour (it panics on the first violation, with a message naming what broke). What
+//! only a local store has (its upkeep passes, the last LSN, `sync`) the checks take from
+//! the [`Subject`]'s local [`Store`]. The factory receives the
 //! [`StoreOptions`] the check wants (a manual [`crate::Clock`] for TTL and lease checks,
 //! small [`crate::Limits`] for size checks, a [`crate::Retention`] for change-feed checks)
-//! and must return a fresh, empty store built with exactly those options.
+//! and must return a fresh, empty store built with exactly those options: a [`Store`], or
+//! a [`Subject`] whose operations go elsewhere (a client talking to a server in front of
+//! that store: `crates/botstore-server/tests/conformance_remote.rs`).
 //!
 //! # Running it from a backend crate
 //!
@@ -52,8 +56,9 @@
 //! });
 //! ```
 
+use crate::api::StoreApi;
 use crate::backend::Backend;
-use crate::store::{Clock, Store, StoreOptions};
+use crate::store::{Clock, Maintenance, Store, StoreOptions};
 use futures::future::BoxFuture;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -83,19 +88,88 @@ pub use scan::*;
 pub use streams::*;
 pub use ttl::*;
 
+/// What a check drives: the operations (`api`, which the checks call through
+/// [`Deref`](std::ops::Deref)) and the local store they end up in (`local`), for what
+/// only a local store has. For a plain [`Store`] both are the same store.
+#[derive(Clone)]
+pub struct Subject {
+    pub api: Arc<dyn StoreApi>,
+    pub local: Store,
+    /// Dropped with the last clone of the subject (a server's task, say).
+    _guard: Option<Arc<dyn Send + Sync>>,
+}
+
+impl Subject {
+    /// Operations that go through `api` (a client) and end up in `local`; `guard` lives
+    /// as long as the subject (stop the server when it is dropped).
+    pub fn new(api: Arc<dyn StoreApi>, local: Store, guard: impl Send + Sync + 'static) -> Self {
+        Subject {
+            api,
+            local,
+            _guard: Some(Arc::new(guard)),
+        }
+    }
+
+    /// The change feed's records through the API (its page's changes).
+    pub async fn changes(&self, since: u64, limit: usize) -> crate::Result<Vec<crate::Change>> {
+        self.api.changes(since, limit).await.map(|p| p.changes)
+    }
+
+    // What only the local store has.
+
+    pub async fn last_lsn(&self) -> crate::Result<u64> {
+        self.local.last_lsn().await
+    }
+    pub async fn first_change_lsn(&self) -> crate::Result<Option<u64>> {
+        self.local.first_change_lsn().await
+    }
+    pub async fn sweep_expired(&self, limit: usize) -> crate::Result<u64> {
+        self.local.sweep_expired(limit).await
+    }
+    pub async fn trim_changes(&self, limit: usize) -> crate::Result<u64> {
+        self.local.trim_changes(limit).await
+    }
+    pub async fn maintain(&self) -> crate::Result<Maintenance> {
+        self.local.maintain().await
+    }
+    pub fn sync(&self) -> crate::Result<()> {
+        self.local.sync()
+    }
+}
+
+impl From<Store> for Subject {
+    fn from(s: Store) -> Self {
+        Subject {
+            api: Arc::new(s.clone()),
+            local: s,
+            _guard: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Subject {
+    type Target = dyn StoreApi;
+    fn deref(&self) -> &Self::Target {
+        &*self.api
+    }
+}
+
 /// Builds a fresh, empty store with the given options. Implemented for every
-/// `Fn(StoreOptions) -> impl Future<Output = Store>` (use [`factory`] to help inference).
+/// `Fn(StoreOptions) -> impl Future<Output = Store or Subject>` (use [`factory`] to help
+/// inference).
 pub trait MakeStore: Send + Sync {
-    fn make(&self, opts: StoreOptions) -> BoxFuture<'static, Store>;
+    fn make(&self, opts: StoreOptions) -> BoxFuture<'static, Subject>;
 }
 
 impl<F, Fut> MakeStore for F
 where
     F: Fn(StoreOptions) -> Fut + Send + Sync,
-    Fut: Future<Output = Store> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Into<Subject>,
 {
-    fn make(&self, opts: StoreOptions) -> BoxFuture<'static, Store> {
-        Box::pin(self(opts))
+    fn make(&self, opts: StoreOptions) -> BoxFuture<'static, Subject> {
+        let fut = self(opts);
+        Box::pin(async move { fut.await.into() })
     }
 }
 
@@ -145,7 +219,8 @@ impl<B: Backend> Backend for KeepAlive<B> {
 pub fn factory<F, Fut>(f: F) -> F
 where
     F: Fn(StoreOptions) -> Fut + Send + Sync,
-    Fut: Future<Output = Store> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Into<Subject>,
 {
     f
 }
@@ -232,7 +307,8 @@ check_list!(
 pub async fn run_all<F, Fut>(make: F)
 where
     F: Fn(StoreOptions) -> Fut + Send + Sync,
-    Fut: Future<Output = Store> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Into<Subject>,
 {
     for (name, check) in CHECKS {
         eprintln!("conformance: {name}");
@@ -265,7 +341,8 @@ pub fn assert_listed(listed: &[&str]) {
 
 /// Generates one `#[test]` per conformance check (plus `model_check` and
 /// `list_is_complete`) in a module named `conformance`. The argument is the store factory:
-/// an expression of type `Fn(StoreOptions) -> impl Future<Output = Store>`; it is evaluated
+/// an expression of type `Fn(StoreOptions) -> impl Future<Output = Store>` (or
+/// `Output = Subject`); it is evaluated
 /// once per test. See [`crate::conformance`].
 ///
 /// ```ignore
@@ -373,7 +450,7 @@ pub const T0: i64 = 1_700_000_000_000;
 
 /// A store with a manual clock, and the clock's hand.
 pub(crate) struct Env {
-    pub store: Store,
+    pub store: Subject,
     pub clock: Arc<AtomicI64>,
 }
 
@@ -414,7 +491,7 @@ pub(crate) fn jv(v: serde_json::Value) -> crate::Value {
 }
 
 /// The JSON document of an item that must exist.
-pub(crate) async fn doc(s: &Store, n: &crate::Namespace, key: &str) -> serde_json::Value {
+pub(crate) async fn doc(s: &Subject, n: &crate::Namespace, key: &str) -> serde_json::Value {
     s.get(n, key)
         .await
         .expect("get")
@@ -450,7 +527,7 @@ pub(crate) fn assert_precondition<T: std::fmt::Debug>(
 }
 
 /// Every item of a namespace, by paging through scans of `page` items.
-pub(crate) async fn scan_all(s: &Store, req: crate::Scan, page: usize) -> Vec<crate::Item> {
+pub(crate) async fn scan_all(s: &Subject, req: crate::Scan, page: usize) -> Vec<crate::Item> {
     let mut req = crate::Scan { limit: page, ..req };
     let mut out = Vec::new();
     loop {
@@ -465,7 +542,7 @@ pub(crate) async fn scan_all(s: &Store, req: crate::Scan, page: usize) -> Vec<cr
 }
 
 /// Counters of one namespace (default when it has none).
-pub(crate) async fn ns_stats(s: &Store, n: &crate::Namespace) -> crate::NamespaceStats {
+pub(crate) async fn ns_stats(s: &Subject, n: &crate::Namespace) -> crate::NamespaceStats {
     s.stats(n)
         .await
         .expect("stats")

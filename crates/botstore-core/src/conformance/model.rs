@@ -6,10 +6,10 @@
 //! than every version seen before, and reads must return exactly the version the model
 //! recorded for the item.
 
-use super::{factory, MakeStore, T0};
+use super::{factory, MakeStore, Subject, T0};
 use crate::{
     BatchError, Clock, Direction, Error, Item, Mutation, Namespace, Outcome, PatchOp, Precondition,
-    Result, Scan, Store, StoreOptions, StreamEntry, TrimTo, Ttl, Value, Version,
+    Result, Scan, StoreOptions, StreamEntry, TrimTo, Ttl, Value, Version,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -775,7 +775,7 @@ async fn run_case(make: &dyn MakeStore, ops: &[Op]) -> std::result::Result<(), S
 }
 
 async fn step(
-    s: &Store,
+    s: &Subject,
     hand: &Arc<AtomicI64>,
     m: &mut Model,
     op: &Op,
@@ -937,7 +937,7 @@ async fn step(
     }
 }
 
-async fn single(s: &Store, mu: Mutation) -> Result<Outcome> {
+async fn single(s: &Subject, mu: Mutation) -> Result<Outcome> {
     // Use the typed API where there is one, the generic `apply` otherwise.
     match mu {
         Mutation::Put {
@@ -995,7 +995,7 @@ async fn single(s: &Store, mu: Mutation) -> Result<Outcome> {
 }
 
 async fn batch(
-    s: &Store,
+    s: &Subject,
     m: &mut Model,
     ms: Vec<Mutation>,
     what: &str,
@@ -1076,7 +1076,7 @@ fn placeholder_outcome(m: &Model, e: &Effect) -> Outcome {
 }
 
 async fn check_stream_info(
-    s: &Store,
+    s: &Subject,
     m: &Model,
     stream: usize,
     what: &str,
@@ -1105,7 +1105,7 @@ async fn check_stream_info(
     Ok(())
 }
 
-async fn final_check(s: &Store, m: &Model) -> std::result::Result<(), String> {
+async fn final_check(s: &Subject, m: &Model) -> std::result::Result<(), String> {
     let what = "final state";
     // Every item, by a full recursive scan.
     let mut req = Scan {
@@ -1237,7 +1237,8 @@ async fn final_check(s: &Store, m: &Model) -> std::result::Result<(), String> {
 pub fn model_check<F, Fut>(make: F)
 where
     F: Fn(StoreOptions) -> Fut + Send + Sync,
-    Fut: Future<Output = Store> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Into<Subject>,
 {
     model_check_with(&factory(make), default_cases(), MAX_OPS)
 }

@@ -397,7 +397,7 @@ pub async fn scan_invalid_cursor(make: &dyn MakeStore) {
 }
 
 async fn all_namespaces(
-    s: &crate::Store,
+    s: &Subject,
     prefix: &Namespace,
     depth: Option<usize>,
     limit: usize,

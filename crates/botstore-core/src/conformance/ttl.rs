@@ -17,7 +17,7 @@ fn put_ttl(n: &Namespace, key: &str, v: Value, ttl: Ttl) -> Mutation {
     }
 }
 
-async fn visible(s: &crate::Store, n: &Namespace, key: &str) -> bool {
+async fn visible(s: &Subject, n: &Namespace, key: &str) -> bool {
     let by_get = s.get(n, key).await.unwrap().is_some();
     let by_many = s.get_many(&[(n.clone(), key.to_string())]).await.unwrap()[0].is_some();
     let by_scan = scan_all(

@@ -37,13 +37,28 @@ pub async fn batch(
     caller: Caller,
     JsonBody(req): JsonBody<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
+    // Not atomic: a mutation whose wire form does not convert (a TTL out of range, say)
+    // fails in its own slot, as an invalid mutation does in `Store::write_many`; the
+    // others are written. Atomic: it fails the whole batch, with its index.
+    let mut slots: Vec<Option<BatchResult>> = Vec::with_capacity(req.mutations.len());
     let mut mutations = Vec::with_capacity(req.mutations.len());
     for (i, m) in req.mutations.into_iter().enumerate() {
-        let m = m.into_mutation().map_err(|e| {
-            let mut e = ApiError::from(e);
-            e.0.index = Some(i);
-            e
-        })?;
+        let m = match m.into_mutation() {
+            Ok(m) => m,
+            Err(e) => {
+                let mut e = ApiError::from(e);
+                if req.atomic {
+                    e.0.index = Some(i);
+                    return Err(e);
+                }
+                slots.push(Some(BatchResult {
+                    status: e.0.status,
+                    outcome: None,
+                    problem: Some(*e.0),
+                }));
+                continue;
+            }
+        };
         let (ns, prefix) = target(&m);
         let allowed = if prefix {
             caller.need_all_under(Perm::Write, ns)
@@ -55,6 +70,7 @@ pub async fn batch(
             return Err(e);
         }
         mutations.push(m);
+        slots.push(None);
     }
     s.metrics.batch_mutations.observe(mutations.len() as f64);
     let results = if req.atomic {
@@ -69,24 +85,36 @@ pub async fn batch(
             })
             .collect()
     } else {
-        s.store
-            .write_many(mutations)
-            .await?
+        let mut written = s.store.write_many(mutations).await?.into_iter();
+        slots
             .into_iter()
-            .map(|r| match r {
-                Ok(o) => BatchResult {
-                    status: 200,
-                    outcome: Some(OutcomeOut::from_outcome(&o)),
-                    problem: None,
-                },
-                Err(e) => {
-                    let p = Problem::from_error(&e);
-                    BatchResult {
-                        status: p.status,
-                        outcome: None,
-                        problem: Some(p),
+            .map(|slot| match slot {
+                Some(refused) => refused,
+                None => match written.next() {
+                    Some(Ok(o)) => BatchResult {
+                        status: 200,
+                        outcome: Some(OutcomeOut::from_outcome(&o)),
+                        problem: None,
+                    },
+                    Some(Err(e)) => {
+                        let p = Problem::from_error(&e);
+                        BatchResult {
+                            status: p.status,
+                            outcome: None,
+                            problem: Some(p),
+                        }
                     }
-                }
+                    None => {
+                        let p = Problem::from_error(&botstore::Error::Storage(
+                            "a batch result is missing".into(),
+                        ));
+                        BatchResult {
+                            status: p.status,
+                            outcome: None,
+                            problem: Some(p),
+                        }
+                    }
+                },
             })
             .collect()
     };
