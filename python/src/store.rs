@@ -12,11 +12,11 @@
 use crate::convert::{self, seconds};
 use crate::errors::{invalid, Failure, Outcome};
 use crate::types::{self, PyItem, PyLease, PyPage, PyStreamEntry, PyStreamInfo};
+use botstore::Durability;
 use botstore::{
     BatchError, Direction, Mutation, Namespace, Outcome as Done, Page, PatchOp, Precondition, Rule,
     Scan, StoreApi, TrimTo, Version,
 };
-use botstore_embedded::{Durability, EmbeddedBackend, EmbeddedOptions};
 use futures::future::Either;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -322,9 +322,6 @@ impl Db {
 #[pyclass(subclass, frozen, module = "botstore._native")]
 pub struct StoreBase {
     db: RwLock<Option<Db>>,
-    /// The embedded engine, to close it when asked (not only when the last reference
-    /// goes), so the same folder can be opened again at once.
-    embedded: Mutex<Option<Arc<EmbeddedBackend>>>,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The embedded store (blocking calls spin before they park).
     local: bool,
@@ -982,22 +979,20 @@ twins! {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let db = self.db.write().ok().and_then(|mut g| g.take());
         let maintenance = self.maintenance.lock().ok().and_then(|mut m| m.take());
-        let engine = self.embedded.lock().ok().and_then(|mut e| e.take());
         let closed = py.detach(move || {
             if let Some(h) = maintenance {
                 h.abort();
                 // The task holds a clone of the store: wait until it is dropped.
                 let _ = runtime().block_on(h);
             }
-            let synced = match db.as_ref().and_then(|d| d.local.as_ref()) {
-                Some(store) => store.sync(),
+            // Finishes the writes in flight, checkpoints and stops the engine's threads.
+            let closed = match db.as_ref().and_then(|d| d.local.as_ref()) {
+                Some(store) => store.close(),
                 None => Ok(()),
             };
-            drop(db);
-            let closed = engine.as_ref().map_or(Ok(()), |e| e.close());
             // The last reference: the database file (and its lock) closes here.
-            drop(engine);
-            synced.and(closed)
+            drop(db);
+            closed
         });
         ready(py, closed.map_err(Failure::Store))
     }
@@ -1036,25 +1031,22 @@ impl Store {
             .or_else(|| std::env::var_os("BOTSTORE_DATA").map(Into::into))
             .unwrap_or_else(|| "botstore-data".into());
         let durability = ready(py, Durability::parse(durability).map_err(Failure::Store))?;
-        let opts = EmbeddedOptions {
+        let opts = botstore::OpenOptions {
             durability,
-            ..EmbeddedOptions::default()
+            ..botstore::OpenOptions::default()
         };
-        let p = path.clone();
-        let engine = ready(
+        let location = path.to_string_lossy().into_owned();
+        let store = ready(
             py,
-            py.detach(move || EmbeddedBackend::open(&p, opts))
-                .map(Arc::new)
+            py.detach(move || botstore::open(&location, opts))
                 .map_err(Failure::Store),
         )?;
-        let store = botstore::Store::new(Arc::clone(&engine) as Arc<dyn botstore::Backend>);
         let maintenance = {
             let _guard = runtime().enter();
             store.spawn_maintenance(MAINTENANCE_EVERY)
         };
         Ok(PyClassInitializer::from(StoreBase {
             db: RwLock::new(Some(Db::local(store))),
-            embedded: Mutex::new(Some(engine)),
             maintenance: Mutex::new(Some(maintenance)),
             local: true,
         })
@@ -1110,7 +1102,6 @@ impl RemoteStore {
         let client = ready(py, client)?;
         Ok(PyClassInitializer::from(StoreBase {
             db: RwLock::new(Some(Db::remote(client))),
-            embedded: Mutex::new(None),
             maintenance: Mutex::new(None),
             local: false,
         })

@@ -1,8 +1,8 @@
 //! The command line: clap types only. What each command does lives in [`crate::commands`].
 
+use botstore::Durability;
 use botstore::Version;
 use botstore_client::Perm;
-use botstore_embedded::Durability;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -13,7 +13,6 @@ use botstore::{ErrorKind, StoreOptions};
 use botstore_backup::{
     CreateOptions, KdfParams, LocalRepo, Manifest, Repo, RestoreOptions, Secret,
 };
-use botstore_embedded::{open_store, EmbeddedOptions};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::io::Write;
@@ -393,14 +392,10 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
             ));
             let r = restore(repo.clone(), scratch.clone(), None, false, json).await;
             // The scratch store is opened once, as a recovery would.
-            let opened = r.as_ref().ok().map(|_| {
-                open_store(
-                    &scratch,
-                    EmbeddedOptions::default(),
-                    StoreOptions::default(),
-                )
-                .map(drop)
-            });
+            let opened = r
+                .as_ref()
+                .ok()
+                .map(|_| botstore::open(&scratch.to_string_lossy(), Default::default()).map(drop));
             let _ = std::fs::remove_dir_all(&scratch);
             let s = r?;
             if let Some(Err(e)) = opened {
@@ -478,12 +473,7 @@ async fn create(cli: &Cli, a: &CreateArgs, out: &mut dyn Write) -> anyhow::Resul
         Some(s) => s.clone(),
         None => absolute(&data),
     };
-    let opts = EmbeddedOptions {
-        durability: cli.durability,
-        cache_size: cli.cache_mib << 20,
-        ..EmbeddedOptions::default()
-    };
-    let store = open_store(&data, opts, StoreOptions::default())?;
+    let store = crate::commands::open_local(cli, &data, StoreOptions::default())?;
     let bar = bytes_bar(Some(0), cli.json);
     let (b2, full) = (bar.clone(), a.full);
     let summary = blocking(move || {

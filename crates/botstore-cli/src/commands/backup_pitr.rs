@@ -8,7 +8,6 @@ use crate::output::{human_bytes, human_time, json_doc};
 use crate::progress::bytes_bar;
 use botstore::{ErrorKind, Namespace, StoreOptions};
 use botstore_backup::{FollowEvent, FollowOptions, FollowStats, PointInTime, RestoreOptions};
-use botstore_embedded::{open_store, EmbeddedOptions};
 use clap::Args;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,12 +101,7 @@ pub async fn follow(cli: &Cli, a: &FollowArgs, out: &mut dyn Write) -> anyhow::R
     }
     let repo = open_repo(&a.repo)?;
     let source = a.source.clone().unwrap_or_else(|| absolute(&data));
-    let opts = EmbeddedOptions {
-        durability: cli.durability,
-        cache_size: cli.cache_mib << 20,
-        ..EmbeddedOptions::default()
-    };
-    let store = open_store(&data, opts, StoreOptions::default())?;
+    let store = crate::commands::open_local(cli, &data, StoreOptions::default())?;
     let stop = Arc::new(AtomicBool::new(false));
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let json = cli.json;

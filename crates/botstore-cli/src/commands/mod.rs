@@ -17,7 +17,6 @@ use crate::exit::{remote_error, Failure};
 use anyhow::Context;
 use botstore::{Namespace, StoreApi, StoreOptions};
 use botstore_client::{Client, ClientOptions};
-use botstore_embedded::{open_store, EmbeddedOptions};
 use clap::ArgMatches;
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
@@ -31,6 +30,23 @@ pub struct Ctx {
 }
 
 /// The client of `--remote`.
+/// The store in the data folder `data`, with the durability and cache the command line
+/// asked for (`botstore::open` picks the engine).
+pub fn open_local(
+    cli: &Cli,
+    data: &std::path::Path,
+    store: StoreOptions,
+) -> botstore::Result<botstore::Store> {
+    botstore::open(
+        &data.to_string_lossy(),
+        botstore::OpenOptions {
+            durability: cli.durability,
+            cache_bytes: Some(cli.cache_mib << 20),
+            store,
+        },
+    )
+}
+
 pub fn connect(cli: &Cli, url: &str) -> anyhow::Result<Client> {
     let ca_certs_pem = match &cli.ca_cert {
         None => None,
@@ -69,11 +85,6 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     let db: Arc<dyn StoreApi> = match &cli.remote {
         Some(url) => Arc::new(connect(&cli, url)?),
         None => {
-            let opts = EmbeddedOptions {
-                durability: cli.durability,
-                cache_size: cli.cache_mib << 20,
-                ..EmbeddedOptions::default()
-            };
             let store_opts = StoreOptions {
                 retention: botstore::Retention {
                     max_age: Some(cli.changes_retention),
@@ -81,7 +92,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
                 },
                 ..StoreOptions::default()
             };
-            Arc::new(open_store(&cli.data, opts, store_opts)?)
+            Arc::new(open_local(&cli, &cli.data, store_opts)?)
         }
     };
     let ctx = Ctx { db, json: cli.json };
