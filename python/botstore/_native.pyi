@@ -143,6 +143,18 @@ class StoreBase:
         self, ns: NamespaceLike, key: str, *, if_version: int | None = None, fence: Lease | None = None
     ) -> bool:
         """Delete an item; ``False`` when there was none."""
+    def touch(
+        self,
+        ns: NamespaceLike,
+        key: str,
+        *,
+        ttl: float | Literal["never"] | None = None,
+        fence: Lease | None = None,
+    ) -> int:
+        """Renew an item's TTL (seconds from now; ``"never"``; ``None``: the namespace
+        default) without sending its value again. The version stays the same, so keeping an
+        item alive never breaks a writer's ``if_version``. Returns the version;
+        :class:`NotFound` when the item does not exist or has expired."""
     def patch(
         self,
         ns: NamespaceLike,
@@ -252,6 +264,14 @@ class StoreBase:
     def adelete(
         self, ns: NamespaceLike, key: str, *, if_version: int | None = None, fence: Lease | None = None
     ) -> Awaitable[bool]: ...
+    def atouch(
+        self,
+        ns: NamespaceLike,
+        key: str,
+        *,
+        ttl: float | Literal["never"] | None = None,
+        fence: Lease | None = None,
+    ) -> Awaitable[int]: ...
     def apatch(
         self,
         ns: NamespaceLike,

@@ -432,6 +432,25 @@ impl StoreBase {
         Ok(async move { deleted(fut.await?) })
     }
 
+    fn prepare_touch(
+        &self,
+        py: Python<'_>,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        ttl: Option<convert::TtlArg>,
+        fence: Option<&Bound<'_, PyLease>>,
+    ) -> PyResult<impl Future<Output = Outcome<u64>> + Send + 'static> {
+        let ns = convert::namespace(ns)?;
+        let m = convert::ttl(ttl).map(|ttl| Mutation::Touch {
+            ns,
+            key,
+            ttl,
+            fence: types::fence_of(fence),
+        });
+        let fut = self.prepare_apply(py, m)?;
+        Ok(async move { written(fut.await?) })
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn prepare_patch(
         &self,
@@ -819,6 +838,18 @@ twins! {
         fence: Option<&Bound<'_, PyLease>>,
     ) -> bool {
         self.prepare_delete(ns, key, if_version, fence)
+    }
+
+    #[pyo3(signature = (ns, key, *, ttl=None, fence=None))]
+    fn touch | atouch(
+        &self,
+        py,
+        ns: &Bound<'_, PyAny>,
+        key: String,
+        ttl: Option<convert::TtlArg>,
+        fence: Option<&Bound<'_, PyLease>>,
+    ) -> u64 {
+        self.prepare_touch(py, ns, key, ttl, fence)
     }
 
     #[pyo3(signature = (ns, key, *, merge=None, ops=None, if_version=None, fence=None))]

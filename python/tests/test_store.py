@@ -208,6 +208,23 @@ def test_ttl_expires_items(store: botstore.StoreBase, root: str) -> None:
     assert store.get((root, "t"), "forever").expires_at is None
 
 
+def test_touch_renews_the_ttl_keeping_the_version(store: botstore.StoreBase, root: str) -> None:
+    v = store.put(root, "session", {"turns": 1}, ttl=60)
+    first = store.get(root, "session")
+    assert store.touch(root, "session", ttl=3600) == v
+    renewed = store.get(root, "session")
+    assert renewed.version == v and renewed.json() == {"turns": 1}
+    assert renewed.expires_at - first.expires_at >= 3_539_000  # counted from the touch
+    # A writer that read before the touch still wins its if_version.
+    assert store.put(root, "session", {"turns": 2}, if_version=v) > v
+    store.touch(root, "session", ttl="never")
+    assert store.get(root, "session").expires_at is None
+    with pytest.raises(botstore.NotFound):
+        store.touch(root, "missing", ttl=60)
+    with pytest.raises(botstore.InvalidInput):
+        store.touch(root, "session", ttl="sometimes")
+
+
 async def test_async_twins(store: botstore.StoreBase, root: str) -> None:
     versions = await asyncio.gather(*[store.aput(root, f"k{i}", {"i": i}) for i in range(64)])
     assert len(set(versions)) == 64
@@ -231,6 +248,7 @@ async def test_async_twins(store: botstore.StoreBase, root: str) -> None:
     assert (await store.alist_streams(root))[0] == [((root,), "s")]
     assert await store.adelete_stream(root, "s") is True
     assert (await store.alist_namespaces(root))[0] == [(root,)]
+    assert await store.atouch(root, "k7", ttl=60) == item.version
     await store.aset_namespace_ttl(root, None)
     assert (await store.astats(root))["items"] == 63  # 64 + "b" - k1 - k2
 

@@ -90,21 +90,7 @@ fn mutation_in(m: &Mutation) -> std::result::Result<MutationIn, botstore::Error>
 
 /// The namespaces a mutation names (its own, and its fence's).
 fn mutation_namespaces(m: &Mutation) -> impl Iterator<Item = &Namespace> {
-    let (own, fence) = match m {
-        Mutation::Put { ns, fence, .. }
-        | Mutation::Delete { ns, fence, .. }
-        | Mutation::Patch { ns, fence, .. } => (ns, fence.as_ref().map(|f| &f.ns)),
-        Mutation::Append { ns, .. }
-        | Mutation::Trim { ns, .. }
-        | Mutation::DeleteStream { ns, .. }
-        | Mutation::LeaseAcquire { ns, .. }
-        | Mutation::LeaseRenew { ns, .. }
-        | Mutation::LeaseRelease { ns, .. }
-        | Mutation::Expire { ns, .. } => (ns, None),
-        Mutation::SetNamespaceTtl { prefix, .. } => (prefix, None),
-        Mutation::ForgetChanges { .. } => return None.into_iter().chain(None),
-    };
-    Some(own).into_iter().chain(fence)
+    m.namespace().into_iter().chain(m.fence().map(|f| &f.ns))
 }
 
 /// Refuse a key or name that cannot travel as a path segment, before any URL is built:

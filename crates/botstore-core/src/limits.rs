@@ -211,6 +211,14 @@ impl Limits {
                 self.check_key(key)?;
                 check_precondition(precondition)
             }
+            Mutation::Touch { ns, key, ttl, .. } => {
+                self.check_namespace(ns)?;
+                self.check_key(key)?;
+                match ttl {
+                    Ttl::After(d) => check_ttl(d),
+                    Ttl::Default | Ttl::Never => Ok(()),
+                }
+            }
             Mutation::Append {
                 ns,
                 stream,

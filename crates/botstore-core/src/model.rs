@@ -257,6 +257,16 @@ pub enum Mutation {
         precondition: Precondition,
         fence: Option<Fence>,
     },
+    /// Renew an item's TTL without sending its value again. The version stays the same, so
+    /// a reader that keeps an item alive never breaks a writer's `If-Match`; the change feed
+    /// records the new expiry. `NotFound` when the item does not exist or has expired.
+    Touch {
+        ns: Namespace,
+        key: String,
+        /// The new TTL, counted from now (`Ttl::Default`: the namespace default, or none).
+        ttl: Ttl,
+        fence: Option<Fence>,
+    },
     Append {
         ns: Namespace,
         stream: String,
@@ -324,6 +334,47 @@ impl Mutation {
             fence: None,
         }
     }
+    /// The namespace the mutation writes in (for [`Mutation::SetNamespaceTtl`], the prefix
+    /// it covers); `None` for the store-wide [`Mutation::ForgetChanges`]. What token scopes
+    /// are checked against.
+    pub fn namespace(&self) -> Option<&Namespace> {
+        match self {
+            Mutation::Put { ns, .. }
+            | Mutation::Delete { ns, .. }
+            | Mutation::Patch { ns, .. }
+            | Mutation::Touch { ns, .. }
+            | Mutation::Append { ns, .. }
+            | Mutation::Trim { ns, .. }
+            | Mutation::DeleteStream { ns, .. }
+            | Mutation::LeaseAcquire { ns, .. }
+            | Mutation::LeaseRenew { ns, .. }
+            | Mutation::LeaseRelease { ns, .. }
+            | Mutation::Expire { ns, .. } => Some(ns),
+            Mutation::SetNamespaceTtl { prefix, .. } => Some(prefix),
+            Mutation::ForgetChanges { .. } => None,
+        }
+    }
+
+    /// True when the mutation covers every namespace under [`Mutation::namespace`] (or the
+    /// whole store), not just that one.
+    pub fn covers_prefix(&self) -> bool {
+        matches!(
+            self,
+            Mutation::SetNamespaceTtl { .. } | Mutation::ForgetChanges { .. }
+        )
+    }
+
+    /// The lease whose fencing token the write presents, if any.
+    pub fn fence(&self) -> Option<&Fence> {
+        match self {
+            Mutation::Put { fence, .. }
+            | Mutation::Delete { fence, .. }
+            | Mutation::Patch { fence, .. }
+            | Mutation::Touch { fence, .. } => fence.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Builder-style: set the precondition of a put, delete or patch.
     pub fn when(mut self, pre: Precondition) -> Self {
         match &mut self {

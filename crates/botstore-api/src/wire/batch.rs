@@ -89,6 +89,17 @@ impl MutationIn {
                 precondition: precondition(if_version, if_absent)?,
                 fence: fence(f),
             },
+            MutationIn::Touch {
+                ns,
+                key,
+                ttl,
+                fence: f,
+            } => Mutation::Touch {
+                ns: Namespace::parse(&ns),
+                key,
+                ttl: parse_ttl(ttl.as_deref())?,
+                fence: fence(f),
+            },
             MutationIn::Append {
                 ns,
                 stream,
@@ -190,11 +201,7 @@ impl MutationIn {
                     content_type: v.content_type,
                     if_version,
                     if_absent,
-                    ttl: match ttl {
-                        Ttl::Default => None,
-                        Ttl::Never => Some("never".into()),
-                        Ttl::After(d) => Some(format_duration(*d)),
-                    },
+                    ttl: ttl_string(ttl),
                     subject: subject.clone(),
                     fence: fence_out(fence),
                 }
@@ -228,6 +235,17 @@ impl MutationIn {
                     fence: fence_out(fence),
                 }
             }
+            Mutation::Touch {
+                ns,
+                key,
+                ttl,
+                fence,
+            } => MutationIn::Touch {
+                ns: ns_string(ns),
+                key: key.clone(),
+                ttl: ttl_string(ttl),
+                fence: fence_out(fence),
+            },
             Mutation::Append {
                 ns,
                 stream,
@@ -386,4 +404,13 @@ pub struct BatchResult {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct BatchResponse {
     pub results: Vec<BatchResult>,
+}
+
+/// A TTL in its wire form: absent for the namespace default, `never`, or a duration.
+fn ttl_string(ttl: &Ttl) -> Option<String> {
+    match ttl {
+        Ttl::Default => None,
+        Ttl::Never => Some("never".into()),
+        Ttl::After(d) => Some(format_duration(*d)),
+    }
 }

@@ -71,6 +71,16 @@ pub enum MutationIn {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
+    /// Renew an item's TTL without sending its value; its version stays the same.
+    Touch {
+        ns: String,
+        key: String,
+        /// `never` or a duration; absent: the namespace default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fence: Option<FenceIn>,
+    },
     Append {
         ns: String,
         stream: String,
@@ -226,6 +236,15 @@ impl FlatMutation {
                     if_absent: self.if_absent.unwrap_or(false),
                     ttl: self.ttl,
                     subject: self.subject,
+                    fence: self.fence,
+                }
+            }
+            "touch" => {
+                self.only(&["ns", "key", "ttl", "fence"])?;
+                MutationIn::Touch {
+                    ns: need(self.ns, op, "ns")?,
+                    key: need(self.key, op, "key")?,
+                    ttl: self.ttl,
                     fence: self.fence,
                 }
             }

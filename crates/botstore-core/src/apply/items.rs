@@ -42,6 +42,45 @@ impl Applier<'_> {
                     now,
                 )
             }
+            Mutation::Touch {
+                ns,
+                key,
+                ttl,
+                fence,
+            } => {
+                self.check_fence(fence)?;
+                let k = codec::named_key(ns, key);
+                let Some(mut rec) = self.item(&k)?.filter(|o| !o.is_expired(now)) else {
+                    return Err(Error::not_found(format!("item {ns}/{key}")));
+                };
+                let expires_at = match ttl {
+                    Ttl::Never => None,
+                    Ttl::After(d) => Some(now.saturating_add(d.as_millis() as i64)),
+                    Ttl::Default => self
+                        .default_ttl(ns)?
+                        .map(|ms| now.saturating_add(ms as i64)),
+                };
+                // The version stays: the expiry index keeps pointing at it, and the sweeper
+                // removes the item only if it still has that version.
+                if let Some(e) = rec.expires_at {
+                    self.tx.delete(Table::Expiry, codec::expiry_key(e, &k));
+                }
+                if let Some(e) = expires_at {
+                    self.tx.put(
+                        Table::Expiry,
+                        codec::expiry_key(e, &k),
+                        rec.version.0.to_be_bytes().to_vec(),
+                    );
+                }
+                rec.expires_at = expires_at;
+                let version = rec.version;
+                let bytes = rec.encode_with(self.codecs, &k)?;
+                self.tx.put(Table::Items, k, bytes);
+                let lsn = self.next_lsn();
+                let item = rec.into_item(ns.clone(), key.clone());
+                self.change(lsn, now, &ChangeKind::Put(item))?;
+                Ok(Outcome::Written { version })
+            }
             Mutation::Patch {
                 ns,
                 key,

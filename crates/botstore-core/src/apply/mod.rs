@@ -165,6 +165,7 @@ impl Applier<'_> {
         match m {
             Mutation::Put { .. }
             | Mutation::Patch { .. }
+            | Mutation::Touch { .. }
             | Mutation::Delete { .. }
             | Mutation::Expire { .. } => self.item_mutation(m, b),
             Mutation::Append { .. } | Mutation::Trim { .. } | Mutation::DeleteStream { .. } => {

@@ -1,7 +1,7 @@
 //! TTL: per item, per namespace default, sweeping.
 
 use super::*;
-use crate::{ChangeKind, Mutation, Namespace, PatchOp, Precondition, Scan, Ttl, Value};
+use crate::{ChangeKind, Error, Mutation, Namespace, PatchOp, Precondition, Scan, Ttl, Value};
 use serde_json::json;
 use std::time::Duration;
 
@@ -346,4 +346,90 @@ pub async fn ttl_sweep_removes_and_emits(make: &dyn MakeStore) {
     assert_eq!(s.sweep_expired(100).await.unwrap(), 1);
     let all = s.stats(&ns(&["t"])).await.unwrap().namespaces;
     assert!(all.iter().all(|(n, _)| *n != ns(&["t", "c"])));
+}
+
+/// `touch` renews an item's TTL without its value: the version stays (a writer holding it
+/// still wins its `If-Match`), the new expiry holds for reads and for the sweeper, the feed
+/// records it, and a missing or expired item is `NotFound`.
+pub async fn ttl_touch_renews_keeping_the_version(make: &dyn MakeStore) {
+    let env = Env::new(make).await;
+    let s = &env.store;
+    let n = ns(&["t", "touch"]);
+    let ten = Ttl::After(Duration::from_secs(10));
+    let value = jv(json!({"turns": 3}));
+    let v = s.apply(put_ttl(&n, "k", value.clone(), ten)).await.unwrap();
+    let v = v.version().unwrap();
+    env.advance(8_000);
+    let before = s.changes(0, 10_000).await.unwrap().len();
+    assert_eq!(
+        s.touch(&n, "k", ten, None).await.unwrap(),
+        v,
+        "touch keeps the version"
+    );
+    let it = s.get(&n, "k").await.unwrap().unwrap();
+    assert_eq!(
+        (it.version, &it.value),
+        (v, &value),
+        "value and version untouched"
+    );
+    assert_eq!(
+        it.expires_at,
+        Some(T0 + 8_000 + 10_000),
+        "the TTL counts from the touch"
+    );
+
+    let feed = s.changes(0, 10_000).await.unwrap();
+    assert_eq!(feed.len(), before + 1, "the touch is in the change feed");
+    match &feed[feed.len() - 1].kind {
+        ChangeKind::Put(item) => {
+            assert_eq!((item.version, item.expires_at), (v, it.expires_at));
+            assert_eq!(item.value, value);
+        }
+        k => panic!("a touch is recorded as the item's new state, got {k:?}"),
+    }
+
+    env.advance(5_000); // past the first expiry, before the renewed one
+    assert!(
+        visible(s, &n, "k").await,
+        "the old expiry no longer applies"
+    );
+    assert_eq!(
+        s.sweep_expired(100).await.unwrap(),
+        0,
+        "nor for the sweeper"
+    );
+    let v2 = s
+        .put_if(&n, "k", jv(json!(2)), Precondition::IfVersion(v))
+        .await
+        .unwrap();
+    assert!(v2 > v, "a writer that read before the touch still wins");
+
+    s.touch(&n, "k", Ttl::After(Duration::from_secs(1)), None)
+        .await
+        .unwrap();
+    s.touch(&n, "k", Ttl::Never, None).await.unwrap();
+    env.advance(1_000_000);
+    assert!(visible(s, &n, "k").await, "Ttl::Never makes it permanent");
+    assert_eq!(s.sweep_expired(100).await.unwrap(), 0);
+
+    let missing = s.touch(&n, "missing", ten, None).await;
+    assert!(
+        matches!(missing, Err(Error::NotFound { .. })),
+        "{missing:?}"
+    );
+    s.apply(put_ttl(
+        &n,
+        "e",
+        jv(json!(1)),
+        Ttl::After(Duration::from_secs(1)),
+    ))
+    .await
+    .unwrap();
+    env.advance(1_000);
+    let expired = s.touch(&n, "e", ten, None).await;
+    assert!(
+        matches!(expired, Err(Error::NotFound { .. })),
+        "{expired:?}"
+    );
+    assert!(!visible(s, &n, "e").await, "an expired item is not revived");
 }

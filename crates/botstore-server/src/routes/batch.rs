@@ -13,23 +13,8 @@ use botstore_api::Problem;
 
 /// The namespace a mutation writes and whether it covers a whole prefix.
 fn target(m: &Mutation) -> (&Namespace, bool) {
-    match m {
-        Mutation::Put { ns, .. }
-        | Mutation::Delete { ns, .. }
-        | Mutation::Patch { ns, .. }
-        | Mutation::Append { ns, .. }
-        | Mutation::Trim { ns, .. }
-        | Mutation::DeleteStream { ns, .. }
-        | Mutation::LeaseAcquire { ns, .. }
-        | Mutation::LeaseRenew { ns, .. }
-        | Mutation::LeaseRelease { ns, .. }
-        | Mutation::Expire { ns, .. } => (ns, false),
-        Mutation::SetNamespaceTtl { prefix, .. } => (prefix, true),
-        Mutation::ForgetChanges { .. } => {
-            static ROOT: Namespace = Namespace(Vec::new());
-            (&ROOT, true)
-        }
-    }
+    static ROOT: Namespace = Namespace(Vec::new());
+    (m.namespace().unwrap_or(&ROOT), m.covers_prefix())
 }
 
 pub async fn batch(
