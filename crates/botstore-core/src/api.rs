@@ -196,24 +196,6 @@ pub trait StoreApi: Send + Sync {
         Box::pin(async move { written(self.apply(m).await?) })
     }
 
-    /// Renew an item's TTL without sending its value (see [`Mutation::Touch`]): the version
-    /// stays the same and is returned; `NotFound` when there is no live item.
-    fn touch<'a>(
-        &'a self,
-        ns: &'a Namespace,
-        key: &'a str,
-        ttl: Ttl,
-        fence: Option<&'a Fence>,
-    ) -> BoxFuture<'a, Result<Version>> {
-        let m = Mutation::Touch {
-            ns: ns.clone(),
-            key: key.into(),
-            ttl,
-            fence: fence.cloned(),
-        };
-        Box::pin(async move { written(self.apply(m).await?) })
-    }
-
     /// Append entries; with `expected_last`, only if that is the stream's last sequence.
     /// Returns the first and last sequence written.
     fn append<'a>(

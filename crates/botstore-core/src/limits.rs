@@ -2,7 +2,7 @@
 //! reaches a backend, so nothing below it sees unchecked input.
 
 use crate::error::{Error, Result, Rule};
-use crate::model::{Mutation, Namespace, Precondition, Ttl, Value};
+use crate::model::{Mutation, Namespace, Value};
 
 /// The limits a store enforces. `Limits::default()` is what `botstore` uses unless told.
 #[derive(Clone, Debug)]
@@ -176,95 +176,8 @@ impl Limits {
 
     /// One mutation, as the store receives it from a caller.
     pub fn check_mutation(&self, m: &Mutation) -> Result<()> {
-        match m {
-            Mutation::Put {
-                ns,
-                key,
-                value,
-                subject,
-                precondition,
-                ttl,
-                ..
-            } => {
-                self.check_namespace(ns)?;
-                self.check_key(key)?;
-                self.check_value(value)?;
-                self.check_subject(subject)?;
-                if let Ttl::After(d) = ttl {
-                    check_ttl(d)?;
-                }
-                check_precondition(precondition)
-            }
-            Mutation::Delete {
-                ns,
-                key,
-                precondition,
-                ..
-            }
-            | Mutation::Patch {
-                ns,
-                key,
-                precondition,
-                ..
-            } => {
-                self.check_namespace(ns)?;
-                self.check_key(key)?;
-                check_precondition(precondition)
-            }
-            Mutation::Touch { ns, key, ttl, .. } => {
-                self.check_namespace(ns)?;
-                self.check_key(key)?;
-                match ttl {
-                    Ttl::After(d) => check_ttl(d),
-                    Ttl::Default | Ttl::Never => Ok(()),
-                }
-            }
-            Mutation::Append {
-                ns,
-                stream,
-                entries,
-                ..
-            } => {
-                self.check_namespace(ns)?;
-                self.check_key(stream)?;
-                if entries.is_empty() {
-                    return Err(Error::invalid(
-                        Rule::BatchSize,
-                        "append needs at least one entry",
-                    ));
-                }
-                entries.iter().try_for_each(|e| self.check_value(e))
-            }
-            Mutation::Trim { ns, stream, .. } | Mutation::DeleteStream { ns, stream } => {
-                self.check_namespace(ns)?;
-                self.check_key(stream)
-            }
-            Mutation::LeaseAcquire {
-                ns,
-                name,
-                holder,
-                ttl,
-            } => {
-                self.check_namespace(ns)?;
-                self.check_key(name)?;
-                self.check_key(holder)?;
-                check_ttl(ttl)
-            }
-            Mutation::LeaseRenew { ns, name, ttl, .. } => {
-                self.check_namespace(ns)?;
-                self.check_key(name)?;
-                check_ttl(ttl)
-            }
-            Mutation::LeaseRelease { ns, name, .. } | Mutation::Expire { ns, key: name, .. } => {
-                self.check_namespace(ns)?;
-                self.check_key(name)
-            }
-            Mutation::ForgetChanges { .. } => Ok(()),
-            Mutation::SetNamespaceTtl { prefix, ttl } => {
-                self.check_namespace(prefix)?;
-                ttl.as_ref().map_or(Ok(()), check_ttl)
-            }
-        }
+        // The rules of each kind of mutation live beside its semantics (apply/<topic>.rs).
+        crate::apply::check(self, m)
     }
 
     /// A batch: its length and total value bytes, then every mutation.
@@ -354,10 +267,6 @@ fn value_bytes(m: &Mutation) -> usize {
         Mutation::Append { entries, .. } => entries.iter().map(|e| e.data.len()).sum(),
         _ => 0,
     }
-}
-
-fn check_precondition(_p: &Precondition) -> Result<()> {
-    Ok(())
 }
 
 /// TTLs must be at least 1 ms and at most 100 years.

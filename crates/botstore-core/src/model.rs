@@ -312,7 +312,39 @@ pub enum Mutation {
     ForgetChanges { before_lsn: u64, max: u32 },
 }
 
+/// What a mutation acts on. The input rules and the semantics of each kind of mutation
+/// live in one file per topic (`apply/items.rs`, `streams.rs`, `leases.rs`, `ttl.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// Items: put, delete, patch, touch, expire.
+    Items,
+    /// Streams: append, trim, delete.
+    Streams,
+    /// Leases: acquire, renew, release.
+    Leases,
+    /// Namespace default TTLs and change-feed retention.
+    Upkeep,
+}
+
 impl Mutation {
+    /// Which topic the mutation belongs to.
+    pub fn topic(&self) -> Topic {
+        match self {
+            Mutation::Put { .. }
+            | Mutation::Delete { .. }
+            | Mutation::Patch { .. }
+            | Mutation::Touch { .. }
+            | Mutation::Expire { .. } => Topic::Items,
+            Mutation::Append { .. } | Mutation::Trim { .. } | Mutation::DeleteStream { .. } => {
+                Topic::Streams
+            }
+            Mutation::LeaseAcquire { .. }
+            | Mutation::LeaseRenew { .. }
+            | Mutation::LeaseRelease { .. } => Topic::Leases,
+            Mutation::SetNamespaceTtl { .. } | Mutation::ForgetChanges { .. } => Topic::Upkeep,
+        }
+    }
+
     /// A plain unconditional put of a value.
     pub fn put(ns: Namespace, key: impl Into<String>, value: Value) -> Self {
         Mutation::Put {

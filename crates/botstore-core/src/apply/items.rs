@@ -3,6 +3,47 @@
 
 use super::*;
 
+/// The input rules of the item mutations (see [`Limits::check_mutation`]): checked by the
+/// store before anything is written.
+pub(super) fn check(l: &Limits, m: &Mutation) -> Result<()> {
+    match m {
+        Mutation::Put {
+            ns,
+            key,
+            value,
+            subject,
+            ttl,
+            ..
+        } => {
+            l.check_namespace(ns)?;
+            l.check_key(key)?;
+            l.check_value(value)?;
+            l.check_subject(subject)?;
+            if let Ttl::After(d) = ttl {
+                check_ttl(d)?;
+            }
+            Ok(())
+        }
+        Mutation::Delete { ns, key, .. } | Mutation::Patch { ns, key, .. } => {
+            l.check_namespace(ns)?;
+            l.check_key(key)
+        }
+        Mutation::Touch { ns, key, ttl, .. } => {
+            l.check_namespace(ns)?;
+            l.check_key(key)?;
+            match ttl {
+                Ttl::After(d) => check_ttl(d),
+                Ttl::Default | Ttl::Never => Ok(()),
+            }
+        }
+        Mutation::Expire { ns, key, .. } => {
+            l.check_namespace(ns)?;
+            l.check_key(key)
+        }
+        _ => Err(misrouted(m)),
+    }
+}
+
 impl Applier<'_> {
     pub(super) fn item_mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {
         let now = b.now;
@@ -188,7 +229,7 @@ impl Applier<'_> {
                     _ => Ok(Outcome::Deleted { existed: false }),
                 }
             }
-            _ => Err(Error::Storage(format!("internal: {m:?} routed to items",))),
+            _ => Err(misrouted(m)),
         }
     }
 

@@ -3,6 +3,34 @@
 
 use super::*;
 
+/// The input rules of the lease mutations (see [`Limits::check_mutation`]): checked by the
+/// store before anything is written.
+pub(super) fn check(l: &Limits, m: &Mutation) -> Result<()> {
+    match m {
+        Mutation::LeaseAcquire {
+            ns,
+            name,
+            holder,
+            ttl,
+        } => {
+            l.check_namespace(ns)?;
+            l.check_key(name)?;
+            l.check_key(holder)?;
+            check_ttl(ttl)
+        }
+        Mutation::LeaseRenew { ns, name, ttl, .. } => {
+            l.check_namespace(ns)?;
+            l.check_key(name)?;
+            check_ttl(ttl)
+        }
+        Mutation::LeaseRelease { ns, name, .. } => {
+            l.check_namespace(ns)?;
+            l.check_key(name)
+        }
+        _ => Err(misrouted(m)),
+    }
+}
+
 impl Applier<'_> {
     pub(super) fn lease_mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {
         let now = b.now;
@@ -91,7 +119,7 @@ impl Applier<'_> {
                 )?;
                 Ok(Outcome::Released)
             }
-            _ => Err(Error::Storage(format!("internal: {m:?} routed to leases",))),
+            _ => Err(misrouted(m)),
         }
     }
 

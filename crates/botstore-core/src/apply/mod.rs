@@ -7,8 +7,9 @@
 //! change-feed retention); this file holds the group and batch logic they share.
 
 use crate::codec::{self, ItemRecord, LeaseRecord, Table};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use crate::kv::{KvRead, Layered, WriteSet};
+use crate::limits::{check_ttl, Limits};
 use crate::model::*;
 use crate::value_codec::CodecStack;
 use std::ops::Bound;
@@ -162,21 +163,27 @@ impl Applier<'_> {
     }
 
     fn mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {
-        match m {
-            Mutation::Put { .. }
-            | Mutation::Patch { .. }
-            | Mutation::Touch { .. }
-            | Mutation::Delete { .. }
-            | Mutation::Expire { .. } => self.item_mutation(m, b),
-            Mutation::Append { .. } | Mutation::Trim { .. } | Mutation::DeleteStream { .. } => {
-                self.stream_mutation(m, b)
-            }
-            Mutation::LeaseAcquire { .. }
-            | Mutation::LeaseRenew { .. }
-            | Mutation::LeaseRelease { .. } => self.lease_mutation(m, b),
-            Mutation::SetNamespaceTtl { .. } | Mutation::ForgetChanges { .. } => {
-                self.upkeep_mutation(m, b)
-            }
+        match m.topic() {
+            Topic::Items => self.item_mutation(m, b),
+            Topic::Streams => self.stream_mutation(m, b),
+            Topic::Leases => self.lease_mutation(m, b),
+            Topic::Upkeep => self.upkeep_mutation(m, b),
         }
     }
+}
+
+/// The input rules of one mutation, by topic ([`Limits::check_mutation`] calls this).
+pub(crate) fn check(l: &Limits, m: &Mutation) -> Result<()> {
+    match m.topic() {
+        Topic::Items => items::check(l, m),
+        Topic::Streams => streams::check(l, m),
+        Topic::Leases => leases::check(l, m),
+        Topic::Upkeep => ttl::check(l, m),
+    }
+}
+
+/// A mutation handed to a topic it does not belong to: a bug in the dispatch by
+/// [`Mutation::topic`], reported rather than panicking.
+fn misrouted(m: &Mutation) -> Error {
+    Error::Storage(format!("internal: {m:?} routed to the wrong topic"))
 }

@@ -3,6 +3,34 @@
 
 use super::*;
 
+/// The input rules of the stream mutations (see [`Limits::check_mutation`]): checked by the
+/// store before anything is written.
+pub(super) fn check(l: &Limits, m: &Mutation) -> Result<()> {
+    match m {
+        Mutation::Append {
+            ns,
+            stream,
+            entries,
+            ..
+        } => {
+            l.check_namespace(ns)?;
+            l.check_key(stream)?;
+            if entries.is_empty() {
+                return Err(Error::invalid(
+                    Rule::BatchSize,
+                    "append needs at least one entry",
+                ));
+            }
+            entries.iter().try_for_each(|e| l.check_value(e))
+        }
+        Mutation::Trim { ns, stream, .. } | Mutation::DeleteStream { ns, stream } => {
+            l.check_namespace(ns)?;
+            l.check_key(stream)
+        }
+        _ => Err(misrouted(m)),
+    }
+}
+
 impl Applier<'_> {
     pub(super) fn stream_mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {
         let now = b.now;
@@ -134,9 +162,7 @@ impl Applier<'_> {
                 )?;
                 Ok(Outcome::Deleted { existed: true })
             }
-            _ => Err(Error::Storage(
-                format!("internal: {m:?} routed to streams",),
-            )),
+            _ => Err(misrouted(m)),
         }
     }
 

@@ -2,6 +2,19 @@
 
 use super::*;
 
+/// The input rules of the upkeep mutations (see [`Limits::check_mutation`]): checked by the
+/// store before anything is written.
+pub(super) fn check(l: &Limits, m: &Mutation) -> Result<()> {
+    match m {
+        Mutation::ForgetChanges { .. } => Ok(()),
+        Mutation::SetNamespaceTtl { prefix, ttl } => {
+            l.check_namespace(prefix)?;
+            ttl.as_ref().map_or(Ok(()), check_ttl)
+        }
+        _ => Err(misrouted(m)),
+    }
+}
+
 impl Applier<'_> {
     pub(super) fn upkeep_mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {
         let now = b.now;
@@ -45,7 +58,7 @@ impl Applier<'_> {
                 }
                 Ok(Outcome::Trimmed { removed: n })
             }
-            _ => Err(Error::Storage(format!("internal: {m:?} routed to ttl",))),
+            _ => Err(misrouted(m)),
         }
     }
 
