@@ -42,7 +42,10 @@ pub mod restore;
 pub mod store;
 pub mod value_codec;
 
+// The conformance suite is test code compiled outside cfg(test): a violation must panic,
+// with a message naming what broke, so it unwraps and expects freely.
 #[cfg(feature = "conformance")]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod conformance;
 
 pub use api::{ChangePage, Compacted, StoreApi, WriteOptions};
