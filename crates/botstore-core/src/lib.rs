@@ -22,6 +22,7 @@
 //! ```
 
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod api;
 pub mod apply;
