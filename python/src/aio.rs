@@ -16,18 +16,24 @@ use std::future::Future;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The runtime every store of this process shares.
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("botstore-py")
-            .build()
-            // Without a runtime the module cannot work at all; this fails only when
-            // the process cannot start threads.
-            .expect("start the botstore runtime")
-    })
+/// The runtime every store of this process shares, started on first use. Starting it
+/// fails only when the process cannot start threads: then every operation raises
+/// `RuntimeError` rather than the module panicking.
+pub fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("botstore-py")
+                .build()
+        })
+        .as_ref()
+        .map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "cannot start the botstore runtime: {e}"
+            ))
+        })
 }
 
 type Resolve = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -190,7 +196,7 @@ where
     let (event_loop, queue) = running_loop_queue(py)?;
     let future = event_loop.call_method0("create_future")?;
     let handle = future.clone().unbind();
-    runtime().spawn(async move {
+    runtime()?.spawn(async move {
         let r = fut.await;
         let resolve: Resolve = Box::new(move |py| match r {
             Ok(v) => v.into_py_any(py),

@@ -49,6 +49,7 @@ fn block<T: Send>(
     spin: bool,
     fut: impl Future<Output = Outcome<T>> + Send,
 ) -> PyResult<T> {
+    let runtime = runtime()?;
     py.detach(|| {
         let mut fut = std::pin::pin!(fut);
         let alone = WAITING.fetch_add(1, Ordering::Relaxed) == 0;
@@ -56,7 +57,7 @@ fn block<T: Send>(
             WAITING.fetch_sub(1, Ordering::Relaxed);
         });
         if spin && alone {
-            let _runtime = runtime().enter();
+            let _runtime = runtime.enter();
             let mut cx = Context::from_waker(Waker::noop());
             let start = Instant::now();
             loop {
@@ -69,7 +70,7 @@ fn block<T: Send>(
                 std::hint::spin_loop();
             }
         }
-        runtime().block_on(fut)
+        runtime.block_on(fut)
     })
     .map_err(|f| f.into_pyerr(py))
 }
@@ -100,7 +101,7 @@ where
 {
     let mut fut = Box::pin(fut);
     let first = {
-        let _runtime = runtime().enter();
+        let _runtime = runtime()?.enter();
         let mut cx = Context::from_waker(Waker::noop());
         fut.as_mut().poll(&mut cx)
     };
@@ -1014,7 +1015,10 @@ twins! {
             if let Some(h) = maintenance {
                 h.abort();
                 // The task holds a clone of the store: wait until it is dropped.
-                let _ = runtime().block_on(h);
+                // (It runs on the runtime, so the runtime exists.)
+                if let Ok(runtime) = runtime() {
+                    let _ = runtime.block_on(h);
+                }
             }
             // Finishes the writes in flight, checkpoints and stops the engine's threads.
             let closed = match db.as_ref().and_then(|d| d.local.as_ref()) {
@@ -1073,7 +1077,7 @@ impl Store {
                 .map_err(Failure::Store),
         )?;
         let maintenance = {
-            let _guard = runtime().enter();
+            let _guard = runtime()?.enter();
             store.spawn_maintenance(MAINTENANCE_EVERY)
         };
         Ok(PyClassInitializer::from(StoreBase {
@@ -1127,7 +1131,7 @@ impl RemoteStore {
             ..botstore_client::ClientOptions::default()
         };
         let client = {
-            let _guard = runtime().enter();
+            let _guard = runtime()?.enter();
             botstore_client::Client::with_options(&url, token, opts).map_err(Failure::from)
         };
         let client = ready(py, client)?;

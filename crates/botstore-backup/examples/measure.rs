@@ -5,6 +5,10 @@
 //! the CLI, e.g. under `/usr/bin/time -v`). Every phase prints the process's peak
 //! resident memory (VmHWM) so far.
 
+// A developer's measurement run, not a tool: any failure ends the run, and a panic
+// naming the step is the report wanted.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::{Mutation, Namespace, Value};
 use botstore_backup::{
     create, restore, CreateOptions, KdfParams, LocalRepo, Repo, RestoreOptions, Secret,

@@ -1,5 +1,8 @@
 //! Backup and restore on real files: an embedded store, a local repository.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::codec::Table;
 use botstore::{Mutation, Namespace, Store, TrimTo, Ttl, Value};
 use botstore_backup::{

@@ -1,5 +1,8 @@
 //! Continuous archiving (`follow`) and point-in-time restore, on real files.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::codec::{self, Table};
 use botstore::{Mutation, Namespace, Precondition, Store, TrimTo, Ttl, Value};
 use botstore_backup::{

@@ -1,5 +1,8 @@
 //! diff, forget and prune on real files.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::{Mutation, Namespace, Store, Value};
 use botstore_backup::{
     create, diff, forget, prune, verify, CreateOptions, KdfParams, KeepPolicy, LocalRepo,

@@ -93,16 +93,24 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime");
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench: cannot start the tokio runtime: {e}");
+            std::process::exit(1);
+        }
+    };
     match rt.block_on(run(&cfg)) {
         Ok(reports) => {
             println!("{}", render_table(&reports));
             if let Some(p) = json {
-                let text = serde_json::to_string_pretty(&reports).expect("reports serialise");
-                if let Err(e) = std::fs::write(&p, text) {
+                let written = serde_json::to_string_pretty(&reports)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| std::fs::write(&p, text).map_err(|e| e.to_string()));
+                if let Err(e) = written {
                     eprintln!("bench: cannot write {p}: {e}");
                     std::process::exit(1);
                 }

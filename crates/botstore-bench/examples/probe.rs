@@ -16,6 +16,10 @@
 //! `probe read [seconds]` times the layers of a point get, from a raw redb get up to
 //! `Store::get`, on one and two threads.
 
+// A developer's measurement run, not a tool: any failure ends the run, and a panic
+// naming the step is the report wanted.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::apply::{apply_group, Batch};
 use botstore::{Mutation, Namespace, Value};
 use botstore_bench::gen::Generator;

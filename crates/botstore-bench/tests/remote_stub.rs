@@ -3,6 +3,9 @@
 //! and a server that answers 500 shows up as errors. The real server is tested from the
 //! CLI's tests (`crates/botstore-cli/tests/bench_remote.rs`).
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore_bench::remote::{run, Rate, RemoteConfig, RemoteWorkload};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,9 @@
 //! `botstore backup`: the real binary, end to end (init, create, delta, ls, verify,
 //! restore, drill, and the errors people meet: wrong password, busy target, damage).
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::Value as Json;
 use std::path::Path;
 use std::process::{Command, Output};

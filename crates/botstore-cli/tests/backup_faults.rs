@@ -1,6 +1,9 @@
 //! `botstore backup` under faults, with the real binary: SIGKILL during create and prune,
 //! a flipped byte in a pack, a wrong password, a full disk (issue 4, point 8).
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -4,6 +4,9 @@
 //! `botstore`; cargo does not build another package's binary for these tests, so
 //! [`bench_binary`] builds it (same target folder and profile) when it is missing.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! Drives the real `botstore` binary: every command, every exit code, stdin input, --json
 //! output, import errors and the export -> import -> export round trip.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::Run;

@@ -3,6 +3,9 @@
 //! must print the same and exit the same. Also tokens, refusals, an unreachable server,
 //! the serve configuration's precedence, TLS, and import/export through the server.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::Run;

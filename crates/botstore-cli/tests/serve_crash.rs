@@ -3,6 +3,9 @@
 //! 2xx is there after a restart, and the same holds after SIGKILL (immediate durability).
 //! Long polls and event streams open at SIGTERM do not hold the shutdown up.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -2,6 +2,9 @@
 //! answers what the same operation on a local store answers, errors included; plus
 //! tokens, long polls, TLS and the failures only a network has.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::{
     Direction, Error, Fence, Mutation, Namespace, PatchOp, Precondition, Rule, Scan, Store, TrimTo,
     Ttl, Value, Version,

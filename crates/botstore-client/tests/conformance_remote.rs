@@ -8,6 +8,9 @@
 //! the checks take from the subject's local store; every operation a user has goes
 //! through `botstore::StoreApi` and HTTP.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::conformance::Subject;
 use botstore::memory::MemoryBackend;
 use botstore::{Store, StoreOptions};

@@ -30,15 +30,20 @@ use std::time::Duration;
 /// fencing token.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WriteOptions {
+    /// What must hold of the current item for the write to happen.
     pub precondition: Precondition,
+    /// How long the item lives from this write.
     pub ttl: Ttl,
+    /// The subject the item is about; `None` keeps the current item's subject.
     pub subject: Option<String>,
+    /// A fencing token the write requires, if any.
     pub fence: Option<Fence>,
 }
 
 /// A page of the change feed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChangePage {
+    /// The changes of this page, in commit order.
     pub changes: Vec<Change>,
     /// Pass as `since` to continue. A server skips changes the caller may not read, so
     /// this can be past the last change of the page.
@@ -50,9 +55,13 @@ pub struct ChangePage {
 /// What [`StoreApi::compact`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Compacted {
+    /// Items removed because their TTL passed.
     pub expired_items: u64,
+    /// Change-feed records dropped by the retention policy.
     pub forgotten_changes: u64,
+    /// Bytes on disk before the compaction (`None`: not on disk).
     pub disk_bytes_before: Option<u64>,
+    /// Bytes on disk after it.
     pub disk_bytes_after: Option<u64>,
 }
 

@@ -56,7 +56,10 @@ pub enum Durability {
     Immediate,
     /// Acknowledged before the flush; the journal is flushed at most `max_loss` after a
     /// write, which bounds what a power loss can take. A process crash loses nothing.
-    Relaxed { max_loss: Duration },
+    Relaxed {
+        /// The longest an acknowledged write waits for its flush.
+        max_loss: Duration,
+    },
 }
 
 impl Durability {

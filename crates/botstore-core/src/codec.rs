@@ -89,6 +89,8 @@ pub fn entry_key(stream_key: &[u8], seq: u64) -> Vec<u8> {
     k
 }
 
+/// Key of an expiry-index entry: the expiry time as big-endian u64 (times before the epoch
+/// as 0), so the index sorts by time, then the item's key.
 pub fn expiry_key(expires_at: Millis, item_key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + item_key.len());
     k.extend_from_slice(&(expires_at.max(0) as u64).to_be_bytes());
@@ -113,6 +115,7 @@ fn utf8(b: &[u8]) -> Result<String> {
     String::from_utf8(b.to_vec()).map_err(|_| Error::Corrupt("name is not UTF-8".into()))
 }
 
+/// A big-endian u64 from exactly 8 bytes; `Corrupt` for any other length.
 pub fn be64(b: &[u8]) -> Result<u64> {
     b.try_into()
         .map(u64::from_be_bytes)
@@ -131,12 +134,15 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader over `b`; `what` names the record kind in its errors (`truncated item
+    /// record`).
     pub fn new(b: &'a [u8], what: &'static str) -> Self {
         Reader { b, what }
     }
     fn err(&self) -> Error {
         Error::Corrupt(format!("truncated {} record", self.what))
     }
+    /// The next `n` bytes; `Corrupt` if fewer are left.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.b.len() < n {
             return Err(self.err());
@@ -145,42 +151,52 @@ impl<'a> Reader<'a> {
         self.b = t;
         Ok(h)
     }
+    /// The next byte.
     pub fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
+    /// The next 2 bytes as a little-endian u16.
     pub fn u16(&mut self) -> Result<u16> {
         Ok(u16::from_le_bytes(
             self.take(2)?.try_into().map_err(|_| self.err())?,
         ))
     }
+    /// The next 4 bytes as a little-endian u32.
     pub fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(
             self.take(4)?.try_into().map_err(|_| self.err())?,
         ))
     }
+    /// The next 8 bytes as a little-endian u64.
     pub fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().map_err(|_| self.err())?,
         ))
     }
+    /// The next 8 bytes as a little-endian i64.
     pub fn i64(&mut self) -> Result<i64> {
         Ok(self.u64()? as i64)
     }
+    /// A UTF-8 string prefixed by its u16 length; `Corrupt` if it is not UTF-8.
     pub fn str16(&mut self) -> Result<String> {
         let n = self.u16()? as usize;
         utf8(self.take(n)?)
     }
+    /// Bytes prefixed by their u16 length.
     pub fn bytes16(&mut self) -> Result<&'a [u8]> {
         let n = self.u16()? as usize;
         self.take(n)
     }
+    /// Bytes prefixed by their u32 length.
     pub fn bytes32(&mut self) -> Result<&'a [u8]> {
         let n = self.u32()? as usize;
         self.take(n)
     }
+    /// Everything not read yet (the reader is empty afterwards).
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.b)
     }
+    /// Read the record-format byte; `Corrupt` unless it is [`RECORD_VERSION`].
     pub fn version(&mut self) -> Result<()> {
         let v = self.u8()?;
         if v != RECORD_VERSION {
@@ -201,11 +217,17 @@ fn put_str16(out: &mut Vec<u8>, s: &[u8]) {
 /// What an item record holds (the namespace and key are in the table key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ItemRecord {
+    /// The version of the write that produced the record.
     pub version: Version,
+    /// When the item was first written.
     pub created_at: Millis,
+    /// When the item was last written.
     pub updated_at: Millis,
+    /// When the item expires; `None`: never.
     pub expires_at: Option<Millis>,
+    /// The subject the item is about, if any.
     pub subject: Option<String>,
+    /// The value, opened (plain bytes, not the sealed envelope).
     pub value: Value,
 }
 
@@ -276,6 +298,8 @@ impl ItemRecord {
         Ok(rec)
     }
 
+    /// Decode a record whose value is in a plain envelope (no codec flags); `Corrupt`
+    /// otherwise, or if the bytes are damaged.
     pub fn decode(b: &[u8]) -> Result<Self> {
         let (mut rec, sealed) = Self::decode_header(b)?;
         rec.value.data = envelope::open_plain(sealed)?.to_vec();
@@ -315,6 +339,7 @@ impl ItemRecord {
         Ok((rec, r.rest()))
     }
 
+    /// The [`Item`] this record is, at `(ns, key)`.
     pub fn into_item(self, ns: Namespace, key: String) -> Item {
         Item {
             ns,
@@ -328,6 +353,7 @@ impl ItemRecord {
         }
     }
 
+    /// Whether the record's expiry is at or before `now` (an expired item reads as absent).
     pub fn is_expired(&self, now: Millis) -> bool {
         self.expires_at.is_some_and(|e| e <= now)
     }
@@ -343,6 +369,8 @@ pub fn encode_entry(at: Millis, v: &Value) -> Vec<u8> {
     out
 }
 
+/// Decode a stream entry with sequence `seq` whose value is in a plain envelope; `Corrupt`
+/// otherwise.
 pub fn decode_entry(seq: u64, b: &[u8]) -> Result<StreamEntry> {
     let (at, content_type, sealed) = entry_header(b)?;
     let data = envelope::open_plain(sealed)?.to_vec();
@@ -436,6 +464,7 @@ pub fn encode_stream_info(s: &StreamInfo) -> Vec<u8> {
     out
 }
 
+/// Decode what [`encode_stream_info`] wrote.
 pub fn decode_stream_info(b: &[u8]) -> Result<StreamInfo> {
     let mut r = Reader::new(b, "stream");
     r.version()?;
@@ -450,9 +479,13 @@ pub fn decode_stream_info(b: &[u8]) -> Result<StreamInfo> {
 /// A lease as stored. `released` leases keep their token so that fencing stays monotonic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseRecord {
+    /// Who holds (or last held) the lease.
     pub holder: String,
+    /// The fencing token: the LSN of the acquire that started the holding.
     pub token: u64,
+    /// When the lease lapses unless renewed.
     pub expires_at: Millis,
+    /// Whether the holder released it (the token stays, so later tokens are larger).
     pub released: bool,
 }
 
@@ -466,6 +499,7 @@ impl LeaseRecord {
         put_str16(&mut out, self.holder.as_bytes());
         out
     }
+    /// Decode what [`LeaseRecord::encode`] wrote.
     pub fn decode(b: &[u8]) -> Result<Self> {
         let mut r = Reader::new(b, "lease");
         r.version()?;
@@ -476,6 +510,7 @@ impl LeaseRecord {
             holder: r.str16()?,
         })
     }
+    /// Whether the lease is held at `now`: not released and not lapsed.
     pub fn is_live(&self, now: Millis) -> bool {
         !self.released && self.expires_at > now
     }
@@ -496,6 +531,7 @@ pub fn encode_ns_stats(s: &NamespaceStats) -> Vec<u8> {
     out
 }
 
+/// Decode what [`encode_ns_stats`] wrote.
 pub fn decode_ns_stats(b: &[u8]) -> Result<NamespaceStats> {
     let mut r = Reader::new(b, "namespace stats");
     r.version()?;

@@ -22,10 +22,15 @@ pub mod flags {
 /// Decoded envelope header.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Header {
+    /// The [`flags`] bits: which codecs sealed the payload.
     pub flags: u8,
+    /// The compression dictionary's id (with [`flags::DICT`]).
     pub dict_id: Option<u32>,
+    /// The encryption key's id (with [`flags::ENCRYPTED`]).
     pub key_id: Option<u32>,
+    /// The AEAD nonce (with [`flags::ENCRYPTED`]; at most 255 bytes).
     pub nonce: Vec<u8>,
+    /// The AEAD authentication tag (with [`flags::ENCRYPTED`]; at most 255 bytes).
     pub tag: Vec<u8>,
 }
 

@@ -8,22 +8,42 @@ use crate::model::Version;
 /// what error messages, the CLI and the HTTP API name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
+    /// An item, stream or lease namespace with no segment (only prefixes may be the root).
     NamespaceEmpty,
+    /// More segments than [`crate::Limits::max_depth`].
     NamespaceDepth,
+    /// An empty namespace segment.
     SegmentEmpty,
+    /// A segment longer than [`crate::Limits::max_segment_len`] bytes.
     SegmentLength,
+    /// A segment that is `.`, `..`, or holds `/` or a control character.
     SegmentCharacters,
+    /// An empty key, stream name or lease name.
     KeyEmpty,
+    /// A key or name longer than [`crate::Limits::max_key_len`] bytes.
     KeyLength,
+    /// A key or name that is `.` or `..`, or holds a control character.
     KeyCharacters,
+    /// A value larger than [`crate::Limits::max_value_size`] bytes (a patched value too).
     ValueSize,
+    /// A batch with too many mutations or too many value bytes.
     BatchSize,
+    /// A content type that is empty, over 255 bytes or holds a control character.
     ContentType,
+    /// A subject that is empty, longer than [`crate::Limits::max_subject_len`] bytes or
+    /// holds a control character.
     SubjectLength,
+    /// A TTL outside 1 ms to 100 years, or a duration that does not parse.
     Ttl,
+    /// A page size of 0 or above [`crate::Limits::max_page`].
     Limit,
+    /// A cursor this store did not issue, or one from another scan.
     Cursor,
+    /// A JSON value that does not parse, nests too deep, or a value that is not JSON where
+    /// JSON is needed.
     Json,
+    /// An option or range that makes no sense (a key filter on a recursive scan, a bad
+    /// setting).
     Range,
 }
 
@@ -84,31 +104,54 @@ impl std::fmt::Display for Rule {
 pub enum Error {
     /// The item, stream or lease does not exist (or has expired).
     #[error("not found: {what}")]
-    NotFound { what: String },
+    NotFound {
+        /// What was looked for (`item ns/key`, `stream ns/name`, ...).
+        what: String,
+    },
 
     /// The input broke a rule; nothing was written.
     #[error("invalid input ({rule}): {detail}")]
-    InvalidInput { rule: Rule, detail: String },
+    InvalidInput {
+        /// The rule the input broke.
+        rule: Rule,
+        /// What was wrong, for people (sizes, the offending text).
+        detail: String,
+    },
 
     /// A write's precondition did not hold; nothing was written. `current` is the
     /// item's current version (`None`: the item does not exist).
     #[error("precondition failed: current version is {}", current.map(|v| v.to_string()).unwrap_or_else(|| "absent".into()))]
-    PreconditionFailed { current: Option<Version> },
+    PreconditionFailed {
+        /// The item's current version; `None`: it does not exist.
+        current: Option<Version>,
+    },
 
     /// A stream append named an expected last sequence that is not the stream's.
     #[error(
         "stream sequence mismatch: expected last sequence {expected}, stream's last is {current}"
     )]
-    SequenceMismatch { expected: u64, current: u64 },
+    SequenceMismatch {
+        /// The last sequence the append expected.
+        expected: u64,
+        /// The stream's actual last sequence (0 for a stream with no entries yet).
+        current: u64,
+    },
 
     /// Another holder has the lease and it has not expired.
     #[error("lease is held by {holder:?} until {expires_at_ms} (ms since epoch)")]
-    LeaseHeld { holder: String, expires_at_ms: i64 },
+    LeaseHeld {
+        /// Who holds the lease.
+        holder: String,
+        /// When the holder's lease lapses, in ms since the Unix epoch.
+        expires_at_ms: i64,
+    },
 
     /// A write presented a fencing token that is no longer the lease's current token.
     #[error("fencing token {presented} is stale: the lease's current token is {current:?}")]
     StaleFence {
+        /// The token the write presented.
         presented: u64,
+        /// The lease's current token; `None` when the lease is released or does not exist.
         current: Option<u64>,
     },
 
@@ -136,9 +179,13 @@ pub enum Error {
     /// maps to (the CLI's exit code), as `Problem::into_error` decides it.
     #[error("{message}")]
     Refused {
+        /// The HTTP status the server answered.
         status: u16,
+        /// The problem document's type URI.
         problem_type: String,
+        /// The message users are shown.
         message: String,
+        /// The class the refusal maps to.
         kind: ErrorKind,
     },
 
@@ -204,6 +251,7 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// The result of every fallible botstore operation: `Error` unless given another.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

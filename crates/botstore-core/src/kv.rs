@@ -31,6 +31,7 @@ pub enum Table {
 }
 
 impl Table {
+    /// Every table, in id order (ids 1 to 9).
     pub const ALL: [Table; 9] = [
         Table::Items,
         Table::Expiry,
@@ -42,6 +43,7 @@ impl Table {
         Table::NsTtl,
         Table::Meta,
     ];
+    /// The table's stable name (`items`, `ns_ttl`, ...), as engines name their tables.
     pub fn name(self) -> &'static str {
         match self {
             Table::Items => "items",
@@ -55,6 +57,7 @@ impl Table {
             Table::Meta => "meta",
         }
     }
+    /// The table with this id (`Table as u8`); `None` for an unknown id.
     pub fn from_u8(b: u8) -> Option<Table> {
         Table::ALL.get((b as usize).wrapping_sub(1)).copied()
     }
@@ -63,6 +66,7 @@ impl Table {
 /// A consistent read view of the store's tables (a snapshot: it does not see writes that
 /// commit after it was opened).
 pub trait KvRead {
+    /// The value stored at `key` in `table`, if any.
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
     /// Visit keys in `range` in order (descending when `reverse`), until `visit` returns
@@ -91,15 +95,18 @@ pub struct Layered<'a> {
 }
 
 impl<'a> Layered<'a> {
+    /// Layers over `base`, with one (the bottom) layer open.
     pub fn new(base: &'a dyn KvRead) -> Self {
         Layered {
             base,
             layers: vec![WriteSet::new()],
         }
     }
+    /// Open a new top layer.
     pub fn begin(&mut self) {
         self.layers.push(WriteSet::new());
     }
+    /// Merge the top layer into the one below it (never the bottom layer).
     pub fn commit(&mut self) {
         if self.layers.len() > 1 {
             if let Some(top) = self.layers.pop() {
@@ -109,11 +116,13 @@ impl<'a> Layered<'a> {
             }
         }
     }
+    /// Drop the top layer's writes (never the bottom layer).
     pub fn rollback(&mut self) {
         if self.layers.len() > 1 {
             self.layers.pop();
         }
     }
+    /// The value at `key` as the layers see it: the topmost layer's write, else the base.
     pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let k = (table, key.to_vec());
         for l in self.layers.iter().rev() {
@@ -127,11 +136,13 @@ impl<'a> Layered<'a> {
     pub fn base(&self) -> &dyn KvRead {
         self.base
     }
+    /// Put `value` at `key` in the top layer.
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
         if let Some(l) = self.layers.last_mut() {
             l.insert((table, key), Some(value));
         }
     }
+    /// Delete `key` in the top layer.
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
         if let Some(l) = self.layers.last_mut() {
             l.insert((table, key), None);

@@ -22,6 +22,7 @@
 //! ```
 
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod api;
 pub mod apply;
@@ -42,7 +43,10 @@ pub mod restore;
 pub mod store;
 pub mod value_codec;
 
+// The conformance suite is test code compiled outside cfg(test): a violation must panic,
+// with a message naming what broke, so it unwraps and expects freely.
 #[cfg(feature = "conformance")]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod conformance;
 
 pub use api::{ChangePage, Compacted, StoreApi, WriteOptions};

@@ -149,6 +149,7 @@ impl Limits {
         Ok(())
     }
 
+    /// A subject, if given: 1 to `max_subject_len` bytes without control characters.
     pub fn check_subject(&self, s: &Option<String>) -> Result<()> {
         if let Some(s) = s {
             if s.is_empty() || s.len() > self.max_subject_len || has_control(s) {
@@ -164,6 +165,7 @@ impl Limits {
         Ok(())
     }
 
+    /// A page size: 1 to `max_page`; returns it.
     pub fn check_page(&self, limit: usize) -> Result<usize> {
         if limit == 0 || limit > self.max_page {
             return Err(Error::invalid(

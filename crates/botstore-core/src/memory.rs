@@ -28,6 +28,7 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
+    /// An empty memory backend.
     pub fn new() -> Self {
         Self::default()
     }

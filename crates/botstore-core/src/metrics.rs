@@ -18,10 +18,14 @@ pub struct AtomicHistogram {
 /// A point-in-time copy of a histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
+    /// The buckets' upper bounds, ascending, in the histogram's unit.
     pub bounds: &'static [f64],
     /// Cumulative counts per bound (the Prometheus `le` buckets), then the total.
     pub cumulative: Vec<u64>,
+    /// How many values were observed.
     pub count: u64,
+    /// The sum of the observed values (to the microunit; negative and non-finite values add
+    /// 0).
     pub sum: f64,
 }
 
@@ -37,6 +41,7 @@ pub const SIZES: &[f64] = &[
 ];
 
 impl AtomicHistogram {
+    /// An empty histogram with these bucket upper bounds (ascending).
     pub fn new(bounds: &'static [f64]) -> Self {
         AtomicHistogram {
             bounds,
@@ -45,6 +50,8 @@ impl AtomicHistogram {
         }
     }
 
+    /// Count `v` in the first bucket whose bound is at least `v` (past the last bound: the
+    /// overflow bucket).
     pub fn observe(&self, v: f64) {
         let i = self.bounds.partition_point(|b| *b < v);
         self.counts[i].fetch_add(1, Ordering::Relaxed);
@@ -56,6 +63,7 @@ impl AtomicHistogram {
         self.sum_micro.fetch_add(micro, Ordering::Relaxed);
     }
 
+    /// The counts so far (concurrent observations may or may not be included).
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut cumulative = Vec::with_capacity(self.counts.len());
         let mut acc = 0;

@@ -15,6 +15,7 @@ pub type Millis = i64;
 pub struct Namespace(pub Vec<String>);
 
 impl Namespace {
+    /// A namespace from its segments, in order (not validated here: the store checks them).
     pub fn new<S: Into<String>>(segments: impl IntoIterator<Item = S>) -> Self {
         Namespace(segments.into_iter().map(Into::into).collect())
     }
@@ -30,18 +31,24 @@ impl Namespace {
         }
         Namespace(s.split('/').map(str::to_owned).collect())
     }
+    /// The segments, outermost first.
     pub fn segments(&self) -> &[String] {
         &self.0
     }
+    /// The number of segments (0 for the root).
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// Whether this is the root (no segments).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// Whether `prefix`'s segments are this namespace's first segments (whole segments:
+    /// `a/bc` does not start with `a/b`); every namespace starts with the root.
     pub fn starts_with(&self, prefix: &Namespace) -> bool {
         self.0.starts_with(&prefix.0)
     }
+    /// This namespace with `segment` appended as its innermost segment.
     pub fn child(&self, segment: impl Into<String>) -> Self {
         let mut v = self.0.clone();
         v.push(segment.into());
@@ -105,7 +112,9 @@ pub const JSON: &str = "application/json";
 /// ([`Value::to_json`]), so reads copy bytes and nothing more.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Value {
+    /// The MIME type; [`JSON`] for JSON values (the default a front end assumes).
     pub content_type: String,
+    /// The value's bytes as the caller wrote them (before any codec seals them).
     pub data: Vec<u8>,
 }
 
@@ -140,6 +149,7 @@ impl Value {
             data: data.into(),
         }
     }
+    /// Whether the content type is exactly [`JSON`].
     pub fn is_json(&self) -> bool {
         self.content_type == JSON
     }
@@ -169,13 +179,23 @@ impl fmt::Debug for Value {
 /// An item as read from the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
+    /// The namespace the item lives in.
     pub ns: Namespace,
+    /// The item's key within its namespace.
     pub key: String,
+    /// The item's current value.
     pub value: Value,
+    /// The version of the write that produced this value (the ETag).
     pub version: Version,
+    /// When the item was first written: kept by later writes, reset only after a delete or
+    /// expiry.
     pub created_at: Millis,
+    /// When the item was last written (put or patch).
     pub updated_at: Millis,
+    /// When the item's TTL passes (it reads as absent from then on); `None`: never.
     pub expires_at: Option<Millis>,
+    /// The id of the person (or other subject) the item is about, if the writer gave one;
+    /// kept by later writes that give none.
     pub subject: Option<String>,
 }
 
@@ -207,8 +227,11 @@ pub enum Ttl {
 /// current token of the lease `(ns, name)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fence {
+    /// The namespace of the lease.
     pub ns: Namespace,
+    /// The lease's name within its namespace.
     pub name: String,
+    /// The fencing token the writer holds (from [`Outcome::Lease`]).
     pub token: u64,
 }
 
@@ -235,81 +258,146 @@ pub enum TrimTo {
 /// One write in a batch.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mutation {
+    /// Write an item's value (create or replace).
     Put {
+        /// The item's namespace.
         ns: Namespace,
+        /// The item's key.
         key: String,
+        /// The new value.
         value: Value,
+        /// What must hold of the current item for the put to happen.
         precondition: Precondition,
+        /// How long the item lives from this write.
         ttl: Ttl,
+        /// The subject the item is about; `None` keeps the current item's subject.
         subject: Option<String>,
+        /// A fencing token the write requires, if any.
         fence: Option<Fence>,
     },
+    /// Delete an item (deleting a missing one succeeds with `existed: false`).
     Delete {
+        /// The item's namespace.
         ns: Namespace,
+        /// The item's key.
         key: String,
+        /// What must hold of the current item for the delete to happen.
         precondition: Precondition,
+        /// A fencing token the write requires, if any.
         fence: Option<Fence>,
     },
+    /// Patch an item's JSON value in place; keeps its TTL and subject.
     Patch {
+        /// The item's namespace.
         ns: Namespace,
+        /// The item's key.
         key: String,
+        /// The patch to apply to the current value.
         patch: PatchOp,
+        /// What must hold of the current item for the patch to happen.
         precondition: Precondition,
+        /// A fencing token the write requires, if any.
         fence: Option<Fence>,
     },
     /// Renew an item's TTL without sending its value again. The version stays the same, so
     /// a reader that keeps an item alive never breaks a writer's `If-Match`; the change feed
     /// records the new expiry. `NotFound` when the item does not exist or has expired.
     Touch {
+        /// The item's namespace.
         ns: Namespace,
+        /// The item's key.
         key: String,
         /// The new TTL, counted from now (`Ttl::Default`: the namespace default, or none).
         ttl: Ttl,
+        /// A fencing token the write requires, if any.
         fence: Option<Fence>,
     },
+    /// Append entries to a stream (created by its first append), with consecutive sequence
+    /// numbers.
     Append {
+        /// The stream's namespace.
         ns: Namespace,
+        /// The stream's name.
         stream: String,
+        /// The values to append, in order.
         entries: Vec<Value>,
+        /// If set, the append fails with `SequenceMismatch` unless this is the stream's
+        /// current last sequence (0 for a new stream).
         expected_last: Option<u64>,
     },
+    /// Remove a stream's oldest entries.
     Trim {
+        /// The stream's namespace.
         ns: Namespace,
+        /// The stream's name.
         stream: String,
+        /// Where to cut.
         to: TrimTo,
     },
     /// Delete a whole stream (all entries and its metadata).
-    DeleteStream { ns: Namespace, stream: String },
+    DeleteStream {
+        /// The stream's namespace.
+        ns: Namespace,
+        /// The stream's name.
+        stream: String,
+    },
+    /// Acquire a lease, or re-acquire it as its live holder (keeping the token); fails with
+    /// `LeaseHeld` while another holder's lease is live.
     LeaseAcquire {
+        /// The lease's namespace.
         ns: Namespace,
+        /// The lease's name.
         name: String,
+        /// Who asks for the lease (an opaque id of the caller's choice).
         holder: String,
+        /// How long the lease lasts from this write unless renewed.
         ttl: Duration,
     },
+    /// Extend a lease whose token is still current (not released, not taken over; a lapsed
+    /// lease nobody took over can be renewed); fails with `StaleFence` otherwise.
     LeaseRenew {
+        /// The lease's namespace.
         ns: Namespace,
+        /// The lease's name.
         name: String,
+        /// The lease's current fencing token.
         token: u64,
+        /// The new lifetime, counted from this write.
         ttl: Duration,
     },
+    /// Release a lease whose token is still current; fails with `StaleFence` otherwise.
     LeaseRelease {
+        /// The lease's namespace.
         ns: Namespace,
+        /// The lease's name.
         name: String,
+        /// The lease's current fencing token.
         token: u64,
     },
     /// Set (or clear) the default TTL of every namespace under a prefix.
     SetNamespaceTtl {
+        /// The prefix; the deepest prefix with a default applies to a namespace.
         prefix: Namespace,
+        /// The default TTL for later writes; `None` clears it (existing items keep their
+        /// expiry).
         ttl: Option<Duration>,
     },
     /// Remove an item whose TTL passed, if it still has this version (the sweeper's write).
     Expire {
+        /// The item's namespace.
         ns: Namespace,
+        /// The item's key.
         key: String,
+        /// The version the sweeper saw expire; a newer write keeps the item.
         version: Version,
     },
     /// Drop up to `max` change-feed records below `before_lsn` (retention; no change record).
-    ForgetChanges { before_lsn: u64, max: u32 },
+    ForgetChanges {
+        /// Only records with a smaller LSN are dropped, oldest first.
+        before_lsn: u64,
+        /// The most records one mutation drops (keeps a retention pass's batch small).
+        max: u32,
+    },
 }
 
 /// What a mutation acts on. The input rules and the semantics of each kind of mutation
@@ -424,25 +512,36 @@ impl Mutation {
 pub enum Outcome {
     /// A put or patch: the item's new version.
     Written {
+        /// The version of the write (the item's new ETag).
         version: Version,
     },
     /// A delete: `existed` is false when there was nothing to delete.
     Deleted {
+        /// Whether a live item (or stream) was there to delete.
         existed: bool,
     },
+    /// An append: the sequence numbers the entries received.
     Appended {
+        /// The first appended entry's sequence.
         first_seq: u64,
+        /// The last appended entry's sequence (the stream's new last).
         last_seq: u64,
     },
+    /// A trim of a stream, or a change-feed retention pass.
     Trimmed {
+        /// How many entries (or change records) were removed.
         removed: u64,
     },
+    /// A lease acquire or renew: the lease as it now is.
     Lease(Lease),
+    /// A lease release.
     Released,
+    /// A write with nothing more to report (setting a namespace TTL).
     Done,
 }
 
 impl Outcome {
+    /// The new version of a put or patch (`None` for every other outcome).
     pub fn version(&self) -> Option<Version> {
         match self {
             Outcome::Written { version } => Some(*version),
@@ -454,18 +553,26 @@ impl Outcome {
 /// A lease on `(ns, name)`; `token` is the fencing token (it grows with every acquire).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
+    /// The lease's namespace.
     pub ns: Namespace,
+    /// The lease's name.
     pub name: String,
+    /// Who holds the lease.
     pub holder: String,
+    /// The fencing token: the LSN of the acquire that started this holding.
     pub token: u64,
+    /// When the lease lapses unless renewed.
     pub expires_at: Millis,
 }
 
 /// One entry of a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamEntry {
+    /// The entry's sequence number in its stream (from 1, consecutive).
     pub seq: u64,
+    /// When the entry was appended.
     pub at: Millis,
+    /// The entry's value.
     pub value: Value,
 }
 
@@ -473,17 +580,23 @@ pub struct StreamEntry {
 /// `first_seq == last_seq + 1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct StreamInfo {
+    /// The number of entries.
     pub len: u64,
+    /// The sequence of the oldest entry (`last_seq + 1` when the stream is empty).
     pub first_seq: u64,
+    /// The sequence of the newest entry (0 before the first append); trims keep it.
     pub last_seq: u64,
+    /// The sum of the entries' value bytes.
     pub bytes: u64,
 }
 
 /// Read direction for streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Direction {
+    /// Oldest first.
     #[default]
     Forward,
+    /// Newest first.
     Backward,
 }
 
@@ -493,32 +606,54 @@ pub enum ChangeKind {
     /// An item was written (put or patch); carries the new item.
     Put(Item),
     /// An item was deleted.
-    Delete { ns: Namespace, key: String },
+    Delete {
+        /// The item's namespace.
+        ns: Namespace,
+        /// The item's key.
+        key: String,
+    },
     /// An item's TTL passed and the sweeper removed it.
-    Expire { ns: Namespace, key: String },
+    Expire {
+        /// The item's namespace.
+        ns: Namespace,
+        /// The item's key.
+        key: String,
+    },
     /// Entries were appended to a stream.
     Append {
+        /// The stream's namespace.
         ns: Namespace,
+        /// The stream's name.
         stream: String,
+        /// The appended entries, with their sequences.
         entries: Vec<StreamEntry>,
     },
     /// Entries below `first_kept` were removed from a stream (all of them when the stream
     /// was deleted).
     Trim {
+        /// The stream's namespace.
         ns: Namespace,
+        /// The stream's name.
         stream: String,
+        /// The sequence of the oldest entry left (one past the last when none is).
         first_kept: u64,
+        /// Whether the whole stream, metadata included, was deleted.
         deleted_stream: bool,
     },
     /// A lease was acquired, renewed or released.
     Lease {
+        /// The lease's namespace.
         ns: Namespace,
+        /// The lease's name.
         name: String,
+        /// Whether the lease was released (false: acquired or renewed).
         released: bool,
     },
     /// A namespace default TTL was set or cleared.
     NamespaceTtl {
+        /// The namespace prefix whose default changed.
         prefix: Namespace,
+        /// The new default in milliseconds; `None`: cleared.
         ttl_ms: Option<u64>,
     },
 }
@@ -526,30 +661,40 @@ pub enum ChangeKind {
 /// One committed mutation, in commit order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
+    /// The commit's log sequence number (store-wide, increasing).
     pub lsn: u64,
+    /// The time of the batch that made the change.
     pub at: Millis,
+    /// What changed.
     pub kind: ChangeKind,
 }
 
 /// A page of results plus the opaque cursor that continues it (`None`: no more).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {
+    /// The results of this page, in order.
     pub items: Vec<T>,
+    /// Pass back to get the next page; `None` when this page is the last.
     pub cursor: Option<String>,
 }
 
 /// Per-namespace counters kept by the store.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NamespaceStats {
+    /// The number of items.
     pub items: u64,
     /// Sum of stored item value bytes.
     pub item_bytes: u64,
+    /// The number of streams.
     pub streams: u64,
+    /// The number of stream entries, over all streams.
     pub stream_entries: u64,
+    /// Sum of stream entry value bytes.
     pub stream_bytes: u64,
 }
 
 impl NamespaceStats {
+    /// Whether the namespace holds no items and no streams.
     pub fn is_empty(&self) -> bool {
         self.items == 0 && self.streams == 0
     }

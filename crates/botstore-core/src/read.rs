@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use std::ops::Bound;
 
+/// The live item at `(ns, key)` in view `v` at time `now`; `None` when absent or expired.
 pub fn get_item(
     v: &dyn KvRead,
     c: &CodecStack,
@@ -47,6 +48,7 @@ pub struct Scan {
     pub limit: usize,
 }
 
+/// The opaque cursor for continuing after `key` (URL-safe base64, no padding).
 pub fn encode_cursor(key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
@@ -65,6 +67,8 @@ pub fn decode_cursor(c: &str, prefix: &[u8]) -> Result<Vec<u8>> {
     Ok(k)
 }
 
+/// The page of live items `req` selects, in key order; `InvalidInput` for a bad cursor or a
+/// key filter on a recursive scan.
 pub fn scan_items(v: &dyn KvRead, c: &CodecStack, req: &Scan, now: Millis) -> Result<Page<Item>> {
     let mut prefix = codec::ns_enc(&req.ns);
     if !req.recursive {
@@ -219,6 +223,8 @@ pub fn list_streams(
     Ok(Page { items: out, cursor })
 }
 
+/// Namespaces under `prefix`, truncated to `max_depth` segments, deduplicated, in order,
+/// paged by `limit` and `cursor`.
 pub fn list_namespaces(
     v: &dyn KvRead,
     prefix: &Namespace,
@@ -280,6 +286,7 @@ pub fn list_namespaces(
     Ok(Page { items: out, cursor })
 }
 
+/// A stream's length and bounds; `None` when it does not exist.
 pub fn stream_info(v: &dyn KvRead, ns: &Namespace, stream: &str) -> Result<Option<StreamInfo>> {
     v.get(Table::Streams, &codec::named_key(ns, stream))?
         .map(|b| codec::decode_stream_info(&b))

@@ -23,6 +23,7 @@ pub const PRIMARY: [Table; 6] = [
 /// Tables rebuilt from the primary ones.
 pub const DERIVED: [Table; 2] = [Table::Expiry, Table::Namespaces];
 
+/// Whether a backup stores table `t` (it is in [`PRIMARY`]).
 pub fn is_primary(t: Table) -> bool {
     PRIMARY.contains(&t)
 }
@@ -30,8 +31,11 @@ pub fn is_primary(t: Table) -> bool {
 /// What the derived tables need from an item record: its version, expiry and value size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ItemFacts {
+    /// The item's version (an LSN).
     pub version: u64,
+    /// When the item expires (ms since the epoch); `None`: never.
     pub expires_at: Option<i64>,
+    /// The value's size in bytes, as the namespace counters count it.
     pub value_bytes: u64,
 }
 
@@ -77,6 +81,7 @@ pub struct DerivedBuilder {
 }
 
 impl DerivedBuilder {
+    /// An empty builder.
     pub fn new() -> Self {
         Self::default()
     }

@@ -18,16 +18,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Where the store gets the time. Tests use a manual clock to move time by hand.
 #[derive(Clone, Debug, Default)]
 pub enum Clock {
+    /// The system clock (wall time; a time before the epoch reads as 0).
     #[default]
     System,
+    /// A clock that reads the shared number, in ms since the epoch, and moves only when
+    /// someone stores into it.
     Manual(Arc<AtomicI64>),
 }
 
 impl Clock {
+    /// A manual clock starting at `start`, and the handle that sets its time.
     pub fn manual(start: Millis) -> (Clock, Arc<AtomicI64>) {
         let a = Arc::new(AtomicI64::new(start));
         (Clock::Manual(Arc::clone(&a)), a)
     }
+    /// The time now, in ms since the Unix epoch.
     pub fn now(&self) -> Millis {
         match self {
             Clock::System => SystemTime::now()
@@ -59,8 +64,11 @@ impl Default for Retention {
 /// Options of a [`Store`].
 #[derive(Clone, Debug, Default)]
 pub struct StoreOptions {
+    /// The input limits every request is checked against.
     pub limits: Limits,
+    /// How long the change feed keeps records (enforced by maintenance passes).
     pub retention: Retention,
+    /// Where write and read times come from.
     pub clock: Clock,
     /// The value codecs every stored value passes through (none by default).
     pub codecs: Arc<CodecStack>,
@@ -72,7 +80,9 @@ pub struct StoreOptions {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("batch mutation {index} failed: {error}")]
 pub struct BatchError {
+    /// The position in the batch of the mutation that failed (from 0).
     pub index: usize,
+    /// Why it failed.
     pub error: Error,
 }
 
@@ -85,12 +95,17 @@ impl From<BatchError> for Error {
 /// Space and counters of a store.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoreStats {
+    /// Every namespace under the prefix asked for that holds something, with its counters,
+    /// in order.
     pub namespaces: Vec<(Namespace, NamespaceStats)>,
     /// Logical bytes (item and stream values) of the whole store, whatever the prefix the
     /// stats were asked for: what `disk_bytes` is shared out against.
     pub store_logical_bytes: u64,
+    /// Bytes the backend uses on disk; `None` when it keeps nothing on disk or cannot tell.
     pub disk_bytes: Option<u64>,
+    /// The LSN of the last commit (0 for a store never written).
     pub last_lsn: u64,
+    /// The backend's name ([`Backend::name`]).
     pub backend: String,
 }
 
@@ -133,7 +148,9 @@ impl StoreStats {
 /// What one maintenance pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Maintenance {
+    /// Items removed because their TTL passed.
     pub expired_items: u64,
+    /// Change-feed records dropped by the retention policy.
     pub forgotten_changes: u64,
 }
 
@@ -149,10 +166,13 @@ pub struct Store {
 }
 
 impl Store {
+    /// A store over `backend` with the default options (starts its commit thread).
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Self::with_options(backend, StoreOptions::default())
     }
 
+    /// A store over `backend` with `opts` (starts its commit thread; if that fails, every
+    /// write returns the error).
     pub fn with_options(backend: Arc<dyn Backend>, opts: StoreOptions) -> Self {
         let committer = Committer::start(
             Arc::clone(&backend),
@@ -172,12 +192,15 @@ impl Store {
         Self::new(Arc::new(crate::memory::MemoryBackend::new()))
     }
 
+    /// The backend this store writes to.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }
+    /// The input limits this store enforces.
     pub fn limits(&self) -> &Limits {
         &self.opts.limits
     }
+    /// The time now by this store's clock, in ms since the Unix epoch.
     pub fn now(&self) -> Millis {
         self.opts.clock.now()
     }
@@ -376,6 +399,7 @@ impl Store {
         run()
     }
 
+    /// The live item at `(ns, key)`; `None` when absent or expired.
     pub async fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Item>> {
         self.get_now(ns, key)
     }
@@ -462,6 +486,9 @@ impl Store {
         }
     }
 
+    /// Up to `limit` entries of a stream from sequence `from` (inclusive; default: the
+    /// first entry, or the last going backward) in direction `dir`; empty for a missing
+    /// stream.
     pub async fn read_stream(
         &self,
         ns: &Namespace,
@@ -476,6 +503,7 @@ impl Store {
         self.reading(|v| read::read_stream(v, &self.opts.codecs, ns, stream, from, dir, limit))
     }
 
+    /// Remove a stream's oldest entries up to `to`; returns how many were removed.
     pub async fn trim(&self, ns: &Namespace, stream: &str, to: TrimTo) -> Result<u64> {
         let m = Mutation::Trim {
             ns: ns.clone(),
@@ -488,6 +516,7 @@ impl Store {
         }
     }
 
+    /// Delete a stream with all its entries; `false` when there was none.
     pub async fn delete_stream(&self, ns: &Namespace, stream: &str) -> Result<bool> {
         let m = Mutation::DeleteStream {
             ns: ns.clone(),
@@ -499,6 +528,7 @@ impl Store {
         }
     }
 
+    /// A stream's length and bounds; `None` when it does not exist.
     pub async fn stream_info(&self, ns: &Namespace, stream: &str) -> Result<Option<StreamInfo>> {
         self.opts.limits.check_namespace(ns)?;
         self.opts.limits.check_key(stream)?;
@@ -507,6 +537,8 @@ impl Store {
 
     // ------------------------------------------------------------ leases
 
+    /// Acquire `(ns, name)` for `holder` for `ttl`; `LeaseHeld` while another holder's
+    /// lease is live. The live holder acquiring again keeps its token.
     pub async fn acquire_lease(
         &self,
         ns: &Namespace,
@@ -523,6 +555,8 @@ impl Store {
         self.lease_outcome(self.apply(m).await?)
     }
 
+    /// Extend the lease for `ttl` from now, if `token` is still its current token
+    /// (`StaleFence` otherwise).
     pub async fn renew_lease(
         &self,
         ns: &Namespace,
@@ -539,6 +573,7 @@ impl Store {
         self.lease_outcome(self.apply(m).await?)
     }
 
+    /// Release the lease, if `token` is still its current token (`StaleFence` otherwise).
     pub async fn release_lease(&self, ns: &Namespace, name: &str, token: u64) -> Result<()> {
         let m = Mutation::LeaseRelease {
             ns: ns.clone(),
@@ -548,6 +583,7 @@ impl Store {
         self.apply(m).await.map(|_| ())
     }
 
+    /// The live lease on `(ns, name)`; `None` when free (never taken, lapsed or released).
     pub async fn get_lease(&self, ns: &Namespace, name: &str) -> Result<Option<Lease>> {
         self.opts.limits.check_namespace(ns)?;
         self.opts.limits.check_key(name)?;
@@ -577,6 +613,7 @@ impl Store {
         .map(|_| ())
     }
 
+    /// The default TTLs set at `prefix` or under it, in namespace order.
     pub async fn namespace_ttls(&self, prefix: &Namespace) -> Result<Vec<(Namespace, Duration)>> {
         self.opts.limits.check_prefix(prefix)?;
         Ok(self
@@ -597,6 +634,7 @@ impl Store {
         self.reading(read::first_change_lsn)
     }
 
+    /// The LSN of the last commit (0 for a store never written).
     pub async fn last_lsn(&self) -> Result<u64> {
         self.reading(read::last_lsn)
     }

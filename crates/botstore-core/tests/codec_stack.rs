@@ -2,6 +2,9 @@
 //! conformance suite passes with a codec in the stack, no stored record holds a value's
 //! plain bytes, and a store opened without the codec refuses the records instead of
 //! returning other bytes.
+
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "conformance")]
 
 use botstore_core::memory::MemoryBackend;

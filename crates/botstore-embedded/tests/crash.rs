@@ -52,6 +52,9 @@
 //! `BOTSTORE_CRASH_SEED` sets the seed of the kill points (default: from the clock; each
 //! test prints its seed, and a failure message names it and the kill point).
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::{
     ChangeKind, Direction, Error, Mutation, Namespace, NamespaceStats, Outcome, Precondition, Scan,
     Store, StoreOptions, TrimTo, Value, Version,

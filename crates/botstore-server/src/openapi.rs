@@ -540,8 +540,8 @@ fn build() -> Json {
             let entry = responses
                 .entry(key)
                 .or_insert_with(|| json!({"description": "Success"}));
-            if let Some(c) = body(*b, &mut g) {
-                let obj = entry.as_object_mut().expect("object");
+            // (The entry is always an object: it is inserted as one just above.)
+            if let (Some(c), Json::Object(obj)) = (body(*b, &mut g), entry) {
                 let merged = obj.entry("content").or_insert_with(|| json!({}));
                 if let (Some(m), Some(new)) = (merged.as_object_mut(), c.as_object()) {
                     for (k, v) in new {

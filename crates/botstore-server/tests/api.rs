@@ -3,6 +3,9 @@
 //! schema the document gives for that operation and status. A handler that answers
 //! something the document does not describe fails here.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore_api::wire::{Perm, Scope, TokenCreateRequest};
 use botstore_server::{ServeConfig, Server};
 use reqwest::{header, Client, Method, Response, StatusCode};

@@ -8,6 +8,9 @@
 //! Cases the URL parser of a client would rewrite (`..` segments, raw bytes, huge heads,
 //! slow bodies) go over raw TCP.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore_api::wire::{Perm, Scope, TokenCreateRequest, TokenCreated};
 use botstore_api::{Problem, PROBLEM_JSON};
 use botstore_server::tokens::TokenStore;

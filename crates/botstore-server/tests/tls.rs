@@ -1,6 +1,9 @@
 //! HTTPS: a self-signed certificate made here, the server offering h2 and HTTP/1.1 by
 //! ALPN, and a bootstrap admin token written for a data folder without tokens.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore_server::{ServeConfig, Server};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -22,6 +22,7 @@ mod ttl;
 /// A batch of mutations as a backend receives it.
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// The mutations, applied in order.
     pub mutations: Vec<Mutation>,
     /// All or nothing. When false each mutation succeeds or fails on its own.
     pub atomic: bool,
@@ -49,6 +50,7 @@ pub struct Applied {
     /// The LSNs the group assigned: `first_lsn..=last_lsn` (empty, `last_lsn == first_lsn - 1`,
     /// when it assigned none).
     pub first_lsn: u64,
+    /// The last LSN the group assigned (the store's last LSN after it).
     pub last_lsn: u64,
 }
 

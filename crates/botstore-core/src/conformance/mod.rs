@@ -93,7 +93,9 @@ pub use ttl::*;
 /// only a local store has. For a plain [`Store`] both are the same store.
 #[derive(Clone)]
 pub struct Subject {
+    /// The operations the checks call (the store itself, or a client in front of it).
     pub api: Arc<dyn StoreApi>,
+    /// The local store the operations end up in.
     pub local: Store,
     /// Dropped with the last clone of the subject (a server's task, say).
     _guard: Option<Arc<dyn Send + Sync>>,
@@ -117,21 +119,27 @@ impl Subject {
 
     // What only the local store has.
 
+    /// [`Store::last_lsn`] of the local store.
     pub async fn last_lsn(&self) -> crate::Result<u64> {
         self.local.last_lsn().await
     }
+    /// [`Store::first_change_lsn`] of the local store.
     pub async fn first_change_lsn(&self) -> crate::Result<Option<u64>> {
         self.local.first_change_lsn().await
     }
+    /// [`Store::sweep_expired`] on the local store.
     pub async fn sweep_expired(&self, limit: usize) -> crate::Result<u64> {
         self.local.sweep_expired(limit).await
     }
+    /// [`Store::trim_changes`] on the local store.
     pub async fn trim_changes(&self, limit: usize) -> crate::Result<u64> {
         self.local.trim_changes(limit).await
     }
+    /// [`Store::maintain`] on the local store.
     pub async fn maintain(&self) -> crate::Result<Maintenance> {
         self.local.maintain().await
     }
+    /// [`Store::sync`] of the local store.
     pub fn sync(&self) -> crate::Result<()> {
         self.local.sync()
     }
@@ -158,6 +166,7 @@ impl std::ops::Deref for Subject {
 /// `Fn(StoreOptions) -> impl Future<Output = Store or Subject>` (use [`factory`] to help
 /// inference).
 pub trait MakeStore: Send + Sync {
+    /// A fresh, empty store (or subject) built with exactly `opts`.
     fn make(&self, opts: StoreOptions) -> BoxFuture<'static, Subject>;
 }
 
