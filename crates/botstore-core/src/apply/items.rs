@@ -62,13 +62,7 @@ impl Applier<'_> {
                 let old = self.item(&k)?;
                 let live = old.as_ref().filter(|o| !o.is_expired(now));
                 check_pre(precondition, live.map(|o| o.version))?;
-                let expires_at = match ttl {
-                    Ttl::Never => None,
-                    Ttl::After(d) => Some(now.saturating_add(d.as_millis() as i64)),
-                    Ttl::Default => self
-                        .default_ttl(ns)?
-                        .map(|ms| now.saturating_add(ms as i64)),
-                };
+                let expires_at = self.expires_at(ns, ttl, now)?;
                 let subject = subject
                     .clone()
                     .or_else(|| live.and_then(|o| o.subject.clone()));
@@ -94,13 +88,7 @@ impl Applier<'_> {
                 let Some(mut rec) = self.item(&k)?.filter(|o| !o.is_expired(now)) else {
                     return Err(Error::not_found(format!("item {ns}/{key}")));
                 };
-                let expires_at = match ttl {
-                    Ttl::Never => None,
-                    Ttl::After(d) => Some(now.saturating_add(d.as_millis() as i64)),
-                    Ttl::Default => self
-                        .default_ttl(ns)?
-                        .map(|ms| now.saturating_add(ms as i64)),
-                };
+                let expires_at = self.expires_at(ns, ttl, now)?;
                 // The version stays: the expiry index keeps pointing at it, and the sweeper
                 // removes the item only if it still has that version.
                 if let Some(e) = rec.expires_at {
@@ -234,6 +222,18 @@ impl Applier<'_> {
     }
 
     /// Remove the physical item record at `key` (live or expired) and its index entries.
+    /// When an item written (or touched) at `now` with `ttl` expires: `Ttl::Default` takes
+    /// the namespace's default, if it has one.
+    fn expires_at(&self, ns: &Namespace, ttl: &Ttl, now: Millis) -> Result<Option<Millis>> {
+        Ok(match ttl {
+            Ttl::Never => None,
+            Ttl::After(d) => Some(now.saturating_add(d.as_millis() as i64)),
+            Ttl::Default => self
+                .default_ttl(ns)?
+                .map(|ms| now.saturating_add(ms as i64)),
+        })
+    }
+
     pub(super) fn remove_item(
         &mut self,
         ns: &Namespace,
