@@ -555,6 +555,16 @@ const CH_LEASE: u8 = 6;
 const CH_NS_TTL: u8 = 7;
 
 /// Layout: ver u8 | at i64 | kind u8 | kind-specific fields (docs/FORMAT.md).
+/// The key a copied value is sealed at, built only when a codec will read it: with the plain
+/// stack (the default) change records cost no key allocation per put or entry.
+fn sealing_key(codecs: &CodecStack, key: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+    if codecs.is_plain() {
+        Vec::new()
+    } else {
+        key()
+    }
+}
+
 /// A change record; the values it copies (a put's item, an append's entries) are sealed by
 /// `codecs` at the address of the item or entry they copy.
 pub fn encode_change(codecs: &CodecStack, at: Millis, kind: &ChangeKind) -> Result<Vec<u8>> {
@@ -576,7 +586,8 @@ pub fn encode_change(codecs: &CodecStack, at: Millis, kind: &ChangeKind) -> Resu
                 subject: item.subject.clone(),
                 value: item.value.clone(),
             };
-            out.extend_from_slice(&rec.encode_with(codecs, &named_key(&item.ns, &item.key))?);
+            let k = sealing_key(codecs, || named_key(&item.ns, &item.key));
+            out.extend_from_slice(&rec.encode_with(codecs, &k)?);
         }
         ChangeKind::Delete { ns, key } => {
             out.push(CH_DELETE);
@@ -594,10 +605,11 @@ pub fn encode_change(codecs: &CodecStack, at: Millis, kind: &ChangeKind) -> Resu
             out.push(CH_APPEND);
             name(&mut out, ns, stream);
             out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-            let sk = named_key(ns, stream);
+            let sk = sealing_key(codecs, || named_key(ns, stream));
             for e in entries {
                 out.extend_from_slice(&e.seq.to_le_bytes());
-                let rec = encode_entry_with(codecs, &entry_key(&sk, e.seq), e.at, &e.value)?;
+                let ek = sealing_key(codecs, || entry_key(&sk, e.seq));
+                let rec = encode_entry_with(codecs, &ek, e.at, &e.value)?;
                 out.extend_from_slice(&(rec.len() as u32).to_le_bytes());
                 out.extend_from_slice(&rec);
             }
@@ -656,7 +668,7 @@ pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> 
     let kind = match kind {
         CH_PUT => {
             let (ns, key) = named(&mut r)?;
-            let k = named_key(&ns, &key);
+            let k = sealing_key(codecs, || named_key(&ns, &key));
             ChangeKind::Put(ItemRecord::decode_with(r.rest(), codecs, &k)?.into_item(ns, key))
         }
         CH_DELETE => {
@@ -671,12 +683,12 @@ pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> 
             let (ns, stream) = named(&mut r)?;
             let n = r.u32()?;
             let mut entries = Vec::with_capacity(n.min(1024) as usize);
-            let sk = named_key(&ns, &stream);
+            let sk = sealing_key(codecs, || named_key(&ns, &stream));
             for _ in 0..n {
                 let seq = r.u64()?;
                 entries.push(decode_entry_with(
                     codecs,
-                    &entry_key(&sk, seq),
+                    &sealing_key(codecs, || entry_key(&sk, seq)),
                     seq,
                     r.bytes32()?,
                 )?);
