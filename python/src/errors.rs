@@ -100,9 +100,11 @@ fn store_error(py: Python<'_>, e: &Error) -> PyErr {
             exception(py, "StaleFence", (msg, *presented, *current))
         }
         Error::PatchFailed(_) => exception(py, "PatchFailed", (msg,)),
-        Error::Corrupt(_) | Error::Storage(_) | Error::Closed(_) => {
-            exception(py, "StorageError", (msg,))
-        }
+        Error::Corrupt(_)
+        | Error::Storage(_)
+        | Error::Closed(_)
+        | Error::NoSpace(_)
+        | Error::ReadOnly(_) => exception(py, "StorageError", (msg,)),
         Error::Refused {
             status,
             problem_type,

@@ -47,12 +47,16 @@ pub enum ProblemType {
     Storage,
     /// 503: the store is closed or shutting down.
     Unavailable,
+    /// 507: the disk is full; the write was not made (reads go on).
+    InsufficientStorage,
+    /// 503: the store is open for reading only; the write was not made.
+    ReadOnly,
 }
 
 pub const TYPE_PREFIX: &str = "urn:botstore:problem:";
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 19] = [
+    pub const ALL: [ProblemType; 21] = [
         ProblemType::NotFound,
         ProblemType::InvalidInput,
         ProblemType::MalformedRequest,
@@ -72,6 +76,8 @@ impl ProblemType {
         ProblemType::Corrupt,
         ProblemType::Storage,
         ProblemType::Unavailable,
+        ProblemType::InsufficientStorage,
+        ProblemType::ReadOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +101,8 @@ impl ProblemType {
             ProblemType::Corrupt => "corrupt",
             ProblemType::Storage => "storage",
             ProblemType::Unavailable => "unavailable",
+            ProblemType::InsufficientStorage => "insufficient-storage",
+            ProblemType::ReadOnly => "read-only",
         }
     }
 
@@ -115,7 +123,8 @@ impl ProblemType {
             ProblemType::RequestTimeout => 408,
             ProblemType::RateLimited => 429,
             ProblemType::Corrupt | ProblemType::Storage => 500,
-            ProblemType::Unavailable => 503,
+            ProblemType::Unavailable | ProblemType::ReadOnly => 503,
+            ProblemType::InsufficientStorage => 507,
         }
     }
 
@@ -140,6 +149,8 @@ impl ProblemType {
             ProblemType::Corrupt => "Corrupt data",
             ProblemType::Storage => "Storage error",
             ProblemType::Unavailable => "Unavailable",
+            ProblemType::InsufficientStorage => "Insufficient storage",
+            ProblemType::ReadOnly => "Read-only",
         }
     }
 
@@ -253,6 +264,8 @@ impl Problem {
             Error::Corrupt(_) => ProblemType::Corrupt,
             Error::Storage(_) => ProblemType::Storage,
             Error::Closed(_) => ProblemType::Unavailable,
+            Error::NoSpace(_) => ProblemType::InsufficientStorage,
+            Error::ReadOnly(_) => ProblemType::ReadOnly,
             // A store that is itself remote (a server in front of a client): its
             // refusal travels on as it came, its transport failure as unavailable.
             Error::Refused {
@@ -334,6 +347,10 @@ impl Problem {
             },
             Some(ProblemType::PatchFailed) => Error::PatchFailed(strip(&detail, "patch failed: ")),
             Some(ProblemType::Corrupt) => Error::Corrupt(strip(&detail, "corrupt data: ")),
+            Some(ProblemType::InsufficientStorage) => {
+                Error::NoSpace(strip(&detail, "no space left: "))
+            }
+            Some(ProblemType::ReadOnly) => Error::ReadOnly(strip(&detail, "store is read-only: ")),
             Some(ProblemType::Unavailable) | Some(ProblemType::RateLimited) => {
                 Error::Closed(format!("server: {detail}"))
             }
@@ -394,6 +411,8 @@ mod tests {
             },
             Error::PatchFailed("test failed".into()),
             Error::Corrupt("bad".into()),
+            Error::NoSpace("journal write failed".into()),
+            Error::ReadOnly("opened on a full disk".into()),
         ];
         for e in errors {
             let p = Problem::from_error(&e);

@@ -172,6 +172,16 @@ pub enum Error {
     #[error("store is closed: {0}")]
     Closed(String),
 
+    /// The disk is full (ENOSPC): the write was not made. Reads go on; writes resume by
+    /// themselves once space is freed.
+    #[error("no space left: {0}")]
+    NoSpace(String),
+
+    /// The store is open for reading only (opened read-only, or on a disk with no room to
+    /// start the write path): the write was not made.
+    #[error("store is read-only: {0}")]
+    ReadOnly(String),
+
     /// A remote store's HTTP layer refused the request itself, not its data (401, 403,
     /// 413, 429, 503, a malformed request, a problem type this version does not know).
     /// `message` is what users are shown (`server answered Unauthorized (401): ...`),
@@ -223,9 +233,12 @@ impl Error {
             | Error::LeaseHeld { .. }
             | Error::StaleFence { .. }
             | Error::PatchFailed(_) => ErrorKind::Conflict,
-            Error::Corrupt(_) | Error::Storage(_) | Error::Closed(_) | Error::Unavailable(_) => {
-                ErrorKind::Internal
-            }
+            Error::Corrupt(_)
+            | Error::Storage(_)
+            | Error::Closed(_)
+            | Error::NoSpace(_)
+            | Error::ReadOnly(_)
+            | Error::Unavailable(_) => ErrorKind::Internal,
             Error::Refused { kind, .. } => *kind,
         }
     }

@@ -30,7 +30,10 @@ impl From<botstore::Error> for ApiError {
     fn from(e: botstore::Error) -> Self {
         if matches!(
             e,
-            botstore::Error::Storage(_) | botstore::Error::Corrupt(_) | botstore::Error::Closed(_)
+            botstore::Error::Storage(_)
+                | botstore::Error::Corrupt(_)
+                | botstore::Error::Closed(_)
+                | botstore::Error::NoSpace(_)
         ) {
             tracing::error!(error = %e, "storage failure");
         }
@@ -102,6 +105,7 @@ pub fn type_for_status(status: StatusCode) -> ProblemType {
         415 => ProblemType::UnsupportedMediaType,
         429 => ProblemType::RateLimited,
         503 => ProblemType::Unavailable,
+        507 => ProblemType::InsufficientStorage,
         s if (400..500).contains(&s) => ProblemType::MalformedRequest,
         _ => ProblemType::Storage,
     }
