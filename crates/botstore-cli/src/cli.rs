@@ -119,6 +119,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Write every item and stream entry as JSON Lines to stdout.
     Export(ExportArgs),
+    /// Check every record of --data (items, streams, leases, the change feed, counters)
+    /// against its record check, key order and the derived tables; print every damaged
+    /// record with its address. Exit code 0 when nothing is damaged, 4 otherwise.
+    Verify(VerifyArgs),
     /// Measure bot workloads on fresh temporary stores (not on --data), optionally next to
     /// raw redb in the same run. With --json: one JSON object per workload, one per line.
     ///
@@ -179,6 +183,14 @@ pub struct ServeArgs {
     /// How often the TTL sweep and change-feed retention run (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = duration_text)]
     pub maintenance_interval: Option<String>,
+    /// How often the background scrub checks every record against its record check
+    /// (default 24h, the first a minute after the start; 0: never). Its results are the
+    /// botstore_scrub_* metrics; damage is logged.
+    #[arg(long, value_name = "DURATION")]
+    pub scrub_every: Option<String>,
+    /// Most records per second the scrub checks (default 20000).
+    #[arg(long, value_name = "N")]
+    pub scrub_rate: Option<u32>,
     /// Time allowed for the request headers (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = duration_text)]
     pub header_timeout: Option<String>,
@@ -444,6 +456,17 @@ pub struct ExportArgs {
     /// Only namespaces under this prefix (default: all).
     #[arg(long, default_value = "", value_name = "PREFIX")]
     pub ns: String,
+    /// Go on past damaged records (which fail their record check) instead of stopping at
+    /// the first, and list on stderr what was skipped. --data only.
+    #[arg(long)]
+    pub skip_damaged: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check at most N records per second (default: as fast as the disk allows).
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u32>,
 }
 
 fn parse_durability(s: &str) -> Result<Durability, String> {

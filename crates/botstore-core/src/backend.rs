@@ -14,6 +14,7 @@
 use crate::error::{Error, Result};
 pub use crate::kv::{KvRead, Table, WriteSet};
 use crate::metrics::HistogramSnapshot;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a backend reports about its space.
@@ -150,5 +151,18 @@ pub trait Backend: Send + Sync + 'static {
     /// The backend's own metrics (fsync latency, checkpoints, ...); none by default.
     fn metrics(&self) -> Vec<Metric> {
         Vec::new()
+    }
+
+    /// Where the backend keeps its bytes, for errors about damaged records
+    /// (`store.redb in /var/lib/botstore`); its name by default.
+    fn origin(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// For the layer that verifies record checks ([`crate::record_check::Checked`]): the
+    /// backend under it, whose views return sealed records. [`crate::Store`] does not wrap
+    /// such a layer again. Engines say `None`.
+    fn unchecked(&self) -> Option<Arc<dyn Backend>> {
+        None
     }
 }

@@ -447,6 +447,10 @@ pub fn describe_key(table: Table, key: &[u8]) -> String {
                 _ => hex(key),
             }
         }
+        Table::Changes => match be64(key) {
+            Ok(lsn) => format!("lsn {lsn}"),
+            Err(_) => hex(key),
+        },
         _ => hex(key),
     }
 }

@@ -38,10 +38,13 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod read;
+pub mod record_check;
 pub mod replay;
 pub mod restore;
+pub mod scrub;
 pub mod store;
 pub mod value_codec;
+pub mod verify;
 
 // The conformance suite is test code compiled outside cfg(test): a violation must panic,
 // with a message naming what broke, so it unwraps and expects freely.
@@ -63,3 +66,4 @@ pub use store::{
     parse_duration, BatchError, Clock, Maintenance, Retention, Store, StoreOptions, StoreStats,
 };
 pub use value_codec::{CodecStack, ValueCodec, ValueContext};
+pub use verify::{Damage, VerifyOptions, VerifyReport};

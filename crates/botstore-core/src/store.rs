@@ -157,7 +157,12 @@ pub struct Maintenance {
 /// The store. Cheap to clone; clones share the backend.
 #[derive(Clone)]
 pub struct Store {
+    /// The backend behind the record-check layer: what this store reads and writes.
     backend: Arc<dyn Backend>,
+    /// The backend itself, whose views return sealed records (for `verify`).
+    raw: Arc<dyn Backend>,
+    /// The background scrub's last results (shared by clones).
+    scrub: Arc<crate::scrub::ScrubStatus>,
     opts: Arc<StoreOptions>,
     /// The group commit thread (or why it could not start).
     committer: Arc<std::result::Result<Committer, Error>>,
@@ -174,6 +179,9 @@ impl Store {
     /// A store over `backend` with `opts` (starts its commit thread; if that fails, every
     /// write returns the error).
     pub fn with_options(backend: Arc<dyn Backend>, opts: StoreOptions) -> Self {
+        // Every record is checked on the way in and out (crate::record_check).
+        let raw = backend.unchecked().unwrap_or_else(|| Arc::clone(&backend));
+        let backend = crate::record_check::Checked::wrap(backend);
         let committer = Committer::start(
             Arc::clone(&backend),
             Arc::clone(&opts.codecs),
@@ -181,6 +189,8 @@ impl Store {
         );
         Store {
             backend,
+            raw,
+            scrub: Arc::default(),
             opts: Arc::new(opts),
             committer: Arc::new(committer),
             commits: Arc::new(tokio::sync::watch::channel(0).0),
@@ -196,6 +206,26 @@ impl Store {
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }
+    /// Walk every record of the store and report the damaged ones
+    /// ([`crate::verify`]). Blocks for as long as the walk takes: call it off the async
+    /// workers. `progress` gets the number of records checked so far.
+    pub fn verify(
+        &self,
+        opts: &crate::verify::VerifyOptions,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<crate::verify::VerifyReport> {
+        crate::verify::verify(&*self.raw, &self.opts.codecs, opts, progress)
+    }
+
+    /// A handle on the same store whose scans skip damaged records instead of failing,
+    /// noting each in `skipped` (for `export --skip-damaged`). Lookups of a damaged record
+    /// still fail; writes go through the store as usual.
+    pub fn skipping_damaged(&self, skipped: Arc<std::sync::Mutex<Vec<String>>>) -> Store {
+        let mut s = self.clone();
+        s.backend = crate::record_check::Checked::skipping(Arc::clone(&self.raw), skipped);
+        s
+    }
+
     /// The input limits this store enforces.
     pub fn limits(&self) -> &Limits {
         &self.opts.limits
@@ -223,7 +253,56 @@ impl Store {
             Err(_) => Vec::new(),
         };
         out.extend(self.backend.metrics());
+        out.extend(self.scrub.export());
         out
+    }
+
+    /// The background scrub's last results.
+    pub fn scrub_status(&self) -> &crate::scrub::ScrubStatus {
+        &self.scrub
+    }
+
+    /// Scrub the store ([`Store::verify`] at `records_per_second`) once after `first`, then
+    /// every `every`, until the handle is aborted; results go to [`Store::metrics`] and
+    /// damage to the log.
+    pub fn spawn_scrub(
+        &self,
+        first: Duration,
+        every: Duration,
+        records_per_second: Option<u32>,
+    ) -> tokio::task::JoinHandle<()> {
+        let s = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(first).await;
+            loop {
+                let walker = s.clone();
+                let opts = crate::verify::VerifyOptions { records_per_second };
+                let r =
+                    tokio::task::spawn_blocking(move || walker.verify(&opts, &mut |_| {})).await;
+                match r {
+                    Ok(Ok(report)) => {
+                        for d in &report.damage {
+                            tracing::error!(damage = %d, origin = %report.origin, "scrub found a damaged record");
+                        }
+                        tracing::info!(
+                            records = report.total_records(),
+                            damaged = report.damage.len(),
+                            "scrub finished"
+                        );
+                        s.scrub.finished(&report);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "scrub failed");
+                        s.scrub.failed();
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "scrub task failed");
+                        s.scrub.failed();
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
     }
 
     /// Finish the writes in flight, stop taking new ones, and close the backend (a final

@@ -202,6 +202,8 @@ impl EmbeddedBackend {
                 .map_err(Error::storage)?;
             txn.set_quick_repair(true);
             tables::create_all(&txn)?;
+            // Frames written by a build without record checks hold unsealed records; they
+            // are replayed as they are and sealed with the rest below.
             for f in &frames {
                 tables::apply_writes(
                     &txn,
@@ -210,6 +212,7 @@ impl EmbeddedBackend {
                         .map(|(t, k, v)| (*t, k.as_slice(), v.as_deref())),
                 )?;
             }
+            tables::seal_unchecked_records(&txn)?;
             tables::set_journal_generation(&txn, next)?;
             txn.commit().map_err(Error::storage)?;
         }
@@ -294,6 +297,10 @@ impl Backend for EmbeddedBackend {
 
     fn close(&self) -> Result<()> {
         EmbeddedBackend::close(self)
+    }
+
+    fn origin(&self) -> String {
+        format!("store.redb in {}", self.dir.display())
     }
 
     fn metrics(&self) -> Vec<Metric> {

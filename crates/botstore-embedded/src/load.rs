@@ -11,6 +11,7 @@
 use crate::tables;
 use botstore::codec::{self, Table};
 use botstore::model::NamespaceStats;
+use botstore::record_check::{self, sealed};
 use botstore::restore::{self, DerivedBuilder};
 use botstore::{Error, Result};
 use redb::{Database, ReadableTable, WriteTransaction};
@@ -33,6 +34,8 @@ const TMP_NAME: &str = "store.redb.loading";
 /// A store being loaded into a data folder that has no `store.redb` yet.
 pub struct Loader {
     dir: PathBuf,
+    /// Names the file in errors about damaged records.
+    origin: String,
     tmp: PathBuf,
     db: Option<Database>,
     txn: Option<WriteTransaction>,
@@ -62,7 +65,9 @@ impl Derived {
         }
         self.items += 1;
         if let Some((ek, ev)) = self.added.item(k, v)? {
-            expiry.insert(&ek[..], &ev[..]).map_err(Error::storage)?;
+            expiry
+                .insert(&ek[..], &sealed(Table::Expiry, &ek, &ev)[..])
+                .map_err(Error::storage)?;
             self.expiry_entries += 1;
         }
         Ok(())
@@ -131,7 +136,11 @@ impl Loader {
             .map_err(|e| Error::Storage(format!("cannot open {}: {e}", tmp.display())))?;
         let txn = db.begin_write().map_err(Error::storage)?;
         tables::create_all(&txn)?;
+        // Everything this load writes is sealed (botstore::record_check).
+        tables::seal_unchecked_records(&txn)?;
+        let origin = format!("the store being loaded in {}", dir.display());
         Ok(Loader {
+            origin,
             dir,
             tmp,
             db: Some(db),
@@ -157,6 +166,7 @@ impl Loader {
     /// Apply writes to primary tables, in order. Derived tables and the change feed are
     /// refused: they are rebuilt, never loaded.
     pub fn apply<'a>(&mut self, ops: impl IntoIterator<Item = LoadOp<'a>>) -> Result<()> {
+        let origin = self.origin.clone();
         let mut written = 0usize;
         let mut derived = self.derived.take();
         {
@@ -196,10 +206,12 @@ impl Loader {
                 match op {
                     LoadOp::Put(_, k, v) => {
                         written += k.len() + v.len();
-                        let old = tab.insert(k, v).map_err(Error::storage)?;
+                        let old = tab
+                            .insert(k, &sealed(t, k, v)[..])
+                            .map_err(Error::storage)?;
                         if let Some((d, e)) = track {
                             if let Some(old) = old.map(|o| o.value().to_vec()) {
-                                d.remove(t, k, &old, e)?;
+                                d.remove(t, k, record_check::open(t, k, &old, &origin)?, e)?;
                             }
                             d.add(t, k, v, e)?;
                         }
@@ -209,7 +221,7 @@ impl Loader {
                         let old = tab.remove(k).map_err(Error::storage)?;
                         if let Some((d, e)) = track {
                             if let Some(old) = old.map(|o| o.value().to_vec()) {
-                                d.remove(t, k, &old, e)?;
+                                d.remove(t, k, record_check::open(t, k, &old, &origin)?, e)?;
                             }
                         }
                     }
@@ -235,10 +247,12 @@ impl Loader {
     /// The value of a key as loaded so far (sees this load's uncommitted writes). Point-in-
     /// time restore reads stream metas and entries through this while replaying changes.
     pub fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let origin = self.origin.clone();
         let txn = self.txn()?;
         let tab = txn.open_table(tables::def(table)).map_err(Error::storage)?;
         let v = tab.get(key).map_err(Error::storage)?;
-        Ok(v.map(|v| v.value().to_vec()))
+        v.map(|v| record_check::open(table, key, v.value(), &origin).map(<[u8]>::to_vec))
+            .transpose()
     }
 
     fn commit(&mut self, d: redb::Durability) -> Result<()> {
@@ -253,6 +267,7 @@ impl Loader {
     /// Rebuild the derived tables, commit durably and move the file into place. The store
     /// then opens normally (`EmbeddedBackend::open`).
     pub fn finish(mut self) -> Result<LoadReport> {
+        let origin = self.origin.clone();
         let mut report = LoadReport::default();
         let built = self.derived.take();
         {
@@ -277,8 +292,11 @@ impl Loader {
                     for e in items.iter().map_err(Error::storage)? {
                         let (k, v) = e.map_err(Error::storage)?;
                         report.items += 1;
-                        if let Some((ek, ev)) = derived.item(k.value(), v.value())? {
-                            expiry.insert(&ek[..], &ev[..]).map_err(Error::storage)?;
+                        let v = record_check::open(Table::Items, k.value(), v.value(), &origin)?;
+                        if let Some((ek, ev)) = derived.item(k.value(), v)? {
+                            expiry
+                                .insert(&ek[..], &sealed(Table::Expiry, &ek, &ev)[..])
+                                .map_err(Error::storage)?;
                             report.expiry_entries += 1;
                         }
                     }
@@ -288,7 +306,10 @@ impl Loader {
                     for e in streams.iter().map_err(Error::storage)? {
                         let (k, v) = e.map_err(Error::storage)?;
                         report.streams += 1;
-                        derived.stream(k.value(), v.value())?;
+                        derived.stream(
+                            k.value(),
+                            record_check::open(Table::Streams, k.value(), v.value(), &origin)?,
+                        )?;
                     }
                     derived.namespace_records().collect()
                 }
@@ -298,7 +319,8 @@ impl Loader {
                 .open_table(tables::def(Table::Namespaces))
                 .map_err(Error::storage)?;
             for (k, v) in records {
-                ns.insert(&k[..], &v[..]).map_err(Error::storage)?;
+                ns.insert(&k[..], &sealed(Table::Namespaces, &k, &v)[..])
+                    .map_err(Error::storage)?;
                 report.namespaces += 1;
             }
         }

@@ -3,7 +3,7 @@
 use botstore::codec::Table;
 use botstore::kv::{KvRead, WriteSet};
 use botstore::{Error, Result};
-use redb::{ReadOnlyTable, ReadTransaction, TableDefinition, WriteTransaction};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use std::cell::OnceCell;
 use std::ops::Bound;
 
@@ -58,6 +58,57 @@ pub fn set_journal_generation(txn: &WriteTransaction, generation: u64) -> Result
     txn.open_table(def(Table::Meta))
         .map_err(Error::storage)?
         .remove(META_JOURNAL_GENERATION)
+        .map_err(Error::storage)?;
+    Ok(())
+}
+
+/// [`ENGINE_META`] key: present (value `crc32`) once every record of the store carries its
+/// record check (`botstore::record_check`). Stores written before record checks lack it;
+/// open seals their records once.
+pub const META_RECORD_CHECKS: &[u8] = b"record_checks";
+
+/// Seal every record of a store written before record checks (and mark the store), in the
+/// open's write transaction; a store that is marked already is left as it is. A new store
+/// has no records, so this only marks it.
+pub fn seal_unchecked_records(txn: &WriteTransaction) -> Result<()> {
+    let mut meta = txn.open_table(ENGINE_META).map_err(Error::storage)?;
+    if meta
+        .get(META_RECORD_CHECKS)
+        .map_err(Error::storage)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    for t in Table::ALL {
+        let mut tab = txn.open_table(def(t)).map_err(Error::storage)?;
+        // In chunks, so that a large store is not held in memory at once.
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let mut chunk = Vec::new();
+            {
+                let lo = match &after {
+                    Some(k) => Bound::Excluded(&k[..]),
+                    None => Bound::Unbounded,
+                };
+                let it = tab
+                    .range::<&[u8]>((lo, Bound::Unbounded))
+                    .map_err(Error::storage)?;
+                for e in it.take(4096) {
+                    let (k, v) = e.map_err(Error::storage)?;
+                    chunk.push((k.value().to_vec(), v.value().to_vec()));
+                }
+            }
+            let Some((last, _)) = chunk.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            for (k, v) in &chunk {
+                tab.insert(&k[..], &botstore::record_check::sealed(t, k, v)[..])
+                    .map_err(Error::storage)?;
+            }
+        }
+    }
+    meta.insert(META_RECORD_CHECKS, &b"crc32"[..])
         .map_err(Error::storage)?;
     Ok(())
 }

@@ -38,6 +38,11 @@ pub struct ServeConfig {
     pub changes_retention: Option<String>,
     /// How often the TTL sweep and change-feed retention run (default 10s).
     pub maintenance_interval: Option<String>,
+    /// How often the background scrub checks every record (default 24h, the first one a
+    /// minute after the start; `0` for never), and at most how many records per second
+    /// it checks (default 20000).
+    pub scrub_every: Option<String>,
+    pub scrub_rate: Option<u32>,
     /// Time allowed to send the request headers (default 10s) and the body (default 30s).
     pub header_timeout: Option<String>,
     pub body_timeout: Option<String>,
@@ -83,6 +88,7 @@ impl ServeConfig {
         merge_fields!(base, over;
             data, listen, insecure_dev, tls_cert, tls_key, body_limit, rate_limit, rate_burst,
             log_format, durability, cache_mib, changes_retention, maintenance_interval,
+            scrub_every, scrub_rate,
             header_timeout, body_timeout, request_timeout, max_header_bytes, shutdown_grace,
             metrics_require_token, backup_repo, backup_every, backup_snapshot_every,
             backup_password_file, backup_key_file, backup_source)
@@ -210,6 +216,15 @@ impl ServeConfig {
                 &self.maintenance_interval,
                 Duration::from_secs(10),
             )?,
+            scrub_every: match self.scrub_every.as_deref() {
+                Some("0") => None,
+                v => Some(dur(
+                    "scrub_every",
+                    &v.map(str::to_string),
+                    Duration::from_secs(86_400),
+                )?),
+            },
+            scrub_rate: self.scrub_rate.unwrap_or(20_000),
             header_timeout: dur(
                 "header_timeout",
                 &self.header_timeout,
@@ -259,6 +274,9 @@ pub struct Settings {
     pub cache_mib: usize,
     pub changes_retention: Duration,
     pub maintenance_interval: Duration,
+    /// `None`: no background scrub.
+    pub scrub_every: Option<Duration>,
+    pub scrub_rate: u32,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub request_timeout: Duration,

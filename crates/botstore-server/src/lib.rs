@@ -54,6 +54,7 @@ pub struct Server {
     state: state::Shared,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
     maintenance: tokio::task::JoinHandle<()>,
+    scrub: Option<tokio::task::JoinHandle<()>>,
     backup: Option<backup::BackupTask>,
 }
 
@@ -118,6 +119,13 @@ impl Server {
             None => None,
         };
         let maintenance = store.spawn_maintenance(settings.maintenance_interval);
+        let scrub = settings.scrub_every.map(|every| {
+            store.spawn_scrub(
+                every.min(std::time::Duration::from_secs(60)),
+                every,
+                Some(settings.scrub_rate),
+            )
+        });
         let state = Arc::new(AppState {
             store,
             tokens,
@@ -150,6 +158,7 @@ impl Server {
             state,
             task,
             maintenance,
+            scrub,
             backup,
         })
     }
@@ -165,6 +174,10 @@ impl Server {
         };
         self.maintenance.abort();
         let _ = self.maintenance.await;
+        if let Some(s) = self.scrub {
+            s.abort();
+            let _ = s.await;
+        }
         // Every request has finished: the last segment holds every acknowledged write.
         if let Some(b) = self.backup {
             b.stop().await;

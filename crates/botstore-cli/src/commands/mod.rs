@@ -11,6 +11,7 @@ mod serve;
 mod stats;
 mod streams;
 mod token;
+mod verify;
 
 use crate::cli::{Cli, Command, StreamCommand};
 use crate::exit::{remote_error, Failure};
@@ -82,8 +83,24 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
         let flushed = out.flush().context("writing to stdout");
         return r.and(flushed);
     }
+    if let Command::Verify(a) = &cli.command {
+        let mut out = BufWriter::new(io::stdout().lock());
+        let r = verify::verify(&cli, a, &mut out).await;
+        let flushed = out.flush().context("writing to stdout");
+        return r.and(flushed);
+    }
+    // Damaged records an `export --skip-damaged` passed over.
+    let skipped = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let skip_damaged = matches!(&cli.command, Command::Export(a) if a.skip_damaged);
+    if skip_damaged && cli.remote.is_some() {
+        return Err(Failure::invalid("--skip-damaged works on --data, not on --remote").into());
+    }
     let db: Arc<dyn StoreApi> = match &cli.remote {
         Some(url) => Arc::new(connect(&cli, url)?),
+        None if skip_damaged => Arc::new(
+            open_local(&cli, &cli.data, StoreOptions::default())?
+                .skipping_damaged(Arc::clone(&skipped)),
+        ),
         None => {
             let store_opts = StoreOptions {
                 retention: botstore::Retention {
@@ -99,6 +116,14 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let r = dispatch(&ctx, cli.command, &mut out).await;
     let flushed = out.flush().context("writing to stdout");
+    if let Ok(list) = skipped.lock() {
+        for s in list.iter() {
+            eprintln!("skipped: {s}");
+        }
+        if !list.is_empty() {
+            eprintln!("skipped {} damaged records", list.len());
+        }
+    }
     r.and(flushed)
 }
 
@@ -118,7 +143,11 @@ async fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write) -> anyhow::R
         Command::Import(a) => import::import(ctx, a, out).await,
         Command::Export(a) => export::export(ctx, a, out).await,
         // Handled in `run` (`bench` in `main`: it runs another binary).
-        Command::Bench(_) | Command::Serve(_) | Command::Token(_) | Command::Backup(_) => Ok(()),
+        Command::Bench(_)
+        | Command::Serve(_)
+        | Command::Token(_)
+        | Command::Backup(_)
+        | Command::Verify(_) => Ok(()),
     }
 }
 

@@ -53,6 +53,8 @@ pub fn flags_config(cli: &Cli, a: &ServeArgs, matches: &ArgMatches) -> ServeConf
         cache_mib: given(matches, "cache_mib").then_some(cli.cache_mib),
         changes_retention: global("changes_retention"),
         maintenance_interval: a.maintenance_interval.clone(),
+        scrub_every: a.scrub_every.clone(),
+        scrub_rate: a.scrub_rate,
         header_timeout: a.header_timeout.clone(),
         body_timeout: a.body_timeout.clone(),
         request_timeout: a.request_timeout.clone(),

@@ -771,7 +771,18 @@ async fn run_case(make: &dyn MakeStore, ops: &[Op]) -> std::result::Result<(), S
         let what = format!("op {i} {op:?}");
         step(&store, &hand, &mut m, op, &what).await?;
     }
-    final_check(&store, &m).await
+    final_check(&store, &m).await?;
+    // Whatever the operations did, the store's records and derived tables are whole.
+    let report = tokio::task::block_in_place(|| {
+        store
+            .local
+            .verify(&crate::verify::VerifyOptions::default(), &mut |_| {})
+    })
+    .map_err(|e| format!("verify failed: {e}"))?;
+    match report.damage.first() {
+        None => Ok(()),
+        Some(d) => Err(format!("verify after the run: {d}")),
+    }
 }
 
 async fn step(
