@@ -7,14 +7,13 @@
 //! a snapshot's record stream; the segment manifest (`segments/<tag>/<first>-<last>`, a
 //! sealed JSON object) lists the chunks. Layout: `docs/BACKUP-FORMAT.md`.
 
+use crate::catalog::Index;
 use crate::create::{CHUNK_AVG, CHUNK_MAX, CHUNK_MIN};
 use crate::crypto::Repo;
 use crate::format::{self, get_varint, pack_name, put_varint, Location};
-use crate::restore::read_chunk;
 use crate::{hex, Error, Result};
 use botstore::model::Change;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// A segment manifest.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -148,13 +147,13 @@ pub fn decode_changes(
 /// Read a segment's content: every chunk checked, then its digest.
 pub fn read_content(
     repo: &Repo,
-    index: &HashMap<[u8; 32], Location>,
+    index: &Index,
     name: &str,
     m: &SegmentManifest,
 ) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(m.stream_bytes as usize);
     for c in &m.chunks {
-        out.extend_from_slice(&read_chunk(repo, index, c)?);
+        out.extend_from_slice(&index.read(repo, c)?);
     }
     if hex(repo.hasher().update(&out).finalize().as_bytes()) != m.digest {
         return Err(Error::Corrupt(format!(
