@@ -81,20 +81,29 @@ pub fn read_manifest(repo: &Repo, name: &str) -> Result<SegmentManifest> {
         .map_err(|e| Error::Corrupt(format!("{name}: bad segment manifest: {e}")))
 }
 
-/// Every segment manifest of the repository (any source) with its object name, by source
-/// folder then first LSN (`backup ls`).
-pub fn manifests(repo: &Repo) -> Result<Vec<(String, SegmentManifest)>> {
+/// A segment manifest with its object name.
+pub type Named = (String, SegmentManifest);
+
+/// Every readable segment manifest of the repository (any source) with its object name,
+/// by source folder then first LSN (`backup ls`), and the unreadable ones.
+pub fn manifests(repo: &Repo) -> Result<(Vec<Named>, Vec<crate::catalog::Unreadable>)> {
     // `list_all` sorts by first LSN; regroup by folder (one per source), keeping that order.
     let mut out = Vec::new();
+    let mut damaged = Vec::new();
     for (_, _, name) in list_all(repo)? {
-        let m = read_manifest(repo, &name)?;
-        out.push((name, m));
+        match read_manifest(repo, &name) {
+            Ok(m) => out.push((name, m)),
+            Err(e) => damaged.push(crate::catalog::Unreadable {
+                error: e.to_string(),
+                name,
+            }),
+        }
     }
     out.sort_by(|(a, ma), (b, mb)| {
         let folder = |n: &str| n.rsplit_once('/').map_or(String::new(), |(f, _)| f.into());
         (folder(a), ma.first_lsn).cmp(&(folder(b), mb.first_lsn))
     });
-    Ok(out)
+    Ok((out, damaged))
 }
 
 /// Every chunk id the segments reference (for prune: segment chunks are live data).

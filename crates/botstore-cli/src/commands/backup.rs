@@ -267,6 +267,7 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                 Ok((catalog, segs))
             })
             .await?;
+            let (segs, bad_segs) = segs;
             let all = &catalog.manifests;
             if json {
                 let mut list: Vec<serde_json::Value> = Vec::new();
@@ -275,6 +276,9 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                 }
                 for (id, u) in &catalog.damaged {
                     list.push(serde_json::json!({"id": id, "kind": "damaged", "error": u.error}));
+                }
+                for u in &bad_segs {
+                    list.push(serde_json::json!({"name": u.name, "kind": "damaged segment", "error": u.error}));
                 }
                 for (name, m) in &segs {
                     list.push(serde_json::to_value(SegOut::new(name, m))?);
@@ -309,6 +313,9 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                 }
                 for line in segment_summary(&segs) {
                     writeln!(out, "{line}")?;
+                }
+                for u in &bad_segs {
+                    writeln!(out, "segment {}  DAMAGED: {}", u.name, u.error)?;
                 }
             }
         }
