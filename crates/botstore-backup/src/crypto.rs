@@ -109,6 +109,35 @@ pub struct Config {
     /// `argon2id` for passwords.
     pub kdf_algorithm: String,
     keys: Vec<KeySlot>,
+    /// hex BLAKE3 (unkeyed) of the config's canonical JSON without this field, so that
+    /// damage to the config is told apart from a wrong secret. Absent in configs written
+    /// before it existed (still read, without that distinction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+impl Config {
+    /// The checksum of the config's values: BLAKE3 of its compact JSON with no `checksum`
+    /// field (fields in declaration order), so formatting does not matter but every value
+    /// does.
+    fn compute_checksum(&self) -> Result<String> {
+        let mut c = self.clone();
+        c.checksum = None;
+        let body = serde_json::to_vec(&c).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+        Ok(hex(blake3::hash(&body).as_bytes()))
+    }
+}
+
+/// What can be done about a damaged config, for its messages.
+const CONFIG_ADVICE: &str = "the config holds the wrapped repository key and never changes \
+     after `backup init`: put back a copy of it (from another copy of the repository, or a \
+     backup of the repository folder); without one, the snapshots cannot be decrypted";
+
+fn damaged(store: &dyn Repository, why: impl std::fmt::Display) -> Error {
+    Error::ConfigDamaged(format!(
+        "{}/config: {why}; {CONFIG_ADVICE}",
+        store.describe()
+    ))
 }
 
 /// An open repository: the object store and its keys.
@@ -179,6 +208,11 @@ impl Repo {
                 nonce: hex(&nonce),
                 wrapped: hex(&wrapped),
             }],
+            checksum: None,
+        };
+        let config = Config {
+            checksum: Some(config.compute_checksum()?),
+            ..config
         };
         let text = serde_json::to_vec_pretty(&config)
             .map_err(|e| Error::Invalid(format!("config: {e}")))?;
@@ -198,34 +232,61 @@ impl Repo {
             }
             Err(e) => return Err(e),
         };
-        let config: Config = serde_json::from_slice(&raw).map_err(|e| {
-            Error::NotARepository(format!("{}: unreadable config: {e}", store.describe()))
-        })?;
+        let config: Config = match serde_json::from_slice(&raw) {
+            Ok(c) => c,
+            Err(e) if raw.is_empty() => return Err(damaged(&*store, format!("empty ({e})"))),
+            Err(e) => return Err(damaged(&*store, format!("cannot parse it: {e}"))),
+        };
+        // A config that fails its checksum cannot be trusted to say anything, not even
+        // its format; but a newer format may checksum fields this build does not know.
+        let sum_ok = match &config.checksum {
+            Some(sum) => Some(*sum == config.compute_checksum()?),
+            None => None,
+        };
         if config.format != FORMAT_VERSION {
+            if sum_ok == Some(false) {
+                return Err(damaged(
+                    &*store,
+                    format!(
+                        "its checksum does not match its content and it names format {}, \
+                         which this build does not read (written by a newer version, or damaged)",
+                        config.format
+                    ),
+                ));
+            }
             return Err(Error::NotARepository(format!(
                 "{}: repository format {} is not supported (this build reads {FORMAT_VERSION})",
                 store.describe(),
                 config.format
             )));
         }
-        let bad = || {
-            Error::Corrupt(format!(
-                "{}: malformed key slot in config",
-                store.describe()
-            ))
-        };
-        let id = unhex(&config.id).ok_or_else(bad)?;
-        for slot in config.keys.iter().filter(|s| s.kind == slot_kind(secret)) {
-            let salt = slot
-                .salt
-                .as_deref()
-                .map(unhex)
-                .unwrap_or(Some(vec![]))
-                .ok_or_else(bad)?;
+        if sum_ok == Some(false) {
+            return Err(damaged(
+                &*store,
+                "its checksum does not match its content (a field was altered)",
+            ));
+        }
+        let id = unhex(&config.id)
+            .filter(|i| i.len() == 16)
+            .ok_or_else(|| damaged(&*store, "the repository id is not 16 bytes of hex"))?;
+        for (n, slot) in config.keys.iter().enumerate() {
+            if slot.kind != slot_kind(secret) {
+                continue;
+            }
+            let bad = |what: &str| damaged(&*store, format!("key slot {}: {what}", n + 1));
+            let salt = match slot.salt.as_deref() {
+                Some(s) => unhex(s)
+                    .filter(|s| s.len() == 16)
+                    .ok_or_else(|| bad("the salt is not 16 bytes of hex"))?,
+                None if slot.kind == "password" => return Err(bad("no salt")),
+                None => Vec::new(),
+            };
             let nonce = unhex(&slot.nonce)
                 .filter(|n| n.len() == NONCE_LEN)
-                .ok_or_else(bad)?;
-            let wrapped = unhex(&slot.wrapped).ok_or_else(bad)?;
+                .ok_or_else(|| bad("the nonce is not 24 bytes of hex"))?;
+            let wrapped = unhex(&slot.wrapped)
+                .filter(|w| w.len() == 32 + TAG_LEN)
+                .ok_or_else(|| bad("the wrapped key is not 48 bytes of hex"))?;
             let k = kek(secret, slot.kdf, &salt)?;
             if let Ok(master) = XChaCha20Poly1305::new(Key::from_slice(&k)).decrypt(
                 XNonce::from_slice(&nonce),
@@ -234,9 +295,23 @@ impl Repo {
                     aad: &id,
                 },
             ) {
-                let master: [u8; 32] = master.try_into().map_err(|_| bad())?;
+                let master: [u8; 32] = master
+                    .try_into()
+                    .map_err(|_| bad("the wrapped key is not 32 bytes"))?;
                 return Ok(Repo::with_master(store, config, &master));
             }
+        }
+        if config.keys.is_empty() {
+            return Err(damaged(&*store, "it holds no key slot"));
+        }
+        if sum_ok.is_none() {
+            // Written before configs had a checksum: damage to a key slot and a wrong
+            // secret look the same, so say both.
+            return Err(Error::WrongKey(format!(
+                "{} (or its config is damaged: it has no checksum, being written by an older \
+                 version, so the two cannot be told apart)",
+                store.describe()
+            )));
         }
         Err(Error::WrongKey(store.describe()))
     }

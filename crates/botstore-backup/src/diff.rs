@@ -4,14 +4,13 @@
 //! map of record key to a hash and length of its value, so the comparison holds only
 //! keys and hashes in memory, never values.
 
-use crate::create::{chain, find_snapshot, load_index, snapshots};
+use crate::catalog::{Catalog, Index};
 use crate::crypto::Repo;
-use crate::format::{decode_record, Location, Manifest, Record};
-use crate::restore::read_chunk;
+use crate::format::{decode_record, Manifest, Record};
 use crate::{Error, Result};
 use botstore::codec::{self, Table};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 /// Changes in one namespace (`(meta)` for the store's own records).
@@ -66,17 +65,12 @@ fn namespace_of(t: Table, k: &[u8]) -> String {
 }
 
 /// The store at `target`, as key -> (value digest, value length).
-fn state(
-    repo: &Repo,
-    all: &[Manifest],
-    index: &HashMap<[u8; 32], Location>,
-    target: &Manifest,
-) -> Result<State> {
+fn state(repo: &Repo, catalog: &Catalog, index: &Index, target: &Manifest) -> Result<State> {
     let mut st = State::new();
-    for m in chain(all, target)? {
+    for m in catalog.chain(target)? {
         let mut carry: Vec<u8> = Vec::new();
         for c in &m.chunks {
-            carry.extend_from_slice(&read_chunk(repo, index, c)?);
+            carry.extend_from_slice(&index.read(repo, c)?);
             let mut at = 0;
             while let Some((r, used)) = decode_record(&carry[at..])? {
                 match r {
@@ -117,12 +111,12 @@ fn state(
 
 /// Compare snapshots `a` and `b` (ids, unique prefixes or `latest`).
 pub fn diff(repo: &Repo, a: &str, b: &str) -> Result<DiffReport> {
-    let all = snapshots(repo)?;
-    let ma = find_snapshot(&all, Some(a))?;
-    let mb = find_snapshot(&all, Some(b))?;
-    let index = load_index(repo)?;
-    let sa = state(repo, &all, &index, ma)?;
-    let sb = state(repo, &all, &index, mb)?;
+    let catalog = Catalog::load(repo)?;
+    let ma = catalog.find(Some(a))?;
+    let mb = catalog.find(Some(b))?;
+    let index = Index::load(repo)?;
+    let sa = state(repo, &catalog, &index, ma)?;
+    let sb = state(repo, &catalog, &index, mb)?;
     let mut namespaces: BTreeMap<String, NsDiff> = BTreeMap::new();
     let mut tables: BTreeMap<String, NsDiff> = BTreeMap::new();
     let mut note = |t: u8, k: &[u8], d: NsDiff| {

@@ -9,6 +9,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod catalog;
 pub mod create;
 pub mod crypto;
 pub mod diff;
@@ -40,6 +41,10 @@ pub use verify::{verify, VerifyReport};
 pub enum Error {
     #[error("wrong password or key file for the repository at {0}")]
     WrongKey(String),
+    /// The `config` object is there but damaged (unparseable, failing its checksum, or
+    /// with malformed fields): never reported as a wrong secret.
+    #[error("repository config is damaged: {0}")]
+    ConfigDamaged(String),
     #[error("not a botstore backup repository: {0}")]
     NotARepository(String),
     #[error("not found: {0}")]

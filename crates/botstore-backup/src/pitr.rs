@@ -2,7 +2,7 @@
 //! records of the segments after it, replayed ([`botstore::replay`]) up to the target LSN
 //! or time, exactly. `ns` restores one namespace subtree.
 
-use crate::create::{chain, find_snapshot, load_index, snapshots};
+use crate::catalog::{Catalog, Index};
 use crate::crypto::Repo;
 use crate::format::Manifest;
 use crate::restore::{check_target, in_subtree, load_chain, RestoreOptions};
@@ -43,6 +43,8 @@ pub struct PitrSummary {
     pub streams: u64,
     pub file_bytes: u64,
     pub seconds: f64,
+    /// Newer base snapshots passed over because they cannot be restored (why, each).
+    pub skipped: Vec<String>,
 }
 
 /// Segments covering `from ..= to` back to back (`to = None`: as far as they go); the
@@ -75,22 +77,27 @@ fn segment_chain(
 /// The snapshot and segments that reach the target.
 struct Plan<'m> {
     snapshot: &'m Manifest,
+    chain: Vec<&'m Manifest>,
     segments: Vec<(u64, u64, String)>,
+    /// Newer bases passed over because they cannot be restored.
+    skipped: Vec<String>,
 }
 
 fn plan<'m>(
     repo: &Repo,
-    all: &'m [Manifest],
+    catalog: &'m Catalog,
     only: Option<&str>,
     pit: &PointInTime,
 ) -> Result<Plan<'m>> {
     let pinned = match only {
-        Some(id) => Some(find_snapshot(all, Some(id))?),
+        Some(id) => Some(catalog.find(Some(id))?),
+        // The snapshot itself (no target): the latest, refused if it is damaged.
+        None if pit.lsn.is_none() && pit.at.is_none() => Some(catalog.find(None)?),
         None => None,
     };
     let mut cands: Vec<&Manifest> = match pinned {
         Some(m) => vec![m],
-        None => all.iter().collect(),
+        None => catalog.manifests.iter().collect(),
     };
     cands.retain(|m| match (pit.lsn, pit.at) {
         (Some(l), _) => m.lsn <= l,
@@ -99,44 +106,44 @@ fn plan<'m>(
     });
     cands.sort_by_key(|m| std::cmp::Reverse((m.lsn, m.time)));
     if cands.is_empty() {
+        let damaged = match catalog.damaged.len() {
+            0 => String::new(),
+            n => format!(" ({n} snapshot manifest(s) are damaged; `backup verify` names them)"),
+        };
         return Err(Error::NotFound(match (pit.lsn, pit.at) {
-            (Some(l), _) => format!("no snapshot at or below lsn {l}"),
-            (None, Some(t)) => format!("no snapshot taken at or before {t} ms"),
-            _ => "the repository has no snapshots".into(),
+            (Some(l), _) => format!("no snapshot at or below lsn {l}{damaged}"),
+            (None, Some(t)) => format!("no snapshot taken at or before {t} ms{damaged}"),
+            _ => format!("the repository has no snapshots{damaged}"),
         }));
     }
     let mut reach = Vec::new();
+    let mut skipped = Vec::new();
     for m in cands {
+        // A base whose chain is damaged is passed over (an older one and more segments
+        // reach the same target), and said so; a pinned one is an error.
+        let chain = match catalog.chain(m) {
+            Ok(c) => c,
+            Err(e) if pinned.is_none() => {
+                skipped.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let segs = segment::list(repo, &segment::folder(repo, &m.source))?;
-        match (pit.lsn, pit.at) {
-            (Some(l), _) if l == m.lsn => {
-                return Ok(Plan {
-                    snapshot: m,
-                    segments: Vec::new(),
-                })
-            }
-            (Some(l), _) => {
-                if let Some(c) = segment_chain(&segs, m.lsn + 1, Some(l)) {
-                    return Ok(Plan {
-                        snapshot: m,
-                        segments: c,
-                    });
-                }
-            }
-            (None, Some(_)) => {
-                // As far as the segments go; the time check comes with their manifests.
-                let c = segment_chain(&segs, m.lsn + 1, None).unwrap_or_default();
-                return Ok(Plan {
-                    snapshot: m,
-                    segments: c,
-                });
-            }
-            (None, None) => {
-                return Ok(Plan {
-                    snapshot: m,
-                    segments: Vec::new(),
-                })
-            }
+        let found = match (pit.lsn, pit.at) {
+            (Some(l), _) if l == m.lsn => Some(Vec::new()),
+            (Some(l), _) => segment_chain(&segs, m.lsn + 1, Some(l)),
+            // As far as the segments go; the time check comes with their manifests.
+            (None, Some(_)) => Some(segment_chain(&segs, m.lsn + 1, None).unwrap_or_default()),
+            (None, None) => Some(Vec::new()),
+        };
+        if let Some(segments) = found {
+            return Ok(Plan {
+                snapshot: m,
+                chain,
+                segments,
+                skipped,
+            });
         }
         let end = segment_chain(&segs, m.lsn + 1, None)
             .and_then(|c| c.last().map(|s| s.1))
@@ -146,6 +153,7 @@ fn plan<'m>(
             m.id, m.lsn
         ));
     }
+    reach.extend(skipped);
     Err(Error::NotFound(format!(
         "no snapshot and segments reach lsn {}: {}",
         pit.lsn.unwrap_or(0),
@@ -167,8 +175,8 @@ pub fn restore_at(
         ));
     }
     check_target(to, opts.force)?;
-    let all = snapshots(repo)?;
-    let plan = plan(repo, &all, opts.snapshot.as_deref(), pit)?;
+    let catalog = Catalog::load(repo)?;
+    let plan = plan(repo, &catalog, opts.snapshot.as_deref(), pit)?;
     // Read and check every segment manifest before anything is written.
     let mut segs: Vec<(String, SegmentManifest)> = Vec::new();
     for (a, b, name) in &plan.segments {
@@ -192,15 +200,15 @@ pub fn restore_at(
             )));
         }
     }
-    let chain = chain(&all, plan.snapshot)?;
+    let chain = &plan.chain;
     let ns_key = pit.ns.as_ref().map(codec::ns_enc);
     let ns = ns_key.as_deref();
     let mut loader = botstore::create_loader(&to.to_string_lossy(), opts.force)?;
-    let (records, _) = load_chain(repo, &mut *loader, &chain, ns, opts.progress)?;
+    let (records, _) = load_chain(repo, &mut *loader, chain, ns, opts.progress)?;
     let index = if segs.is_empty() {
         Default::default()
     } else {
-        load_index(repo)?
+        Index::load(repo)?
     };
     let mut lsn = plan.snapshot.lsn;
     let mut last_time = None;
@@ -251,6 +259,7 @@ pub fn restore_at(
         streams: report.streams,
         file_bytes: report.file_bytes,
         seconds: started.elapsed().as_secs_f64(),
+        skipped: plan.skipped.clone(),
     })
 }
 

@@ -1,14 +1,13 @@
 //! `backup restore`: a snapshot (its full ancestor and every delta up to it) into a new
 //! data folder, loaded straight into the embedded engine's file.
 
-use crate::create::{chain, find_snapshot, load_index, snapshots};
+use crate::catalog::{Catalog, Index};
 use crate::crypto::Repo;
-use crate::format::{decode_record, pack_name, Location, Manifest, Record};
-use crate::{hex, unhex, Error, Result};
+use crate::format::{decode_record, Manifest, Record};
+use crate::{hex, Error, Result};
 use botstore::codec::Table;
 use botstore::LoadOp;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -35,37 +34,6 @@ pub struct RestoreSummary {
     pub file_bytes: u64,
     pub seconds: f64,
     pub mib_per_second: f64,
-}
-
-/// Read, authenticate, decompress and check one chunk. Every failure names the chunk and
-/// its pack.
-pub fn read_chunk(
-    repo: &Repo,
-    index: &HashMap<[u8; 32], Location>,
-    id_hex: &str,
-) -> Result<Vec<u8>> {
-    let id: [u8; 32] = unhex(id_hex)
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| Error::Corrupt(format!("malformed chunk id {id_hex}")))?;
-    let loc = index.get(&id).ok_or_else(|| {
-        Error::Corrupt(format!("chunk {id_hex} is missing: no index entry for it"))
-    })?;
-    let pack = pack_name(&loc.pack);
-    let blob = match repo.store.get_range(&pack, loc.offset, loc.len as u64) {
-        Ok(b) => b,
-        Err(Error::NotFound(_)) => {
-            return Err(Error::Corrupt(format!(
-                "chunk {id_hex} is missing: pack {pack} does not exist"
-            )))
-        }
-        Err(e) => return Err(e),
-    };
-    open_blob(repo, &id, &blob, loc.plain_len).map_err(|why| {
-        Error::Corrupt(format!(
-            "chunk {id_hex} in {pack} at offset {}: {why}",
-            loc.offset
-        ))
-    })
 }
 
 /// Decrypt and check a blob; the error says what is wrong with it.
@@ -115,7 +83,8 @@ pub(crate) fn in_subtree(prefix: Option<&[u8]>, t: Table, key: &[u8]) -> bool {
 }
 
 /// Load a snapshot chain (full first) into `loader`, checking every chunk and each
-/// snapshot's record digest. With `ns` (an encoded namespace), only records of that subtree
+/// snapshot's record digest. Chunks are located through every readable index, so a
+/// damaged index stops the restore only if it alone located a chunk the chain needs. With `ns` (an encoded namespace), only records of that subtree
 /// are written. Returns (records written, stream bytes read).
 pub(crate) fn load_chain(
     repo: &Repo,
@@ -124,7 +93,7 @@ pub(crate) fn load_chain(
     ns: Option<&[u8]>,
     progress: Option<&(dyn Fn(u64, u64) + Sync)>,
 ) -> Result<(u64, u64)> {
-    let index = load_index(repo)?;
+    let index = Index::load(repo)?;
     let total: u64 = chain.iter().map(|m| m.stream_bytes).sum();
     let mut done = 0u64;
     let mut records = 0u64;
@@ -137,7 +106,7 @@ pub(crate) fn load_chain(
             let reader = s.spawn(|| {
                 let mut digest = repo.hasher();
                 for c in &m.chunks {
-                    let r = read_chunk(repo, &index, c);
+                    let r = index.read(repo, c);
                     if let Ok(chunk) = &r {
                         digest.update(chunk);
                     }
@@ -220,9 +189,11 @@ pub(crate) fn load_chain(
 pub fn restore(repo: &Repo, to: &Path, opts: &RestoreOptions) -> Result<RestoreSummary> {
     let started = Instant::now();
     check_target(to, opts.force)?;
-    let all = snapshots(repo)?;
-    let target = find_snapshot(&all, opts.snapshot.as_deref())?;
-    let chain = chain(&all, target)?;
+    // Only the chosen snapshot's chain matters: damaged manifests of other snapshots are
+    // skipped (and named if the chain needs one).
+    let catalog = Catalog::load(repo)?;
+    let target = catalog.find(opts.snapshot.as_deref())?;
+    let chain = catalog.chain(target)?;
     let mut loader = botstore::create_loader(&to.to_string_lossy(), opts.force)?;
     let (records, done) = load_chain(repo, &mut *loader, &chain, None, opts.progress)?;
     let report = loader.finish()?;

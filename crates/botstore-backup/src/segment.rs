@@ -7,14 +7,13 @@
 //! a snapshot's record stream; the segment manifest (`segments/<tag>/<first>-<last>`, a
 //! sealed JSON object) lists the chunks. Layout: `docs/BACKUP-FORMAT.md`.
 
+use crate::catalog::Index;
 use crate::create::{CHUNK_AVG, CHUNK_MAX, CHUNK_MIN};
 use crate::crypto::Repo;
 use crate::format::{self, get_varint, pack_name, put_varint, Location};
-use crate::restore::read_chunk;
 use crate::{hex, Error, Result};
 use botstore::model::Change;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// A segment manifest.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -82,20 +81,29 @@ pub fn read_manifest(repo: &Repo, name: &str) -> Result<SegmentManifest> {
         .map_err(|e| Error::Corrupt(format!("{name}: bad segment manifest: {e}")))
 }
 
-/// Every segment manifest of the repository (any source) with its object name, by source
-/// folder then first LSN (`backup ls`).
-pub fn manifests(repo: &Repo) -> Result<Vec<(String, SegmentManifest)>> {
+/// A segment manifest with its object name.
+pub type Named = (String, SegmentManifest);
+
+/// Every readable segment manifest of the repository (any source) with its object name,
+/// by source folder then first LSN (`backup ls`), and the unreadable ones.
+pub fn manifests(repo: &Repo) -> Result<(Vec<Named>, Vec<crate::catalog::Unreadable>)> {
     // `list_all` sorts by first LSN; regroup by folder (one per source), keeping that order.
     let mut out = Vec::new();
+    let mut damaged = Vec::new();
     for (_, _, name) in list_all(repo)? {
-        let m = read_manifest(repo, &name)?;
-        out.push((name, m));
+        match read_manifest(repo, &name) {
+            Ok(m) => out.push((name, m)),
+            Err(e) => damaged.push(crate::catalog::Unreadable {
+                error: e.to_string(),
+                name,
+            }),
+        }
     }
     out.sort_by(|(a, ma), (b, mb)| {
         let folder = |n: &str| n.rsplit_once('/').map_or(String::new(), |(f, _)| f.into());
         (folder(a), ma.first_lsn).cmp(&(folder(b), mb.first_lsn))
     });
-    Ok(out)
+    Ok((out, damaged))
 }
 
 /// Every chunk id the segments reference (for prune: segment chunks are live data).
@@ -148,13 +156,13 @@ pub fn decode_changes(
 /// Read a segment's content: every chunk checked, then its digest.
 pub fn read_content(
     repo: &Repo,
-    index: &HashMap<[u8; 32], Location>,
+    index: &Index,
     name: &str,
     m: &SegmentManifest,
 ) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(m.stream_bytes as usize);
     for c in &m.chunks {
-        out.extend_from_slice(&read_chunk(repo, index, c)?);
+        out.extend_from_slice(&index.read(repo, c)?);
     }
     if hex(repo.hasher().update(&out).finalize().as_bytes()) != m.digest {
         return Err(Error::Corrupt(format!(

@@ -1,8 +1,10 @@
 //! `backup verify`: every object readable, every chunk of every snapshot and change-feed
 //! segment indexed and its pack present; with `read_data`, every blob decrypted and checked
-//! against its id.
+//! against its id. Then, for each snapshot, whether it can still be restored: its manifest,
+//! every base snapshot of its chain and every chunk they name must be intact (damage
+//! elsewhere in the repository does not count against it).
 
-use crate::create::chain;
+use crate::catalog::{Catalog, Index};
 use crate::crypto::Repo;
 use crate::format::{self, pack_name, Location, Manifest};
 use crate::restore::open_blob;
@@ -23,8 +25,27 @@ pub struct VerifyReport {
     /// Blobs decrypted and checked (`read_data`).
     pub chunks_read: u64,
     pub bytes_read: u64,
+    /// Whether every blob was read (`read_data`); without it, a snapshot is restorable
+    /// as far as the repository's structure says.
+    pub data_checked: bool,
     /// One line per problem, naming the object or blob.
     pub problems: Vec<String>,
+    /// Snapshots that can be restored (of `snapshots`).
+    pub restorable: u64,
+    /// Every snapshot (damaged manifests too), oldest first.
+    pub status: Vec<SnapshotStatus>,
+}
+
+/// Whether one snapshot can be restored, and if not, why.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SnapshotStatus {
+    pub id: String,
+    /// `full` or `delta`; `None` when the manifest itself is unreadable.
+    pub kind: Option<String>,
+    pub lsn: Option<u64>,
+    pub restorable: bool,
+    /// The damaged or missing objects it needs (empty when restorable).
+    pub damage: Vec<String>,
 }
 
 impl VerifyReport {
@@ -33,33 +54,71 @@ impl VerifyReport {
     }
 }
 
+/// At most this many reasons are listed per snapshot (then a count of the others).
+const REASONS: usize = 5;
+
+/// What is wrong with each copy of a chunk that the structure check finds bad (no index
+/// entry, pack missing or too short); `None`: a copy is present.
+fn structure(
+    repo: &Repo,
+    index: &Index,
+    pack_sizes: &mut BTreeMap<String, Option<u64>>,
+    c: &str,
+) -> Result<Option<String>> {
+    let Some(id) = format::unhex32(c) else {
+        return Ok(Some(format!("malformed chunk id {c}")));
+    };
+    let Some(first) = index.map.get(&id) else {
+        return Ok(Some(format!(
+            "chunk {c} is missing (no index entry){}",
+            index.missing_hint()
+        )));
+    };
+    let others = index.alternates.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+    let mut why = None;
+    for loc in std::iter::once(first).chain(others) {
+        let size = match pack_sizes.get(&loc.pack) {
+            Some(s) => *s,
+            None => {
+                let s = repo.store.size(&pack_name(&loc.pack))?;
+                pack_sizes.insert(loc.pack.clone(), s);
+                s
+            }
+        };
+        let w = match size {
+            None => format!(
+                "chunk {c} is missing: pack {} does not exist",
+                pack_name(&loc.pack)
+            ),
+            Some(s) if s < loc.offset + loc.len as u64 => format!(
+                "chunk {c} is missing: pack {} is truncated ({s} bytes)",
+                pack_name(&loc.pack)
+            ),
+            Some(_) => return Ok(None),
+        };
+        why.get_or_insert(w);
+    }
+    Ok(why)
+}
+
 pub fn verify(
     repo: &Repo,
     read_data: bool,
     progress: Option<&(dyn Fn(u64, u64) + Sync)>,
 ) -> Result<VerifyReport> {
-    let mut r = VerifyReport::default();
-    let mut index: HashMap<[u8; 32], Location> = HashMap::new();
-    for name in repo.store.list("index/")? {
-        r.indexes += 1;
-        match repo
-            .get_object(&name)
-            .and_then(|b| format::decode_index(&name, &b))
-        {
-            Ok(e) => index.extend(e),
-            Err(e) => r.problems.push(format!("index {name}: {e}")),
-        }
+    let mut r = VerifyReport {
+        data_checked: read_data,
+        ..Default::default()
+    };
+    let index = Index::load(repo)?;
+    r.indexes = (repo.store.list("index/")?.len()) as u64;
+    for u in &index.damaged {
+        r.problems.push(format!("index {}: {}", u.name, u.error));
     }
-    let mut manifests: Vec<Manifest> = Vec::new();
-    for name in repo.store.list("snapshots/")? {
-        r.snapshots += 1;
-        match repo.get_object(&name).and_then(|b| {
-            serde_json::from_slice::<Manifest>(&b)
-                .map_err(|e| Error::Corrupt(format!("bad manifest: {e}")))
-        }) {
-            Ok(m) => manifests.push(m),
-            Err(e) => r.problems.push(format!("snapshot {name}: {e}")),
-        }
+    let catalog = Catalog::load(repo)?;
+    r.snapshots = (catalog.manifests.len() + catalog.damaged.len()) as u64;
+    for (_, u) in &catalog.damaged {
+        r.problems.push(format!("snapshot {}: {}", u.name, u.error));
     }
     let mut segments: Vec<(String, Vec<String>)> = Vec::new();
     for (_, _, name) in segment::list_all(repo)? {
@@ -69,118 +128,188 @@ pub fn verify(
             Err(e) => r.problems.push(format!("segment {name}: {e}")),
         }
     }
+    // What is wrong with each bad chunk (hex id), found by the structure check and, with
+    // `read_data`, by reading every blob.
+    let mut bad: HashMap<String, String> = HashMap::new();
     let mut pack_sizes: BTreeMap<String, Option<u64>> = BTreeMap::new();
-    let mut check = |r: &mut VerifyReport, what: &str, chunks: &[String]| -> Result<()> {
+    let users = catalog
+        .manifests
+        .iter()
+        .map(|m| (format!("snapshot {}", m.id), &m.chunks))
+        .chain(segments.iter().map(|(n, c)| (format!("segment {n}"), c)));
+    for (what, chunks) in users {
         for c in chunks {
             r.chunks += 1;
-            let loc = format::unhex32(c).and_then(|id| index.get(&id));
-            let Some(loc) = loc else {
-                r.problems
-                    .push(format!("{what}: chunk {c} is missing (no index entry)"));
-                continue;
-            };
-            let size = match pack_sizes.get(&loc.pack) {
-                Some(s) => *s,
-                None => {
-                    let s = repo.store.size(&pack_name(&loc.pack))?;
-                    pack_sizes.insert(loc.pack.clone(), s);
-                    s
-                }
-            };
-            match size {
-                None => r.problems.push(format!(
-                    "{what}: chunk {c} is missing: pack {} does not exist",
-                    pack_name(&loc.pack)
-                )),
-                Some(s) if s < loc.offset + loc.len as u64 => r.problems.push(format!(
-                    "{what}: chunk {c} is missing: pack {} is truncated ({s} bytes)",
-                    pack_name(&loc.pack)
-                )),
-                Some(_) => {}
+            if let Some(why) = structure(repo, &index, &mut pack_sizes, c)? {
+                r.problems.push(format!("{what}: {why}"));
+                bad.entry(c.clone()).or_insert(why);
             }
         }
-        Ok(())
-    };
-    for m in &manifests {
-        if let Err(e) = chain(&manifests, m) {
+    }
+    for m in &catalog.manifests {
+        if let Err(e) = catalog.chain(m) {
             r.problems.push(format!("snapshot {}: {e}", m.id));
         }
-        check(&mut r, &format!("snapshot {}", m.id), &m.chunks)?;
-    }
-    for (name, chunks) in &segments {
-        check(&mut r, &format!("segment {name}"), chunks)?;
     }
     r.packs = repo.store.list("packs/")?.len() as u64;
     if read_data {
-        // The first snapshot or segment that uses each chunk, to name it in a problem.
-        let mut owner: HashMap<[u8; 32], String> = HashMap::new();
-        let users = manifests
-            .iter()
-            .map(|m| (format!("snapshot {}", m.id), &m.chunks))
-            .chain(segments.iter().map(|(n, c)| (format!("segment {n}"), c)));
-        for (what, chunks) in users {
-            for c in chunks {
-                if let Some(id) = format::unhex32(c) {
-                    owner.entry(id).or_insert_with(|| what.clone());
-                }
-            }
-        }
-        let used_by = |id: &[u8; 32]| {
-            owner
-                .get(id)
-                .map(|w| format!(" (used by {w})"))
-                .unwrap_or_default()
-        };
-        let mut by_pack: BTreeMap<&str, Vec<(&[u8; 32], &Location)>> = BTreeMap::new();
-        for (id, l) in &index {
-            by_pack.entry(&l.pack).or_default().push((id, l));
-        }
-        let total: u64 = index.values().map(|l| l.len as u64).sum();
-        for (pack, mut blobs) in by_pack {
-            blobs.sort_by_key(|(_, l)| l.offset);
-            let name = pack_name(pack);
-            let data = match repo.store.get(&name) {
-                Ok(d) => d,
-                Err(Error::NotFound(_)) => {
-                    for (id, _) in &blobs {
-                        r.problems.push(format!(
-                            "chunk {} is missing: pack {name} does not exist{}",
-                            hex(*id),
-                            used_by(id)
-                        ));
+        read_blobs(
+            repo,
+            &catalog.manifests,
+            &segments,
+            &index,
+            &mut r,
+            &mut bad,
+            progress,
+        )?;
+    }
+    r.status = status(&catalog, &bad);
+    r.restorable = r.status.iter().filter(|s| s.restorable).count() as u64;
+    Ok(r)
+}
+
+/// Whether each snapshot can be restored, given the bad chunks.
+fn status(catalog: &Catalog, bad: &HashMap<String, String>) -> Vec<SnapshotStatus> {
+    let mut out: Vec<SnapshotStatus> = Vec::new();
+    for m in &catalog.manifests {
+        let mut damage = Vec::new();
+        match catalog.chain(m) {
+            Err(e) => damage.push(e.to_string()),
+            Ok(chain) => {
+                let mut more = 0usize;
+                for cm in &chain {
+                    for c in &cm.chunks {
+                        let Some(why) = bad.get(c) else { continue };
+                        if damage.len() < REASONS {
+                            damage.push(if cm.id == m.id {
+                                why.clone()
+                            } else {
+                                format!("{why} (in its base snapshot {})", cm.id)
+                            });
+                        } else {
+                            more += 1;
+                        }
                     }
-                    continue;
                 }
-                Err(e) => return Err(e),
-            };
-            if hex(blake3::hash(&data).as_bytes()) != pack {
-                r.problems.push(format!(
-                    "pack {name}: content does not match its name (damaged)"
-                ));
+                if more > 0 {
+                    damage.push(format!("and {more} more damaged chunk(s)"));
+                }
             }
-            for (id, l) in blobs {
-                r.chunks_read += 1;
-                r.bytes_read += l.len as u64;
-                let end = (l.offset + l.len as u64) as usize;
-                let res = match data.get(l.offset as usize..end) {
-                    Some(blob) => open_blob(repo, id, blob, l.plain_len).map(|_| ()),
-                    None => Err("the pack is truncated".into()),
-                };
-                if let Err(why) = res {
-                    r.problems.push(format!(
-                        "chunk {} in {name} at offset {}: {why}{}",
-                        hex(id),
-                        l.offset,
-                        used_by(id)
-                    ));
-                }
-                if let Some(p) = progress {
-                    p(r.bytes_read, total);
-                }
+        }
+        out.push(SnapshotStatus {
+            id: m.id.clone(),
+            kind: Some(m.kind.clone()),
+            lsn: Some(m.lsn),
+            restorable: damage.is_empty(),
+            damage,
+        });
+    }
+    for (id, u) in &catalog.damaged {
+        out.push(SnapshotStatus {
+            id: id.clone(),
+            kind: None,
+            lsn: None,
+            restorable: false,
+            damage: vec![format!("its manifest is damaged: {}", u.error)],
+        });
+    }
+    // Ids start with the time in hex: oldest first.
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Decrypt and check every indexed blob; a chunk is bad when no stored copy of it reads.
+fn read_blobs(
+    repo: &Repo,
+    manifests: &[Manifest],
+    segments: &[(String, Vec<String>)],
+    index: &Index,
+    r: &mut VerifyReport,
+    bad: &mut HashMap<String, String>,
+    progress: Option<&(dyn Fn(u64, u64) + Sync)>,
+) -> Result<()> {
+    // The first snapshot or segment that uses each chunk, to name it in a problem.
+    let mut owner: HashMap<[u8; 32], String> = HashMap::new();
+    let users = manifests
+        .iter()
+        .map(|m| (format!("snapshot {}", m.id), &m.chunks))
+        .chain(segments.iter().map(|(n, c)| (format!("segment {n}"), c)));
+    for (what, chunks) in users {
+        for c in chunks {
+            if let Some(id) = format::unhex32(c) {
+                owner.entry(id).or_insert_with(|| what.clone());
             }
         }
     }
-    Ok(r)
+    let used_by = |id: &[u8; 32]| {
+        owner
+            .get(id)
+            .map(|w| format!(" (used by {w})"))
+            .unwrap_or_default()
+    };
+    let mut by_pack: BTreeMap<&str, Vec<(&[u8; 32], &Location)>> = BTreeMap::new();
+    let every = index.map.iter().chain(
+        index
+            .alternates
+            .iter()
+            .flat_map(|(id, locs)| locs.iter().map(move |l| (id, l))),
+    );
+    for (id, l) in every {
+        by_pack.entry(&l.pack).or_default().push((id, l));
+    }
+    let total: u64 = by_pack.values().flatten().map(|(_, l)| l.len as u64).sum();
+    // Per chunk: the first failure, and whether some copy read back intact.
+    let mut failed: HashMap<[u8; 32], String> = HashMap::new();
+    let mut intact: std::collections::HashSet<[u8; 32]> = Default::default();
+    for (pack, mut blobs) in by_pack {
+        blobs.sort_by_key(|(_, l)| l.offset);
+        let name = pack_name(pack);
+        let data = match repo.store.get(&name) {
+            Ok(d) => d,
+            Err(Error::NotFound(_)) => {
+                for (id, _) in &blobs {
+                    let why = format!("chunk {} is missing: pack {name} does not exist", hex(*id));
+                    r.problems.push(format!("{why}{}", used_by(id)));
+                    failed.entry(**id).or_insert(why);
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if hex(blake3::hash(&data).as_bytes()) != pack {
+            r.problems.push(format!(
+                "pack {name}: content does not match its name (damaged)"
+            ));
+        }
+        for (id, l) in blobs {
+            r.chunks_read += 1;
+            r.bytes_read += l.len as u64;
+            let end = (l.offset + l.len as u64) as usize;
+            let res = match data.get(l.offset as usize..end) {
+                Some(blob) => open_blob(repo, id, blob, l.plain_len).map(|_| ()),
+                None => Err("the pack is truncated".into()),
+            };
+            match res {
+                Ok(()) => {
+                    intact.insert(*id);
+                }
+                Err(why) => {
+                    let why = format!("chunk {} in {name} at offset {}: {why}", hex(id), l.offset);
+                    r.problems.push(format!("{why}{}", used_by(id)));
+                    failed.entry(*id).or_insert(why);
+                }
+            }
+            if let Some(p) = progress {
+                p(r.bytes_read, total);
+            }
+        }
+    }
+    for (id, why) in failed {
+        if !intact.contains(&id) {
+            bad.entry(hex(&id)).or_insert(why);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

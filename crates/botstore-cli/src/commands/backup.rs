@@ -23,6 +23,8 @@ use std::sync::Arc;
 mod pitr;
 #[path = "backup_retention.rs"]
 mod retention;
+#[path = "backup_verify.rs"]
+mod verify;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -258,23 +260,32 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
         }
         BackupCommand::Ls(a) => {
             let repo = open_repo(a)?;
-            let (all, segs) = blocking(move || {
-                let all = botstore_backup::create::snapshots(&repo).map_err(fail)?;
+            let (catalog, segs) = blocking(move || {
+                // A damaged manifest is listed as such rather than hiding the others.
+                let catalog = botstore_backup::catalog::Catalog::load(&repo).map_err(fail)?;
                 let segs = botstore_backup::segment::manifests(&repo).map_err(fail)?;
-                Ok((all, segs))
+                Ok((catalog, segs))
             })
             .await?;
+            let (segs, bad_segs) = segs;
+            let all = &catalog.manifests;
             if json {
                 let mut list: Vec<serde_json::Value> = Vec::new();
-                for m in &all {
+                for m in all {
                     list.push(serde_json::to_value(SnapOut::new(m))?);
+                }
+                for (id, u) in &catalog.damaged {
+                    list.push(serde_json::json!({"id": id, "kind": "damaged", "error": u.error}));
+                }
+                for u in &bad_segs {
+                    list.push(serde_json::json!({"name": u.name, "kind": "damaged segment", "error": u.error}));
                 }
                 for (name, m) in &segs {
                     list.push(serde_json::to_value(SegOut::new(name, m))?);
                 }
                 json_doc(out, &list)?;
             } else {
-                for m in &all {
+                for m in all {
                     writeln!(
                         out,
                         "{}  {}  {:<5} lsn {:<10} {} items, {} streams, {} entries, {}  {}{}",
@@ -293,64 +304,22 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                             .unwrap_or_default()
                     )?;
                 }
+                for (id, u) in &catalog.damaged {
+                    writeln!(
+                        out,
+                        "{id}  DAMAGED: {} (backup verify tells what is still restorable)",
+                        u.error
+                    )?;
+                }
                 for line in segment_summary(&segs) {
                     writeln!(out, "{line}")?;
                 }
-            }
-        }
-        BackupCommand::Verify(a) => {
-            let repo = open_repo(&a.repo)?;
-            let read_data = a.read_data;
-            let bar = bytes_bar(None, json || !read_data);
-            let b2 = bar.clone();
-            let report = blocking(move || {
-                let p = |done: u64, total: u64| {
-                    b2.set_length(total);
-                    b2.set_position(done);
-                };
-                botstore_backup::verify(&repo, read_data, Some(&p)).map_err(fail)
-            })
-            .await?;
-            bar.finish_and_clear();
-            if json {
-                json_doc(out, &report)?;
-            } else {
-                for p in &report.problems {
-                    writeln!(out, "problem: {p}")?;
+                for u in &bad_segs {
+                    writeln!(out, "segment {}  DAMAGED: {}", u.name, u.error)?;
                 }
-                writeln!(
-                    out,
-                    "{} snapshots, {} segments, {} indexes, {} packs, {} chunk references{}: {}",
-                    report.snapshots,
-                    report.segments,
-                    report.indexes,
-                    report.packs,
-                    report.chunks,
-                    if read_data {
-                        format!(
-                            ", {} blobs read ({})",
-                            report.chunks_read,
-                            human_bytes(report.bytes_read)
-                        )
-                    } else {
-                        String::new()
-                    },
-                    if report.ok() {
-                        "no problems".to_string()
-                    } else {
-                        format!("{} problems", report.problems.len())
-                    }
-                )?;
-            }
-            if !report.ok() {
-                out.flush()?;
-                return Err(Failure::new(
-                    ErrorKind::Internal,
-                    format!("verify found {} problems", report.problems.len()),
-                )
-                .into());
             }
         }
+        BackupCommand::Verify(a) => verify::verify(a, json, out).await?,
         BackupCommand::Follow(a) => pitr::follow(cli, a, out).await?,
         BackupCommand::Restore(a) if a.lsn.is_some() || a.at.is_some() || a.ns.is_some() => {
             pitr::restore(a, json, out).await?

@@ -205,6 +205,10 @@ pub async fn restore(a: &RestoreArgs, json: bool, out: &mut dyn Write) -> anyhow
     .await;
     bar.finish_and_clear();
     let s = s?;
+    // Newer bases passed over are worth knowing even when the restore worked.
+    for why in &s.skipped {
+        eprintln!("note: passed over a newer base: {why}");
+    }
     if json {
         json_doc(out, &s)?;
     } else {
