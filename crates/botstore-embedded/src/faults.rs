@@ -75,6 +75,8 @@ pub struct Blocked {
     /// A relaxed-durability `fdatasync` failed: acknowledged frames may be missing from
     /// the journal on disk (a checkpoint makes them durable from the memtable).
     pub journal_in_doubt: bool,
+    /// Why the last retry failed, when that is not `error` itself (a read-only store).
+    pub last_retry: Option<String>,
     /// The last time recovery was tried (retries are at most [`RETRY`] apart).
     pub tried: Option<Instant>,
 }
@@ -90,6 +92,7 @@ impl Blocked {
             repair,
             reopen_db,
             journal_in_doubt: false,
+            last_retry: None,
             tried: Some(Instant::now()),
         }
     }
@@ -100,7 +103,10 @@ impl Blocked {
         let tail = format!("writes blocked since {since}; retried every 500 ms, reads go on");
         match &self.error {
             Error::NoSpace(m) => Error::NoSpace(format!("{m} ({tail})")),
-            Error::ReadOnly(m) => Error::ReadOnly(format!("{m} (since {since})")),
+            Error::ReadOnly(m) => Error::ReadOnly(match &self.last_retry {
+                Some(r) => format!("{m} (since {since}; last retry: {r})"),
+                None => format!("{m} (since {since})"),
+            }),
             Error::Storage(m) => Error::Storage(format!("{m} ({tail})")),
             other => other.clone(),
         }

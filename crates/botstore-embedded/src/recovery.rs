@@ -41,7 +41,9 @@ impl WriterState {
             }
             Err(e) => {
                 if let Some(b) = self.blocked.as_mut() {
-                    if !matches!(b.error, Error::ReadOnly(_)) {
+                    if matches!(b.error, Error::ReadOnly(_)) {
+                        b.last_retry = Some(e.to_string());
+                    } else {
                         b.error = e;
                     }
                     let b = b.clone();
