@@ -5,6 +5,9 @@
 //!   [`flusher`]: the thread that commits full memtables to redb; [`checkpoint`]: durable
 //!   redb commits that recycle the journal.
 //! * [`tables`]: the store's tables in redb and read views over redb read transactions.
+//! * [`faults`] and [`recovery`]: a full disk or an I/O error blocks writes (typed errors,
+//!   reads go on) until a retry succeeds; a store opened on a full disk is read-only until
+//!   then.
 //!
 //! Why a journal in front of redb: a redb commit with `Durability::Immediate` costs more than
 //! one flush (about 0.42x the disk's `fdatasync` rate on the reference machine), so single

@@ -228,10 +228,12 @@ impl WriterState {
         if self.usable().is_err() {
             return;
         }
-        if let Some(b) = &self.blocked {
-            if b.due() {
-                let _ = self.retry();
-            }
+        if self.blocked.as_ref().is_some_and(Blocked::due) {
+            let _ = self.retry();
+        }
+        // Blocked for a checkpoint, nothing else may touch the journal or redb. Blocked
+        // after a failed append, acknowledged frames (relaxed) must still be flushed.
+        if self.repair_pending() == Some(Repair::Checkpoint) {
             return;
         }
         if let (Some(since), Durability::Relaxed { max_loss }) =
@@ -259,19 +261,24 @@ impl WriterState {
 
     /// How long until the next timer is due.
     fn next_due(&self) -> Duration {
-        if let Some(b) = &self.blocked {
-            return b
-                .tried
-                .map_or(Duration::ZERO, |t| RETRY.saturating_sub(t.elapsed()));
-        }
-        match (self.timers.unsynced_since, &self.opts.durability) {
+        let retry = self.blocked.as_ref().map(|b| {
+            b.tried
+                .map_or(Duration::ZERO, |t| RETRY.saturating_sub(t.elapsed()))
+        });
+        let timers = match (self.timers.unsynced_since, &self.opts.durability) {
             (Some(t), Durability::Relaxed { max_loss }) => max_loss.saturating_sub(t.elapsed()),
             _ if self.timers.dirty => self
                 .opts
                 .checkpoint_interval
                 .saturating_sub(self.timers.last_checkpoint.elapsed()),
             _ => IDLE,
-        }
+        };
+        retry.map_or(timers, |r| r.min(timers))
+    }
+
+    /// What a blocked writer waits for, if it is blocked.
+    pub fn repair_pending(&self) -> Option<Repair> {
+        self.blocked.as_ref().map(|b| b.repair)
     }
 
     /// Final checkpoint and stop the flusher; later writes fail. When the checkpoint

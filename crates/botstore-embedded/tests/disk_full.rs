@@ -262,3 +262,19 @@ async fn close_and_reopen_on_a_full_disk_is_read_only_then_writable() {
     check(&store, &acked, &[]);
     assert!(store.get_now(&ns(), "k-new").unwrap().is_some());
 }
+
+/// Relaxed durability: the same, with the journal flushed on a 20 ms timer instead of per
+/// group, and checkpoints every 50 ms (redb meets the full disk first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_with_relaxed_durability_blocks_then_resumes() {
+    let opts = EmbeddedOptions {
+        durability: botstore::Durability::Relaxed {
+            max_loss: Duration::from_millis(20),
+        },
+        journal_capacity: 4 << 20,
+        memtable_bytes: 64 << 10,
+        checkpoint_interval: Duration::from_millis(50),
+        ..EmbeddedOptions::default()
+    };
+    full_disk_round(opts, 16, "relaxed", "no space left").await;
+}
