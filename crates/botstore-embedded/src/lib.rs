@@ -30,6 +30,9 @@ pub mod recovery;
 pub mod tables;
 pub mod writer;
 
+#[cfg(test)]
+mod fault_tests;
+
 use botstore::backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
 use botstore::kv::KvRead;
 use botstore::{Error, Result};

@@ -151,6 +151,9 @@ pub struct Journal {
     pub generation: u64,
     buf: Vec<u8>,
     unsynced: bool,
+    /// Tests: the next `fdatasync`s fail with this OS error code.
+    #[cfg(test)]
+    pub fail_sync: Option<i32>,
 }
 
 impl Journal {
@@ -185,6 +188,8 @@ impl Journal {
             generation,
             buf: Vec::new(),
             unsynced: false,
+            #[cfg(test)]
+            fail_sync: None,
         })
     }
 
@@ -254,6 +259,11 @@ impl Journal {
     /// which makes the generation redundant. See docs/ARCHITECTURE.md, "A full disk".
     pub fn sync(&mut self) -> Result<()> {
         if self.unsynced {
+            #[cfg(test)]
+            if let Some(code) = self.fail_sync {
+                let e = std::io::Error::from_raw_os_error(code);
+                return Err(io_error("journal fdatasync failed", &e));
+            }
             self.file
                 .sync_data()
                 .map_err(|e| io_error("journal fdatasync failed", &e))?;
