@@ -72,6 +72,9 @@ pub struct Blocked {
     pub repair: Repair,
     /// redb failed: its handle must be reopened and the memtable rebuilt from the journal.
     pub reopen_db: bool,
+    /// The memtable was rebuilt from the journal: it holds everything since the last
+    /// checkpoint, so later reopens need no rebuild.
+    pub rebuilt: bool,
     /// A relaxed-durability `fdatasync` failed: acknowledged frames may be missing from
     /// the journal on disk (a checkpoint makes them durable from the memtable).
     pub journal_in_doubt: bool,
@@ -91,6 +94,7 @@ impl Blocked {
             since: SystemTime::now(),
             repair,
             reopen_db,
+            rebuilt: false,
             journal_in_doubt: false,
             last_retry: None,
             tried: Some(Instant::now()),

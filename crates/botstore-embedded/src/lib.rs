@@ -495,6 +495,9 @@ fn read_only_state(
     ));
     tracing::warn!("{e}");
     state.block(&e, faults::Repair::Checkpoint, false);
+    if let Some(b) = state.blocked.as_mut() {
+        b.rebuilt = true; // the memtable is the journal's replay
+    }
     Ok(state)
 }
 

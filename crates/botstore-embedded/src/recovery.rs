@@ -79,21 +79,28 @@ impl WriterState {
             }
         }
         // Everything since the last checkpoint, in one memtable readers see before redb
-        // goes back to its last durable commit.
+        // goes back to its last durable commit. Once per blocked spell: after it, memory
+        // holds everything since the last checkpoint, and a reopen finds the same commit.
+        let rebuild = reopen && !self.blocked.as_ref().is_some_and(|b| b.rebuilt);
         let published = self.shared.memtables()?;
-        let mut mem = if reopen {
-            self.replay_journal()?
-        } else {
-            MemTables::default()
-        };
-        overlay(&mut mem, &published.flushing);
-        overlay(&mut mem, &self.mem);
-        self.mem = Arc::new(mem);
-        let active = Arc::clone(&self.mem);
-        self.shared.update_memtables(|m| {
-            m.active = active;
-            m.flushing = Arc::default();
-        })?;
+        if rebuild || !published.flushing.is_empty() {
+            let mut mem = if rebuild {
+                self.replay_journal()?
+            } else {
+                MemTables::default()
+            };
+            overlay(&mut mem, &published.flushing);
+            overlay(&mut mem, &self.mem);
+            self.mem = Arc::new(mem);
+            let active = Arc::clone(&self.mem);
+            self.shared.update_memtables(|m| {
+                m.active = active;
+                m.flushing = Arc::default();
+            })?;
+            if let Some(b) = self.blocked.as_mut() {
+                b.rebuilt |= rebuild;
+            }
+        }
         if reopen {
             self.shared.reopen_db()?;
             if let Some(b) = self.blocked.as_mut() {
