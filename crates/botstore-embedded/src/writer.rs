@@ -124,9 +124,11 @@ impl WriterState {
                 self.retry()?;
             }
         }
+        let after_append_failure = self.repair_pending() == Some(Repair::Append);
         self.write_group(group)?;
-        if self.blocked.is_some() {
-            // An append failure cleared by this write (a checkpoint repair unblocked above).
+        // This write cleared an append failure, unless its publish met a new failure
+        // (a failed flush: then a checkpoint repair is pending).
+        if after_append_failure && self.repair_pending() == Some(Repair::Append) {
             self.unblock();
         }
         self.timers.dirty = true;
