@@ -165,4 +165,12 @@ pub trait Backend: Send + Sync + 'static {
     fn unchecked(&self) -> Option<Arc<dyn Backend>> {
         None
     }
+
+    /// The error a write would fail with now, while writes are blocked for a reason that
+    /// outlasts one write (a full disk, an I/O error being retried, a store opened
+    /// read-only); `None` when writes go through. Readiness checks report it (the server's
+    /// `/readyz`); a layer that wraps a backend forwards it. `None` by default.
+    fn write_block(&self) -> Option<crate::Error> {
+        None
+    }
 }

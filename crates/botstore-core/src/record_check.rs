@@ -170,6 +170,9 @@ impl Backend for Checked {
     fn metrics(&self) -> Vec<Metric> {
         self.inner.metrics()
     }
+    fn write_block(&self) -> Option<Error> {
+        self.inner.write_block()
+    }
 }
 
 /// A read view that verifies every record it returns.

@@ -5,6 +5,9 @@
 //!   [`flusher`]: the thread that commits full memtables to redb; [`checkpoint`]: durable
 //!   redb commits that recycle the journal.
 //! * [`tables`]: the store's tables in redb and read views over redb read transactions.
+//! * [`faults`] and [`recovery`]: a full disk or an I/O error blocks writes (typed errors,
+//!   reads go on) until a retry succeeds; a store opened on a full disk is read-only until
+//!   then.
 //!
 //! Why a journal in front of redb: a redb commit with `Durability::Immediate` costs more than
 //! one flush (about 0.42x the disk's `fdatasync` rate on the reference machine), so single
@@ -18,12 +21,17 @@
 #![deny(unsafe_code)]
 
 pub mod checkpoint;
+pub mod faults;
 pub mod flusher;
 pub mod journal;
 pub mod load;
 pub mod memtable;
+pub mod recovery;
 pub mod tables;
 pub mod writer;
+
+#[cfg(test)]
+mod fault_tests;
 
 use botstore::backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
 use botstore::kv::KvRead;
@@ -32,7 +40,7 @@ use journal::Journal;
 pub use load::{LoadOp, LoadReport, Loader};
 use redb::{Database, ReadableDatabase};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use writer::{Upkeep, Writer, WriterState};
@@ -78,6 +86,25 @@ pub struct WriterMetrics {
     pub checkpoints: AtomicU64,
     /// Memtable commits to redb (checkpoints included).
     pub flushes: AtomicU64,
+    /// Groups that failed for a full disk (`Error::NoSpace`).
+    pub write_failures_no_space: AtomicU64,
+    /// Groups that failed for another storage error (I/O, a broken redb handle).
+    pub write_failures_io: AtomicU64,
+    /// Groups refused because the store is read-only.
+    pub write_failures_read_only: AtomicU64,
+}
+
+impl WriterMetrics {
+    /// Count a failed group by the kind of its error.
+    pub fn count_failure(&self, e: &Error) {
+        let c = match e {
+            Error::NoSpace(_) => &self.write_failures_no_space,
+            Error::ReadOnly(_) => &self.write_failures_read_only,
+            Error::Storage(_) | Error::Corrupt(_) => &self.write_failures_io,
+            _ => return,
+        };
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Default for WriterMetrics {
@@ -91,6 +118,9 @@ impl Default for WriterMetrics {
             fsyncs: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
+            write_failures_no_space: AtomicU64::new(0),
+            write_failures_io: AtomicU64::new(0),
+            write_failures_read_only: AtomicU64::new(0),
         }
     }
 }
@@ -105,6 +135,14 @@ pub struct Memtables {
 /// State shared by the backend handle and its writer thread.
 pub struct Shared {
     db: RwLock<Database>,
+    /// False while the redb handle is being reopened after an I/O error, and after a
+    /// reopen failed: reads then fail instead of seeing the empty stand-in handle.
+    db_ok: AtomicBool,
+    /// Where `store.redb` is and its cache size, to reopen it.
+    db_path: PathBuf,
+    cache_size: usize,
+    /// Why writes are blocked (a copy of the writer's state, for readiness and metrics).
+    blocked: Mutex<Option<faults::Blocked>>,
     /// Groups that are durable in the journal but not yet committed to redb: the active
     /// memtable and the one the flusher thread is committing (empty when none).
     mem: RwLock<Memtables>,
@@ -113,9 +151,55 @@ pub struct Shared {
 
 impl Shared {
     pub fn db(&self) -> Result<RwLockReadGuard<'_, Database>> {
-        self.db
+        let g = self
+            .db
             .read()
-            .map_err(|_| Error::Closed("database lock poisoned".into()))
+            .map_err(|_| Error::Closed("database lock poisoned".into()))?;
+        if !self.db_ok.load(Ordering::Acquire) {
+            return Err(Error::Storage(format!(
+                "{} could not be reopened after an I/O error; retried every 500 ms",
+                self.db_path.display()
+            )));
+        }
+        Ok(g)
+    }
+
+    /// Close the redb handle and open the file again: after an I/O error redb fails every
+    /// later operation (`PreviousIo`) until then. The reopened file is at its last durable
+    /// commit (the caller has the rest in the memtable). A stand-in in-memory handle takes
+    /// the old one's place while the file is closed; reads fail until the reopen succeeds.
+    pub fn reopen_db(&self) -> Result<()> {
+        let stand_in = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| Error::Storage(format!("cannot reopen the database: {e}")))?;
+        let mut g = self.db_mut()?;
+        self.db_ok.store(false, Ordering::Release);
+        let old = std::mem::replace(&mut *g, stand_in);
+        let _ = old.close(); // it failed already; closing releases the file and its lock
+        let db = open_database(&self.db_path, self.cache_size).map_err(|e| {
+            faults::classify(
+                &format!("cannot reopen {}", self.db_path.display()),
+                Error::storage(e),
+            )
+        })?;
+        *g = db;
+        self.db_ok.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Publish why writes are blocked (`None`: they are not).
+    pub fn set_blocked(&self, b: Option<&faults::Blocked>) {
+        if let Ok(mut g) = self.blocked.lock() {
+            *g = b.cloned();
+        }
+    }
+
+    /// The error a write would get now, if writes are blocked.
+    pub fn write_block(&self) -> Option<Error> {
+        self.blocked
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(faults::Blocked::write_error))
     }
     /// A consistent view: the memtable snapshot is taken before the redb transaction opens,
     /// so a group being moved from one to the other is seen in both or in redb, never in
@@ -179,51 +263,48 @@ impl EmbeddedBackend {
         if !path.exists() {
             create_database_file(&dir, &path)?;
         }
-        let db = Database::builder()
-            .set_cache_size(opts.cache_size)
-            .open(&path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
-                    "data folder {} is in use by another botstore process",
-                    dir.display()
-                )),
-                e => Error::Storage(format!("cannot open {}: {e}", path.display())),
-            })?;
+        let db = open_database(&path, opts.cache_size).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
+                "data folder {} is in use by another botstore process",
+                dir.display()
+            )),
+            e => faults::classify(
+                &format!("cannot open {}", path.display()),
+                Error::storage(e),
+            ),
+        })?;
         // Replay the journal, then start a new generation: stale frames are never replayed.
         let generation = tables::journal_generation(&db.begin_read().map_err(Error::storage)?)?;
         let journal_path = dir.join("wal.log");
-        let journal = Journal::open(&journal_path, opts.journal_capacity, generation)?;
-        let (frames, _) = journal::read_frames(journal.file(), generation)?;
+        let mut journal = Journal::open_file(&journal_path, opts.journal_capacity, generation)?;
+        let allocated = journal.ensure_allocated();
+        let (frames, end) = journal::read_frames(journal.file(), generation)?;
         let recovered = (frames.len(), frames.iter().map(|f| f.writes.len()).sum());
         let next = generation + 1;
-        {
-            let mut txn = db.begin_write().map_err(Error::storage)?;
-            txn.set_durability(redb::Durability::Immediate)
-                .map_err(Error::storage)?;
-            txn.set_quick_repair(true);
-            tables::create_all(&txn)?;
-            // Frames written by a build without record checks hold unsealed records; they
-            // are replayed as they are and sealed with the rest below.
-            for f in &frames {
-                tables::apply_writes(
-                    &txn,
-                    f.writes
-                        .iter()
-                        .map(|(t, k, v)| (*t, k.as_slice(), v.as_deref())),
-                )?;
-            }
-            tables::seal_unchecked_records(&txn)?;
-            tables::set_journal_generation(&txn, next)?;
-            txn.commit().map_err(Error::storage)?;
-        }
-        let mut journal = journal;
-        journal.restart(next);
+        let replayed = allocated.and_then(|()| replay_commit(&db, &frames, next));
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
+            db_ok: AtomicBool::new(true),
+            db_path: path,
+            cache_size: opts.cache_size,
+            blocked: Mutex::new(None),
             mem: RwLock::new(Memtables::default()),
             metrics: WriterMetrics::default(),
         });
-        let writer = Writer::new(WriterState::new(Arc::clone(&shared), journal, opts));
+        let mut state = match replayed {
+            Ok(()) => {
+                journal.restart(next);
+                WriterState::new(Arc::clone(&shared), journal, opts)
+            }
+            // A full disk: open for reading, the journal's frames served from a memtable.
+            Err(Error::NoSpace(why)) => {
+                journal.resume_at(end);
+                read_only_state(&shared, journal, opts, frames, &why)?
+            }
+            Err(e) => return Err(e),
+        };
+        state.timers.last_checkpoint = std::time::Instant::now();
+        let writer = Writer::new(state);
         let upkeep = Upkeep::start(Arc::clone(&writer))?;
         Ok(EmbeddedBackend {
             shared,
@@ -305,7 +386,7 @@ impl Backend for EmbeddedBackend {
 
     fn metrics(&self) -> Vec<Metric> {
         let m = &self.shared.metrics;
-        let n = |a: &AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
         vec![
             Metric {
                 name: "botstore_journal_fsync_duration_seconds",
@@ -327,8 +408,104 @@ impl Backend for EmbeddedBackend {
                 help: "Memtable commits to the engine.",
                 value: MetricValue::Counter(n(&m.flushes)),
             },
+            Metric {
+                name: "botstore_writes_blocked",
+                help:
+                    "1 while writes fail (disk full, I/O error, read-only) until a retry succeeds.",
+                value: MetricValue::Gauge(if self.shared.write_block().is_some() {
+                    1.0
+                } else {
+                    0.0
+                }),
+            },
+            Metric {
+                name: "botstore_write_failures_no_space_total",
+                help: "Write groups failed because the disk is full (HTTP 507).",
+                value: MetricValue::Counter(n(&m.write_failures_no_space)),
+            },
+            Metric {
+                name: "botstore_write_failures_io_total",
+                help: "Write groups failed for an I/O error of the engine.",
+                value: MetricValue::Counter(n(&m.write_failures_io)),
+            },
+            Metric {
+                name: "botstore_write_failures_read_only_total",
+                help: "Write groups refused because the store is read-only.",
+                value: MetricValue::Counter(n(&m.write_failures_read_only)),
+            },
         ]
     }
+
+    fn write_block(&self) -> Option<Error> {
+        self.shared.write_block()
+    }
+}
+
+/// Open `store.redb` (at start, and again after an I/O error: [`Shared::reopen_db`]).
+fn open_database(path: &Path, cache_size: usize) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(cache_size).open(path)
+}
+
+/// The replay, the table creation and the generation bump as one `Immediate` commit.
+fn replay_commit(db: &Database, frames: &[journal::Frame], next: u64) -> Result<()> {
+    let what = "cannot commit the journal's replay";
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| faults::classify(what, Error::storage(e)))?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(Error::storage)?;
+    txn.set_quick_repair(true);
+    let r = tables::create_all(&txn).and_then(|()| {
+        // Frames written by a build without record checks hold unsealed records; they are
+        // replayed as they are and sealed with the rest below.
+        for f in frames {
+            tables::apply_writes(
+                &txn,
+                f.writes
+                    .iter()
+                    .map(|(t, k, v)| (*t, k.as_slice(), v.as_deref())),
+            )?;
+        }
+        tables::seal_unchecked_records(&txn)?;
+        tables::set_journal_generation(&txn, next)
+    });
+    r.and_then(|()| txn.commit().map_err(Error::storage))
+        .map_err(|e| faults::classify(what, e))
+}
+
+/// The writer of a store opened on a full disk: the journal's frames (not committed to
+/// redb) are served from the active memtable, writes answer `Error::ReadOnly`, and the
+/// upkeep thread retries (journal allocation, redb reopen, checkpoint) every 500 ms, so
+/// the store becomes writable by itself once space is freed.
+fn read_only_state(
+    shared: &Arc<Shared>,
+    journal: Journal,
+    opts: EmbeddedOptions,
+    frames: Vec<journal::Frame>,
+    why: &str,
+) -> Result<WriterState> {
+    let last_lsn = frames.last().map(|f| f.last_lsn);
+    let mut mem = memtable::MemTables::default();
+    for f in frames {
+        mem.insert(f.writes.into_iter().map(|(t, k, v)| ((t, k), v)).collect());
+    }
+    let mem = Arc::new(mem);
+    shared.update_memtables(|m| m.active = Arc::clone(&mem))?;
+    // The failed commit may have left the handle refusing reads (redb's PreviousIo).
+    shared.reopen_db()?;
+    let mut state = WriterState::new(Arc::clone(shared), journal, opts);
+    state.mem = mem;
+    state.journal_last_lsn = last_lsn;
+    let e = Error::ReadOnly(format!(
+        "opened read-only: no space left on the disk ({why}); writes resume by themselves \
+         once space is freed"
+    ));
+    tracing::warn!("{e}");
+    state.block(&e, faults::Repair::Checkpoint, false);
+    if let Some(b) = state.blocked.as_mut() {
+        b.rebuilt = true; // the memtable is the journal's replay
+    }
+    Ok(state)
 }
 
 /// Create a new redb file so that a crash at any point leaves either no `store.redb` or a

@@ -189,8 +189,24 @@ impl Server {
             .and_then(|r| r);
         drop(self.state);
         served?;
-        synced?;
-        tracing::info!("store flushed and closed");
+        match synced {
+            Ok(()) => tracing::info!("store flushed and closed"),
+            // A full disk (or a failing one): the final checkpoint cannot be written, but
+            // every acknowledged write is in the journal, which the next open replays. Not
+            // a reason to exit with an error and look like a crash.
+            Err(
+                e @ (botstore::Error::NoSpace(_)
+                | botstore::Error::Storage(_)
+                | botstore::Error::ReadOnly(_)),
+            ) => {
+                tracing::error!(
+                    error = %e,
+                    "final checkpoint failed; the journal keeps the acknowledged writes and \
+                     the next open replays them"
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(())
     }
 }

@@ -476,7 +476,7 @@ pub static OPERATIONS: &[Operation] = &[
         id: "readyz",
         method: "get",
         path: "/readyz",
-        summary: "Readiness: 503 while starting or draining.",
+        summary: "Readiness: 503 while starting or draining, and while writes are blocked (disk full, read-only), with the reason in `status`.",
         auth: false,
         params: &[],
         request: BodySpec::None,

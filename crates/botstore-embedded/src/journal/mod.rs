@@ -16,6 +16,7 @@
 //! continuity hold; the first frame that fails any of them is the end of the log (a torn
 //! write, zeroes, or a frame left from an older generation).
 
+use crate::faults::io_error;
 use botstore::codec::Table;
 use botstore::kv::WriteSet;
 use botstore::{Error, Result};
@@ -150,6 +151,9 @@ pub struct Journal {
     pub generation: u64,
     buf: Vec<u8>,
     unsynced: bool,
+    /// Tests: the next `fdatasync`s fail with this OS error code.
+    #[cfg(test)]
+    pub fail_sync: Option<i32>,
 }
 
 impl Journal {
@@ -157,15 +161,26 @@ impl Journal {
     /// [`GROW_STEP`], ahead of the write offset: frames then overwrite allocated blocks, so
     /// `fdatasync` has no file-size metadata to write except once per step.
     pub fn open(path: &Path, capacity: u64, generation: u64) -> Result<Journal> {
+        let mut j = Journal::open_file(path, capacity, generation)?;
+        j.ensure_allocated()?;
+        Ok(j)
+    }
+
+    /// Open (or create) the journal without allocating anything: on a full disk the
+    /// frames it holds can still be read ([`Journal::ensure_allocated`] comes later).
+    pub fn open_file(path: &Path, capacity: u64, generation: u64) -> Result<Journal> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(|e| Error::Storage(format!("cannot open journal {}: {e}", path.display())))?;
-        let allocated = file.metadata().map_err(Error::storage)?.len();
-        let mut j = Journal {
+            .map_err(|e| io_error(&format!("cannot open journal {}", path.display()), &e))?;
+        let allocated = file
+            .metadata()
+            .map_err(|e| io_error("cannot read the journal's size", &e))?
+            .len();
+        Ok(Journal {
             file,
             offset: 0,
             allocated,
@@ -173,13 +188,20 @@ impl Journal {
             generation,
             buf: Vec::new(),
             unsynced: false,
-        };
-        j.allocate(GROW_STEP.min(capacity))?;
-        Ok(j)
+            #[cfg(test)]
+            fail_sync: None,
+        })
     }
 
-    /// Make sure the file's first `end` bytes are allocated (zero-filled if new).
-    fn allocate(&mut self, end: u64) -> Result<()> {
+    /// Make sure the first grow step (or the whole journal, if smaller) is allocated.
+    pub fn ensure_allocated(&mut self) -> Result<()> {
+        self.allocate(GROW_STEP.min(self.capacity))
+    }
+
+    /// Make sure the file's first `end` bytes are allocated (zero-filled if new). On a
+    /// failure (`Error::NoSpace` for a full disk) nothing is counted as allocated beyond
+    /// what was before; a later call writes the zeroes again.
+    pub fn allocate(&mut self, end: u64) -> Result<()> {
         if end <= self.allocated {
             return Ok(());
         }
@@ -192,7 +214,7 @@ impl Journal {
             let n = (target - off).min(zeros.len() as u64) as usize;
             self.file
                 .write_all_at(&zeros[..n], off)
-                .map_err(|e| Error::Storage(format!("journal grow failed: {e}")))?;
+                .map_err(|e| io_error("journal grow failed", &e))?;
             off += n as u64;
         }
         self.allocated = target;
@@ -212,27 +234,71 @@ impl Journal {
         self.offset
     }
 
-    /// Write a frame (not yet durable: call [`Journal::sync`]).
+    /// Write a frame (not yet durable: call [`Journal::sync`]). On a failure the frame is
+    /// not counted and the bytes it may have left are overwritten with zeroes (best
+    /// effort): the next frame goes to the same offset, and replay after a crash never
+    /// finds the failed one.
     pub fn append(&mut self, first_lsn: u64, last_lsn: u64, writes: &WriteSet) -> Result<()> {
         encode_frame(&mut self.buf, self.generation, first_lsn, last_lsn, writes);
-        self.allocate(self.offset + self.buf.len() as u64)?;
-        self.file
-            .write_all_at(&self.buf, self.offset)
-            .map_err(|e| Error::Storage(format!("journal write failed: {e}")))?;
-        self.offset += self.buf.len() as u64;
+        let end = self.offset + self.buf.len() as u64;
+        self.allocate(end)?;
+        if let Err(e) = self.file.write_all_at(&self.buf, self.offset) {
+            let len = self.buf.len() as u64;
+            self.erase(self.offset, len);
+            return Err(io_error("journal write failed", &e));
+        }
+        self.offset = end;
         self.unsynced = true;
         Ok(())
     }
 
-    /// Make every appended frame durable (`fdatasync`).
+    /// Make every appended frame durable (`fdatasync`). A failure leaves the journal in
+    /// doubt (Linux may have marked the failed pages clean without writing them, so a
+    /// retried `fdatasync` could succeed over a hole): the caller must not acknowledge
+    /// anything through this journal generation again; the writer checkpoints instead,
+    /// which makes the generation redundant. See docs/ARCHITECTURE.md, "A full disk".
     pub fn sync(&mut self) -> Result<()> {
         if self.unsynced {
+            #[cfg(test)]
+            if let Some(code) = self.fail_sync {
+                let e = std::io::Error::from_raw_os_error(code);
+                return Err(io_error("journal fdatasync failed", &e));
+            }
             self.file
                 .sync_data()
-                .map_err(|e| Error::Storage(format!("journal fdatasync failed: {e}")))?;
+                .map_err(|e| io_error("journal fdatasync failed", &e))?;
             self.unsynced = false;
         }
         Ok(())
+    }
+
+    /// Forget the last frame (`len` bytes, ending at the current offset) after its
+    /// `fdatasync` failed: its bytes are zeroed (best effort) and a later frame goes where
+    /// it was. The group it carried was reported failed and must never be replayed.
+    pub fn retract(&mut self, len: u64) {
+        let start = self.offset.saturating_sub(len);
+        self.erase(start, len);
+        self.offset = start;
+    }
+
+    /// Zero `len` bytes at `off` and try to flush them (a failure is ignored: the caller
+    /// already failed, and the writer's recovery makes the bytes irrelevant).
+    fn erase(&mut self, off: u64, len: u64) {
+        let zeros = vec![0u8; len.min(self.allocated.saturating_sub(off)) as usize];
+        if self.file.write_all_at(&zeros, off).is_ok() {
+            let _ = self.file.sync_data();
+        }
+    }
+
+    /// Continue the current generation after its last valid frame (`offset`, the end
+    /// [`read_frames`] returned): used when the journal could not be recycled at open.
+    pub fn resume_at(&mut self, offset: u64) {
+        self.offset = offset;
+    }
+
+    /// The length of the last frame written (for [`Journal::retract`]).
+    pub fn last_frame_len(&self) -> u64 {
+        self.buf.len() as u64
     }
 
     /// Start a new generation at offset 0 (after a checkpoint made the old one redundant).

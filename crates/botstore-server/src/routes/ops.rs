@@ -29,7 +29,19 @@ pub async fn readyz(State(s): State<Shared>) -> Response {
         )
             .into_response();
     }
-    match s.store.last_lsn().await {
+    let lsn = s.store.last_lsn().await;
+    // Reads may go on while writes fail (a full disk): not ready, and why.
+    if let Some(why) = s.store.backend().write_block() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: format!("not ready for writes: {why}"),
+                last_lsn: lsn.ok(),
+            }),
+        )
+            .into_response();
+    }
+    match lsn {
         Ok(lsn) => Json(Health {
             status: "ok".into(),
             last_lsn: Some(lsn),
