@@ -22,13 +22,14 @@ pub mod flusher;
 pub mod journal;
 pub mod load;
 pub mod memtable;
+pub mod repair;
 pub mod tables;
 pub mod writer;
 
 use botstore::backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
 use botstore::kv::KvRead;
 use botstore::{Error, Result};
-use journal::Journal;
+use journal::{replay, Journal};
 pub use load::{LoadOp, LoadReport, Loader};
 use redb::{Database, ReadableDatabase};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,25 @@ impl EmbeddedBackend {
             Error::Storage(format!("cannot create data folder {}: {e}", dir.display()))
         })?;
         let path = dir.join("store.redb");
+        let journal_path = dir.join("wal.log");
+        // Every check reads; nothing is written before they pass (a refused open leaves
+        // the folder as it was).
+        let journal_bytes = journal::read_file(&journal_path)?;
         if !path.exists() {
+            let any = replay::scan(
+                &journal_bytes,
+                &replay::Expect {
+                    generation: 0,
+                    owner: replay::Owner::Any,
+                },
+            );
+            if any.any_valid_frames() {
+                return Err(journal::checks::missing_database(
+                    &any,
+                    &journal_path,
+                    &dir,
+                ));
+            }
             create_database_file(&dir, &path)?;
         }
         let db = Database::builder()
@@ -189,11 +208,36 @@ impl EmbeddedBackend {
                 )),
                 e => Error::Storage(format!("cannot open {}: {e}", path.display())),
             })?;
+        let (generation, store_id) = {
+            let r = db.begin_read().map_err(Error::storage)?;
+            (tables::journal_generation(&r)?, tables::store_id(&r)?)
+        };
+        let scan = replay::scan(
+            &journal_bytes,
+            &replay::Expect {
+                generation,
+                owner: store_id.map_or(replay::Owner::Legacy, replay::Owner::Id),
+            },
+        );
+        drop(journal_bytes);
+        if let Some(e) = journal::checks::refusal(&scan, &journal_path, &dir) {
+            return Err(e);
+        }
+        if let Some(t) = scan.torn {
+            tracing::warn!(
+                journal = %journal_path.display(),
+                offset = t.offset,
+                bytes = t.bytes,
+                frames_kept = scan.frames.len(),
+                "journal ends in a torn frame (an unacknowledged write cut short by a \
+                 crash): dropped"
+            );
+        }
         // Replay the journal, then start a new generation: stale frames are never replayed.
-        let generation = tables::journal_generation(&db.begin_read().map_err(Error::storage)?)?;
-        let journal_path = dir.join("wal.log");
-        let journal = Journal::open(&journal_path, opts.journal_capacity, generation)?;
-        let (frames, _) = journal::read_frames(journal.file(), generation)?;
+        let mut journal = Journal::open(&journal_path, opts.journal_capacity, generation)?;
+        let store_id = store_id.unwrap_or_else(tables::new_store_id);
+        journal.store_id = store_id;
+        let frames = scan.frames;
         let recovered = (frames.len(), frames.iter().map(|f| f.writes.len()).sum());
         let next = generation + 1;
         {
@@ -211,9 +255,9 @@ impl EmbeddedBackend {
                 )?;
             }
             tables::set_journal_generation(&txn, next)?;
+            tables::set_store_id(&txn, store_id)?;
             txn.commit().map_err(Error::storage)?;
         }
-        let mut journal = journal;
         journal.restart(next);
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
