@@ -190,11 +190,7 @@ impl EmbeddedBackend {
                 },
             );
             if any.any_valid_frames() {
-                return Err(journal::checks::missing_database(
-                    &any,
-                    &journal_path,
-                    &dir,
-                ));
+                return Err(journal::checks::missing_database(&any, &journal_path, &dir));
             }
             create_database_file(&dir, &path)?;
         }

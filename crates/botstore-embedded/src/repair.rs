@@ -124,7 +124,10 @@ pub fn inspect(dir: &Path) -> Result<Inspection> {
     let path = dir.join("store.redb");
     let journal_path = dir.join("wal.log");
     if !path.exists() {
-        return Err(Error::Storage(format!("{} is not a botstore data folder (no store.redb)", dir.display())));
+        return Err(Error::Storage(format!(
+            "{} is not a botstore data folder (no store.redb)",
+            dir.display()
+        )));
     }
     let bytes = journal::read_file(&journal_path)?;
     let db = open_db(&path, dir)?;
@@ -347,14 +350,14 @@ pub fn repair(dir: &Path, choice: Choice) -> Result<Repaired> {
     let ins = inspect(dir)?;
     let Some(plan) = ins.plan(choice) else {
         return Err(Error::Storage(format!(
-                "the journal of {} has no damage to repair{}",
-                dir.display(),
-                if ins.is_clean() {
-                    ""
-                } else {
-                    " (it belongs to another store or a newer state: see `botstore repair`)"
-                }
-            )));
+            "the journal of {} has no damage to repair{}",
+            dir.display(),
+            if ins.is_clean() {
+                ""
+            } else {
+                " (it belongs to another store or a newer state: see `botstore repair`)"
+            }
+        )));
     };
     if !ins.scan.foreign.is_empty() || !ins.scan.newer.is_empty() {
         return Err(Error::Storage(format!(
@@ -365,7 +368,10 @@ pub fn repair(dir: &Path, choice: Choice) -> Result<Repaired> {
         )));
     }
     if let Some(r) = &plan.refused {
-        return Err(Error::Storage(format!("{} is not possible: {r}", choice.flag())));
+        return Err(Error::Storage(format!(
+            "{} is not possible: {r}",
+            choice.flag()
+        )));
     }
     let Some(d) = ins.scan.damage else {
         return Err(Error::Corrupt("damage vanished between scans".into()));
@@ -375,8 +381,12 @@ pub fn repair(dir: &Path, choice: Choice) -> Result<Repaired> {
         .map_or(0, |t| t.as_secs());
     let kept_as = dir.join(format!("wal.log.damaged-{now}"));
     let io = |what: &str, e: std::io::Error| Error::Storage(format!("{what}: {e}"));
-    std::fs::copy(&ins.journal, &kept_as)
-        .map_err(|e| io(&format!("cannot copy the journal to {}", kept_as.display()), e))?;
+    std::fs::copy(&ins.journal, &kept_as).map_err(|e| {
+        io(
+            &format!("cannot copy the journal to {}", kept_as.display()),
+            e,
+        )
+    })?;
     std::fs::File::open(&kept_as)
         .and_then(|f| f.sync_all())
         .map_err(|e| io("cannot flush the journal's copy", e))?;

@@ -30,13 +30,15 @@ fn journal(sizes: &[usize], stale: bool) -> (Vec<u8>, Vec<u64>) {
     j.store_id = ID;
     if stale {
         for i in 0..sizes.len() + 3 {
-            j.append(100 + i as u64, 100 + i as u64, &ws(i as u64, 300)).unwrap();
+            j.append(100 + i as u64, 100 + i as u64, &ws(i as u64, 300))
+                .unwrap();
         }
     }
     j.restart(3);
     let mut ends = vec![0u64];
     for (i, n) in sizes.iter().enumerate() {
-        j.append(i as u64 + 1, i as u64 + 1, &ws(i as u64, *n)).unwrap();
+        j.append(i as u64 + 1, i as u64 + 1, &ws(i as u64, *n))
+            .unwrap();
         ends.push(j.offset());
     }
     let mut bytes = std::fs::read(&p).unwrap();
@@ -57,7 +59,10 @@ enum Harm {
 fn harm() -> impl Strategy<Value = Harm> {
     prop_oneof![
         (any::<prop::sample::Index>(), 1u8..=255).prop_map(|(i, x)| Harm::Flip(i, x)),
-        (any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 1..40))
+        (
+            any::<prop::sample::Index>(),
+            proptest::collection::vec(any::<u8>(), 1..40)
+        )
             .prop_map(|(i, v)| Harm::Overwrite(i, v)),
         (any::<prop::sample::Index>(), 1usize..600).prop_map(|(i, n)| Harm::Zero(i, n)),
     ]
@@ -204,11 +209,17 @@ fn an_lsn_gap_between_valid_frames_is_damage() {
     j.append(1, 2, &ws(1, 10)).unwrap();
     j.append(5, 5, &ws(2, 10)).unwrap();
     j.append(6, 7, &ws(3, 10)).unwrap();
-    let s = scan(&std::fs::read(dir.path().join("wal.log")).unwrap(), &expect(1));
+    let s = scan(
+        &std::fs::read(dir.path().join("wal.log")).unwrap(),
+        &expect(1),
+    );
     assert_eq!(s.frames.len(), 1);
     let d = s.damage.unwrap();
     assert!(d.reason.contains("LSN gap"), "{}", d.reason);
-    assert_eq!((d.frame, d.following.len(), d.following_lsns()), (1, 2, Some((5, 7))));
+    assert_eq!(
+        (d.frame, d.following.len(), d.following_lsns()),
+        (1, 2, Some((5, 7)))
+    );
 }
 
 #[test]
@@ -219,12 +230,29 @@ fn frames_of_another_store_or_a_newer_generation_are_reported() {
     j.store_id = ID;
     j.append(1, 1, &ws(1, 10)).unwrap();
     let bytes = std::fs::read(&p).unwrap();
-    let other = scan(&bytes, &Expect { generation: 4, owner: Owner::Id(7) });
+    let other = scan(
+        &bytes,
+        &Expect {
+            generation: 4,
+            owner: Owner::Id(7),
+        },
+    );
     assert!(other.frames.is_empty() && other.damage.is_none());
     assert_eq!(other.foreign.len(), 1);
     assert_eq!(other.foreign[0].0, Some(ID));
     // A store without an id (older build) does not own version 2 frames.
-    assert_eq!(scan(&bytes, &Expect { generation: 4, owner: Owner::Legacy }).foreign.len(), 1);
+    assert_eq!(
+        scan(
+            &bytes,
+            &Expect {
+                generation: 4,
+                owner: Owner::Legacy
+            }
+        )
+        .foreign
+        .len(),
+        1
+    );
     let older = scan(&bytes, &expect(3));
     assert_eq!((older.frames.len(), older.newer.len()), (0, 1));
     let newer_store = scan(&bytes, &expect(5));
@@ -243,7 +271,13 @@ fn version_1_frames_of_an_older_build_still_replay() {
         bytes.extend_from_slice(&buf);
     }
     bytes.extend_from_slice(&[0; 100]);
-    let s = scan(&bytes, &Expect { generation: 9, owner: Owner::Legacy });
+    let s = scan(
+        &bytes,
+        &Expect {
+            generation: 9,
+            owner: Owner::Legacy,
+        },
+    );
     assert!(s.is_clean() && s.torn.is_none());
     assert_eq!(s.frames.len(), 3);
     assert_eq!(s.frames[2].writes[0].2, Some(vec![3; 20]));

@@ -104,7 +104,9 @@ async fn damage_in_a_middle_frame_is_refused_then_repaired_both_ways() {
     std::fs::write(&wal_path, &wal).unwrap();
     let before = std::fs::read(&wal_path).unwrap();
 
-    let err = EmbeddedBackend::open(&img, opts()).err().expect("open must refuse");
+    let err = EmbeddedBackend::open(&img, opts())
+        .err()
+        .expect("open must refuse");
     let msg = err.to_string();
     assert!(matches!(err, botstore::Error::Corrupt(_)), "{msg}");
     for part in [
@@ -116,7 +118,11 @@ async fn damage_in_a_middle_frame_is_refused_then_repaired_both_ways() {
     ] {
         assert!(msg.contains(&part), "{part:?} missing from: {msg}");
     }
-    assert_eq!(std::fs::read(&wal_path).unwrap(), before, "a refused open wrote the journal");
+    assert_eq!(
+        std::fs::read(&wal_path).unwrap(),
+        before,
+        "a refused open wrote the journal"
+    );
     let files: Vec<_> = std::fs::read_dir(&img).unwrap().collect();
     assert_eq!(files.len(), 2, "a refused open created files");
 
@@ -135,7 +141,11 @@ async fn damage_in_a_middle_frame_is_refused_then_repaired_both_ways() {
 
     // Cut: k00..k19 survive, and the counters agree.
     let r = repair::repair(&img, Choice::CutAtDamage).unwrap();
-    assert_eq!(std::fs::read(&r.kept_as).unwrap(), before, "the original journal is kept");
+    assert_eq!(
+        std::fs::read(&r.kept_as).unwrap(),
+        before,
+        "the original journal is kept"
+    );
     let (found, items) = keys(&img).await;
     let want: Vec<String> = (0..20).map(|i| format!("k{i:02}")).collect();
     assert_eq!(found, want);
@@ -144,7 +154,10 @@ async fn damage_in_a_middle_frame_is_refused_then_repaired_both_ways() {
     // Skip: everything but k20 survives; the counters are rebuilt to match.
     repair::repair(&img2, Choice::SkipDamaged).unwrap();
     let (found, items) = keys(&img2).await;
-    let want: Vec<String> = (0..N).filter(|&i| i != 20).map(|i| format!("k{i:02}")).collect();
+    let want: Vec<String> = (0..N)
+        .filter(|&i| i != 20)
+        .map(|i| format!("k{i:02}"))
+        .collect();
     assert_eq!(found, want);
     assert_eq!(items, N as u64); // 39 + "warm"
 
@@ -159,9 +172,14 @@ async fn a_journal_without_its_database_refuses_to_open() {
     let (live, img) = (root.path().join("live"), root.path().join("img"));
     crash_image(&live, &img).await.close().unwrap();
     std::fs::remove_file(img.join("store.redb")).unwrap();
-    let err = EmbeddedBackend::open(&img, opts()).err().expect("must refuse");
+    let err = EmbeddedBackend::open(&img, opts())
+        .err()
+        .expect("must refuse");
     assert!(err.to_string().contains("store.redb is missing"), "{err}");
-    assert!(!img.join("store.redb").exists(), "a refused open created store.redb");
+    assert!(
+        !img.join("store.redb").exists(),
+        "a refused open created store.redb"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -172,8 +190,13 @@ async fn a_journal_of_another_store_refuses_to_open() {
     crash_image(&a, &img).await.close().unwrap();
     drop(open_store(&b, opts(), Default::default()).unwrap());
     std::fs::copy(img.join("wal.log"), b.join("wal.log")).unwrap();
-    let err = EmbeddedBackend::open(&b, opts()).err().expect("must refuse");
-    assert!(err.to_string().contains("belongs to another store"), "{err}");
+    let err = EmbeddedBackend::open(&b, opts())
+        .err()
+        .expect("must refuse");
+    assert!(
+        err.to_string().contains("belongs to another store"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -187,8 +210,13 @@ async fn an_older_database_with_a_newer_journal_refuses_to_open() {
     s.put(&ns(), "b", Value::json_text("2")).await.unwrap();
     std::fs::copy(live.join("wal.log"), old.join("wal.log")).unwrap();
     s.close().unwrap();
-    let err = EmbeddedBackend::open(&old, opts()).err().expect("must refuse");
-    assert!(err.to_string().contains("newer than the last checkpoint"), "{err}");
+    let err = EmbeddedBackend::open(&old, opts())
+        .err()
+        .expect("must refuse");
+    assert!(
+        err.to_string().contains("newer than the last checkpoint"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,7 @@ mod changes;
 mod export;
 mod import;
 mod items;
+pub mod repair;
 mod serve;
 mod stats;
 mod streams;
@@ -76,6 +77,13 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
         let flushed = out.flush().context("writing to stdout");
         return r.and(flushed);
     }
+    if let Command::Repair(a) = &cli.command {
+        // Repair works on the files: the store must not be opened first.
+        let mut out = BufWriter::new(io::stdout().lock());
+        let r = repair::run(&cli, a, &mut out);
+        let flushed = out.flush().context("writing to stdout");
+        return r.and(flushed);
+    }
     if let Command::Token(t) = &cli.command {
         let mut out = BufWriter::new(io::stdout().lock());
         let r = token::run(&cli, t, &mut out).await;
@@ -118,7 +126,11 @@ async fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write) -> anyhow::R
         Command::Import(a) => import::import(ctx, a, out).await,
         Command::Export(a) => export::export(ctx, a, out).await,
         // Handled in `run` (`bench` in `main`: it runs another binary).
-        Command::Bench(_) | Command::Serve(_) | Command::Token(_) | Command::Backup(_) => Ok(()),
+        Command::Bench(_)
+        | Command::Serve(_)
+        | Command::Token(_)
+        | Command::Backup(_)
+        | Command::Repair(_) => Ok(()),
     }
 }
 

@@ -34,7 +34,10 @@ pub fn describe_damage(d: &Damage) -> String {
 /// The error a refused open returns for `scan`, if it must refuse. A journal of another
 /// store or of a newer generation explains any damage it seems to have, so those come first.
 pub fn refusal(scan: &Scan, journal: &Path, dir: &Path) -> Option<Error> {
-    let repair = format!("run `botstore repair --data {}` to see the choices", dir.display());
+    let repair = format!(
+        "run `botstore repair --data {}` to see the choices",
+        dir.display()
+    );
     if let Some((id, s)) = scan.foreign.first() {
         let whose = match id {
             Some(id) => format!("store id {id:016x}"),
