@@ -85,7 +85,7 @@ pub struct Plan {
 impl Plan {
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "{}: keeps {} frame(s) ({} writes); loses ",
+            "{}: keeps {} frame(s) ({} records); loses ",
             self.choice.flag(),
             self.kept_frames,
             self.kept_writes
@@ -95,8 +95,8 @@ impl Plan {
             None => "an unknown number of frames (the bad frame's header is damaged)".into(),
         };
         s += &match self.lost_writes {
-            Some(n) => format!(", {n} writes"),
-            None => ", writes uncounted (a damaged frame cannot be read)".into(),
+            Some(n) => format!(", {n} key/value records"),
+            None => ", records uncounted (a damaged frame cannot be read)".into(),
         };
         let ranges: Vec<String> = self
             .lost_lsns
@@ -174,7 +174,7 @@ impl Inspection {
     pub fn report(&self) -> String {
         let s = &self.scan;
         let mut out = format!(
-            "journal {}: {} bytes, generation {}, {} frame(s) to replay ({} writes)",
+            "journal {}: {} bytes, generation {}, {} frame(s) to replay ({} records)",
             self.journal.display(),
             s.file_len,
             self.generation,
@@ -236,7 +236,7 @@ impl Inspection {
                     refused: None,
                     notes: {
                         notes.push(format!(
-                            "the {} valid frame(s) after the damage hold {} writes that are \
+                            "the {} valid frame(s) after the damage hold {} records that are \
                              lost too",
                             d.following.len(),
                             d.following_writes()

@@ -35,9 +35,9 @@ fn plan_json(p: &Plan) -> serde_json::Value {
     json!({
         "choice": p.choice.flag(),
         "kept_frames": p.kept_frames,
-        "kept_writes": p.kept_writes,
+        "kept_records": p.kept_writes,
         "lost_frames": p.lost_frames,
-        "lost_writes": p.lost_writes,
+        "lost_records": p.lost_writes,
         "lost_lsns": p.lost_lsns.iter().map(|(a, b)| json!({"first": a, "last": b})).collect::<Vec<_>>(),
         "possible": p.refused.is_none(),
         "refused": p.refused,

@@ -18,7 +18,7 @@ pub fn lsns(first: u64, last: u64) -> String {
 pub fn describe_damage(d: &Damage) -> String {
     let follows = match d.following_lsns() {
         Some((a, b)) => format!(
-            "{} valid frame(s) follow it (LSNs {}, {} writes)",
+            "{} valid frame(s) follow it (LSNs {}, {} records)",
             d.following.len(),
             lsns(a, b),
             d.following_writes()
