@@ -5,6 +5,9 @@
 //! counts. The end-to-end tests (a real store, damaged, refused, repaired) are in
 //! `journal_repair.rs`.
 
+// Test code: helpers outside #[test] fns unwrap too; a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use botstore::codec::Table;
 use botstore::kv::WriteSet;
 use botstore_embedded::journal::replay::{scan, Expect, Owner};
