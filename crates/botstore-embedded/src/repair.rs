@@ -124,10 +124,19 @@ pub fn inspect(dir: &Path) -> Result<Inspection> {
     let path = dir.join("store.redb");
     let journal_path = dir.join("wal.log");
     if !path.exists() {
-        return Err(Error::Storage(format!(
-            "{} is not a botstore data folder (no store.redb)",
-            dir.display()
-        )));
+        return Err(Error::Storage(if journal_path.exists() {
+            format!(
+                "{} is missing beside {}: repair cannot rebuild a store from its journal \
+                 alone; put store.redb back or restore a backup",
+                path.display(),
+                journal_path.display()
+            )
+        } else {
+            format!(
+                "{} is not a botstore data folder (no store.redb)",
+                dir.display()
+            )
+        }));
     }
     let bytes = journal::read_file(&journal_path)?;
     let db = open_db(&path, dir)?;

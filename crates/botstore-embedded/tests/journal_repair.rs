@@ -233,3 +233,35 @@ async fn a_torn_last_frame_is_dropped_and_the_store_opens() {
     let (found, _) = keys(&img).await;
     assert_eq!(found.len(), N - 1);
 }
+
+/// A damaged magic: the bad frame's header cannot be read, so the report cannot say how
+/// many frames the damaged bytes held, but the lost LSNs still follow from its neighbours.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_header_is_reported_as_an_unknown_frame_count() {
+    let root = tempfile::tempdir().unwrap();
+    let (live, img) = (root.path().join("live"), root.path().join("img"));
+    crash_image(&live, &img).await.close().unwrap();
+    let wal_path = img.join("wal.log");
+    let mut wal = std::fs::read(&wal_path).unwrap();
+    let offs = frame_offsets(&wal);
+    wal[offs[10]] ^= 0xFF;
+    std::fs::write(&wal_path, &wal).unwrap();
+    let msg = EmbeddedBackend::open(&img, opts())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("frame 10: no frame magic"), "{msg}");
+    assert!(msg.contains("29 valid frame(s)"), "{msg}");
+    let ins = repair::inspect(&img).unwrap();
+    let skip = ins.plan(Choice::SkipDamaged).unwrap();
+    assert_eq!(skip.lost_frames, None);
+    assert_eq!(skip.lost_lsns, vec![(Some(12), 12)]);
+    assert!(skip.describe().contains("unknown number of frames"));
+    let cut = ins.plan(Choice::CutAtDamage).unwrap();
+    assert_eq!(cut.lost_lsns, vec![(Some(12), N as u64 + 1)]);
+    repair::repair(&img, Choice::SkipDamaged).unwrap();
+    let (found, items) = keys(&img).await;
+    assert_eq!(found.len(), N - 1);
+    assert!(!found.contains(&"k10".to_string()));
+    assert_eq!(items, N as u64);
+}
