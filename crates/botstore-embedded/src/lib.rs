@@ -225,8 +225,8 @@ impl EmbeddedBackend {
                 offset = t.offset,
                 bytes = t.bytes,
                 frames_kept = scan.frames.len(),
-                "journal ends in a torn frame (an unacknowledged write cut short by a \
-                 crash): dropped"
+                "journal ends in a torn frame, dropped: a write cut short by a crash, never \
+                 acknowledged (damage to the last frame looks the same)"
             );
         }
         // Replay the journal, then start a new generation: stale frames are never replayed.
