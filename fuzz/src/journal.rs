@@ -3,12 +3,14 @@
 //! replay must stop cleanly at the first bad frame and never panic.
 
 use botstore::kv::WriteSet;
-use botstore_embedded::journal::{encode_frame, read_frames, Frame};
+use botstore_embedded::journal::replay::parse_header;
+use botstore_embedded::journal::{encode_frame, encode_frame_v1, read_frames, Frame};
 use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-/// Header bytes of a frame: magic, body_len, crc, generation, first and last LSN.
+/// Header bytes of a version 1 frame: magic, body_len, crc, generation, first and last
+/// LSN (a version 2 frame adds the store id; `parse_header` tells them apart).
 const HEADER: usize = 4 + 4 + 4 + 8 + 8 + 8;
 
 thread_local! {
@@ -48,11 +50,12 @@ pub fn check(data: &[u8]) {
 }
 
 /// Walk the bytes as consecutive frames (by their `body_len`) and set each one's CRC.
-fn fix_checksums(log: &mut [u8]) {
+pub fn fix_checksums(log: &mut [u8]) {
     let mut off = 0usize;
     while off + HEADER <= log.len() {
+        let header = parse_header(&log[off..]).map_or(HEADER, |h| h.header_len);
         let body_len = u32::from_le_bytes(log[off + 4..off + 8].try_into().unwrap()) as usize;
-        let Some(end) = (off + HEADER)
+        let Some(end) = (off + header)
             .checked_add(body_len)
             .filter(|&e| e <= log.len())
         else {
@@ -80,8 +83,8 @@ fn check_file(file: &File, scratch: &File, log: &[u8], generation: u64) {
         if i > 0 {
             assert_eq!(Some(f.first_lsn), frames[i - 1].last_lsn.checked_add(1));
         }
-        let body_len = u32::from_le_bytes(log[off + 4..off + 8].try_into().unwrap()) as usize;
-        let original = &log[off..off + HEADER + body_len];
+        let h = parse_header(&log[off..]).expect("a replayed frame has a header");
+        let original = &log[off..off + h.frame_len()];
 
         // Re-encode the writes the way the writer frames them (a WriteSet: ordered, one
         // write per key, the last one wins as it does when replay applies them in order).
@@ -89,7 +92,10 @@ fn check_file(file: &File, scratch: &File, log: &[u8], generation: u64) {
         for (t, k, v) in &f.writes {
             ws.insert((*t, k.clone()), v.clone());
         }
-        encode_frame(&mut buf, f.generation, f.first_lsn, f.last_lsn, &ws);
+        match h.store_id {
+            Some(id) => encode_frame(&mut buf, id, f.generation, f.first_lsn, f.last_lsn, &ws),
+            None => encode_frame_v1(&mut buf, f.generation, f.first_lsn, f.last_lsn, &ws),
+        }
         let canonical = f
             .writes
             .windows(2)

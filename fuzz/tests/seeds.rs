@@ -15,11 +15,12 @@ use botstore::kv::WriteSet;
 use botstore::{
     envelope, ChangeKind, Item, Namespace, NamespaceStats, StreamEntry, StreamInfo, Value, Version,
 };
-use botstore_fuzz::{journal, names, records, store_ops};
+use botstore_fuzz::{damaged, journal, names, records, store_ops};
 use std::path::{Path, PathBuf};
 
-const TARGETS: [&str; 4] = [
+const TARGETS: [&str; 5] = [
     "journal_replay",
+    "damaged_journal",
     "records",
     "names_and_cursors",
     "store_ops",
@@ -34,6 +35,10 @@ fn check(target: &str, data: &[u8]) {
         "journal_replay" => journal::check(data),
         "records" => records::check(data),
         "names_and_cursors" => names::check(data),
+        "damaged_journal" => {
+            let input = damaged::Input::arbitrary_take_rest(Unstructured::new(data)).unwrap();
+            damaged::run(&input);
+        }
         "store_ops" => {
             let input = store_ops::Input::arbitrary_take_rest(Unstructured::new(data)).unwrap();
             store_ops::run(&input);
@@ -83,7 +88,7 @@ fn ws(writes: &[Write]) -> WriteSet {
 
 fn frame(gen: u64, first: u64, last: u64, w: &WriteSet) -> Vec<u8> {
     let mut out = Vec::new();
-    botstore_embedded::journal::encode_frame(&mut out, gen, first, last, w);
+    botstore_embedded::journal::encode_frame(&mut out, 0x5eed, gen, first, last, w);
     out
 }
 

@@ -147,6 +147,16 @@ pub enum Command {
     /// (docs/BACKUP-FORMAT.md). Key: --password-file, BOTSTORE_BACKUP_PASSWORD or --key-file.
     #[command(subcommand)]
     Backup(crate::commands::backup::BackupCommand),
+    /// Inspect --data's journal after open refused it (damage in the middle, files that do
+    /// not belong together) and, with a choice and --yes, repair it.
+    ///
+    /// Without a choice: prints what it found and what each choice would keep and lose,
+    /// changes nothing, and exits 0 when the folder opens as it is, 4 when it does not.
+    /// --cut-at-damage keeps the frames before the damage; --skip-damaged also keeps the
+    /// valid frames after it and rebuilds the namespace counters and expiry index. Both
+    /// keep the original journal as wal.log.damaged-<unix time> and end with a
+    /// checkpoint. Embedded data folders only; the store must not be open elsewhere.
+    Repair(crate::commands::repair::RepairArgs),
 }
 
 #[derive(Debug, Args)]

@@ -51,7 +51,11 @@ async fn a_failed_fdatasync_fails_the_group_and_is_repaired_by_a_checkpoint() {
     b.writer.lock().unwrap().journal.fail_sync = None;
     let t = Instant::now();
     while b.write_block().is_some() {
-        assert!(t.elapsed() < Duration::from_secs(10), "never repaired");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "never repaired: {:?}",
+            b.write_block()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(

@@ -101,6 +101,8 @@ pub fn commit_memtable(shared: &Shared, mem: &MemTables, checkpoint: Option<u64>
     tables::apply_writes(&txn, mem.iter())?;
     if let Some(next) = checkpoint {
         tables::set_journal_generation(&txn, next)?;
+        // A store opened read-only on a full disk got its id only in memory.
+        tables::set_store_id(&txn, shared.store_id)?;
     }
     txn.commit().map_err(Error::storage)?;
     shared

@@ -27,6 +27,7 @@ pub mod journal;
 pub mod load;
 pub mod memtable;
 pub mod recovery;
+pub mod repair;
 pub mod tables;
 pub mod writer;
 
@@ -36,7 +37,7 @@ mod fault_tests;
 use botstore::backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
 use botstore::kv::KvRead;
 use botstore::{Error, Result};
-use journal::Journal;
+use journal::{replay, Journal};
 pub use load::{LoadOp, LoadReport, Loader};
 use redb::{Database, ReadableDatabase};
 use std::path::{Path, PathBuf};
@@ -140,6 +141,8 @@ pub struct Shared {
     db_ok: AtomicBool,
     /// Where `store.redb` is and its cache size, to reopen it.
     db_path: PathBuf,
+    /// The store's id, written into every journal frame and recorded by every checkpoint.
+    store_id: u64,
     cache_size: usize,
     /// Why writes are blocked (a copy of the writer's state, for readiness and metrics).
     blocked: Mutex<Option<faults::Blocked>>,
@@ -260,7 +263,21 @@ impl EmbeddedBackend {
             Error::Storage(format!("cannot create data folder {}: {e}", dir.display()))
         })?;
         let path = dir.join("store.redb");
+        let journal_path = dir.join("wal.log");
+        // Every check reads; nothing is written before they pass (a refused open leaves
+        // the folder as it was).
+        let journal_bytes = journal::read_file(&journal_path)?;
         if !path.exists() {
+            let any = replay::scan(
+                &journal_bytes,
+                &replay::Expect {
+                    generation: 0,
+                    owner: replay::Owner::Any,
+                },
+            );
+            if any.any_valid_frames() {
+                return Err(journal::checks::missing_database(&any, &journal_path, &dir));
+            }
             create_database_file(&dir, &path)?;
         }
         let db = open_database(&path, opts.cache_size).map_err(|e| match e {
@@ -273,19 +290,46 @@ impl EmbeddedBackend {
                 Error::storage(e),
             ),
         })?;
+        let (generation, store_id) = {
+            let r = db.begin_read().map_err(Error::storage)?;
+            (tables::journal_generation(&r)?, tables::store_id(&r)?)
+        };
+        let scan = replay::scan(
+            &journal_bytes,
+            &replay::Expect {
+                generation,
+                owner: store_id.map_or(replay::Owner::Legacy, replay::Owner::Id),
+            },
+        );
+        drop(journal_bytes);
+        if let Some(e) = journal::checks::refusal(&scan, &journal_path, &dir) {
+            return Err(e);
+        }
+        if let Some(t) = scan.torn {
+            tracing::warn!(
+                journal = %journal_path.display(),
+                offset = t.offset,
+                bytes = t.bytes,
+                frames_kept = scan.frames.len(),
+                "journal ends in a torn frame, dropped: a write cut short by a crash, never \
+                 acknowledged (damage to the last frame looks the same)"
+            );
+        }
         // Replay the journal, then start a new generation: stale frames are never replayed.
-        let generation = tables::journal_generation(&db.begin_read().map_err(Error::storage)?)?;
-        let journal_path = dir.join("wal.log");
         let mut journal = Journal::open_file(&journal_path, opts.journal_capacity, generation)?;
+        let store_id = store_id.unwrap_or_else(tables::new_store_id);
+        journal.store_id = store_id;
         let allocated = journal.ensure_allocated();
-        let (frames, end) = journal::read_frames(journal.file(), generation)?;
+        let end = scan.end;
+        let frames = scan.frames;
         let recovered = (frames.len(), frames.iter().map(|f| f.writes.len()).sum());
         let next = generation + 1;
-        let replayed = allocated.and_then(|()| replay_commit(&db, &frames, next));
+        let replayed = allocated.and_then(|()| replay_commit(&db, &frames, next, store_id));
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
             db_ok: AtomicBool::new(true),
             db_path: path,
+            store_id,
             cache_size: opts.cache_size,
             blocked: Mutex::new(None),
             mem: RwLock::new(Memtables::default()),
@@ -447,7 +491,7 @@ fn open_database(path: &Path, cache_size: usize) -> Result<Database, redb::Datab
 }
 
 /// The replay, the table creation and the generation bump as one `Immediate` commit.
-fn replay_commit(db: &Database, frames: &[journal::Frame], next: u64) -> Result<()> {
+fn replay_commit(db: &Database, frames: &[journal::Frame], next: u64, store_id: u64) -> Result<()> {
     let what = "cannot commit the journal's replay";
     let mut txn = db
         .begin_write()
@@ -467,6 +511,7 @@ fn replay_commit(db: &Database, frames: &[journal::Frame], next: u64) -> Result<
             )?;
         }
         tables::seal_unchecked_records(&txn)?;
+        tables::set_store_id(&txn, store_id)?;
         tables::set_journal_generation(&txn, next)
     });
     r.and_then(|()| txn.commit().map_err(Error::storage))

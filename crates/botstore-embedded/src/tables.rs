@@ -113,6 +113,58 @@ pub fn seal_unchecked_records(txn: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
+/// [`ENGINE_META`] key: the store's id (be64, random, set by the first open of a build that
+/// has ids). Every journal frame carries it, so a journal from another store is noticed.
+pub const META_STORE_ID: &[u8] = b"store_id";
+
+/// The store's id, `None` for a store last opened by a build without ids.
+pub fn store_id(txn: &ReadTransaction) -> Result<Option<u64>> {
+    match txn.open_table(ENGINE_META) {
+        Ok(tab) => match tab.get(META_STORE_ID).map_err(Error::storage)? {
+            Some(g) => Ok(Some(botstore::codec::be64(g.value())?)),
+            None => Ok(None),
+        },
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(Error::storage(e)),
+    }
+}
+
+/// Record the store's id.
+pub fn set_store_id(txn: &WriteTransaction, id: u64) -> Result<()> {
+    txn.open_table(ENGINE_META)
+        .map_err(Error::storage)?
+        .insert(META_STORE_ID, &id.to_be_bytes()[..])
+        .map_err(Error::storage)?;
+    Ok(())
+}
+
+/// A new random store id (never 0). `RandomState` is seeded from the operating system's
+/// randomness once per process and advanced per instance, so no random crate is needed.
+pub fn new_store_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}
+
+/// The store's last LSN as redb holds it (the prefix of the `meta` record: 8 bytes,
+/// big-endian), `None` when there is none. Used only to report LSN ranges.
+pub fn last_lsn(txn: &ReadTransaction) -> Result<Option<u64>> {
+    match txn.open_table(def(Table::Meta)) {
+        Ok(tab) => Ok(tab
+            .get(botstore::codec::META_LAST_LSN)
+            .map_err(Error::storage)?
+            .and_then(|g| Some(u64::from_be_bytes(g.value().get(..8)?.try_into().ok()?)))),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(Error::storage(e)),
+    }
+}
+
 /// A read view: a redb read transaction with tables opened on first use.
 pub struct RedbView {
     txn: ReadTransaction,

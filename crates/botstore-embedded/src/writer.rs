@@ -344,6 +344,11 @@ impl Writer {
             g.shared.metrics.count_failure(e);
         }
         drop(g);
+        if r.is_err() {
+            // The upkeep thread may be asleep until a distant checkpoint: a blocked writer
+            // needs it for the retries every 500 ms.
+            self.wake.notify_one();
+        }
         let wake = r?;
         if wake {
             self.wake.notify_one();

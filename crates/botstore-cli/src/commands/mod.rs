@@ -7,6 +7,7 @@ mod changes;
 mod export;
 mod import;
 mod items;
+pub mod repair;
 mod serve;
 mod stats;
 mod streams;
@@ -74,6 +75,13 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     if let Command::Backup(b) = &cli.command {
         let mut out = BufWriter::new(io::stdout().lock());
         let r = backup::run(&cli, b, &mut out).await;
+        let flushed = out.flush().context("writing to stdout");
+        return r.and(flushed);
+    }
+    if let Command::Repair(a) = &cli.command {
+        // Repair works on the files: the store must not be opened first.
+        let mut out = BufWriter::new(io::stdout().lock());
+        let r = repair::run(&cli, a, &mut out);
         let flushed = out.flush().context("writing to stdout");
         return r.and(flushed);
     }
@@ -147,7 +155,8 @@ async fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write) -> anyhow::R
         | Command::Serve(_)
         | Command::Token(_)
         | Command::Backup(_)
-        | Command::Verify(_) => Ok(()),
+        | Command::Verify(_)
+        | Command::Repair(_) => Ok(()),
     }
 }
 
