@@ -18,7 +18,10 @@
 #![deny(unsafe_code)]
 
 pub mod checkpoint;
+#[cfg(feature = "faults")]
+pub mod faults;
 pub mod flusher;
+pub mod io;
 pub mod journal;
 pub mod load;
 pub mod memtable;
@@ -51,6 +54,9 @@ pub struct EmbeddedOptions {
     pub checkpoint_interval: Duration,
     /// Memtable bytes after which the writer commits them to redb (default 16 MiB).
     pub memtable_bytes: usize,
+    /// How the engine opens `wal.log` and `store.redb` (default: the plain files; tests
+    /// with the `faults` feature pass a fault-injecting layer).
+    pub files: io::FileLayer,
 }
 
 impl Default for EmbeddedOptions {
@@ -61,6 +67,7 @@ impl Default for EmbeddedOptions {
             journal_capacity: 64 << 20,
             checkpoint_interval: Duration::from_secs(5),
             memtable_bytes: 16 << 20,
+            files: io::FileLayer::Plain,
         }
     }
 }
@@ -179,9 +186,9 @@ impl EmbeddedBackend {
         if !path.exists() {
             create_database_file(&dir, &path)?;
         }
-        let db = Database::builder()
-            .set_cache_size(opts.cache_size)
-            .open(&path)
+        let db = opts
+            .files
+            .open_database(Database::builder().set_cache_size(opts.cache_size), &path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
                     "data folder {} is in use by another botstore process",
@@ -192,7 +199,12 @@ impl EmbeddedBackend {
         // Replay the journal, then start a new generation: stale frames are never replayed.
         let generation = tables::journal_generation(&db.begin_read().map_err(Error::storage)?)?;
         let journal_path = dir.join("wal.log");
-        let journal = Journal::open(&journal_path, opts.journal_capacity, generation)?;
+        let journal = Journal::open_with(
+            &opts.files,
+            &journal_path,
+            opts.journal_capacity,
+            generation,
+        )?;
         let (frames, _) = journal::read_frames(journal.file(), generation)?;
         let recovered = (frames.len(), frames.iter().map(|f| f.writes.len()).sum());
         let next = generation + 1;

@@ -16,10 +16,10 @@
 //! continuity hold; the first frame that fails any of them is the end of the log (a torn
 //! write, zeroes, or a frame left from an older generation).
 
+use crate::io::{DataFile, FileKind, FileLayer, JournalFile};
 use botstore::codec::Table;
 use botstore::kv::WriteSet;
 use botstore::{Error, Result};
-use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -101,7 +101,7 @@ fn decode_body(generation: u64, first_lsn: u64, last_lsn: u64, body: &[u8]) -> O
 }
 
 /// Read every valid frame of `generation` from the start of the file, in order.
-pub fn read_frames(file: &File, generation: u64) -> Result<(Vec<Frame>, u64)> {
+pub fn read_frames(file: &impl JournalFile, generation: u64) -> Result<(Vec<Frame>, u64)> {
     let len = file.metadata().map_err(Error::storage)?.len();
     let mut off = 0u64;
     let mut frames: Vec<Frame> = Vec::new();
@@ -140,7 +140,7 @@ pub fn read_frames(file: &File, generation: u64) -> Result<(Vec<Frame>, u64)> {
 
 /// The journal file, positioned for writing.
 pub struct Journal {
-    file: File,
+    file: DataFile,
     /// Where the next frame goes.
     offset: u64,
     /// Bytes of the file that exist (zero-filled or written).
@@ -157,12 +157,18 @@ impl Journal {
     /// [`GROW_STEP`], ahead of the write offset: frames then overwrite allocated blocks, so
     /// `fdatasync` has no file-size metadata to write except once per step.
     pub fn open(path: &Path, capacity: u64, generation: u64) -> Result<Journal> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
+        Self::open_with(&FileLayer::Plain, path, capacity, generation)
+    }
+
+    /// [`Journal::open`] through a file layer.
+    pub fn open_with(
+        layer: &FileLayer,
+        path: &Path,
+        capacity: u64,
+        generation: u64,
+    ) -> Result<Journal> {
+        let file = layer
+            .open_file(path, FileKind::Journal)
             .map_err(|e| Error::Storage(format!("cannot open journal {}: {e}", path.display())))?;
         let allocated = file.metadata().map_err(Error::storage)?.len();
         let mut j = Journal {
@@ -199,7 +205,7 @@ impl Journal {
         Ok(())
     }
 
-    pub fn file(&self) -> &File {
+    pub fn file(&self) -> &DataFile {
         &self.file
     }
 
