@@ -27,7 +27,7 @@
 //! Bit flips are separate tests (`flips_*`): until records carry checksums (issue 11 point
 //! 1) a flipped value can be served as genuine, so they are ignored for now.
 //!
-//! Cases: `FAULT_CASES` (default 64 per test); `FAULT_SEED` fixes the fault plan's seed.
+//! Cases: `FAULT_CASES` (default 200 per test); `FAULT_SEED` fixes the fault plan's seed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -518,7 +518,7 @@ fn cases() -> u32 {
     std::env::var("FAULT_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+        .unwrap_or(200)
 }
 
 fn run(flips: bool) {
@@ -585,4 +585,16 @@ fn no_faults_no_errors_and_nothing_acknowledged_is_lost() {
         })
         .collect();
     rt.block_on(run_case(1, false, &steps)).unwrap();
+}
+
+/// The store's own model check (botstore-core's conformance model) passes with every file
+/// operation going through the fault layer, its plan empty: the layer changes nothing.
+#[test]
+fn the_conformance_model_passes_through_the_layer() {
+    botstore::conformance::model_check(|opts| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Faults::new(7);
+        let b = EmbeddedBackend::open(dir.path(), options(&faults)).unwrap();
+        Store::with_options(botstore::conformance::keep_alive(b, dir), opts)
+    });
 }
