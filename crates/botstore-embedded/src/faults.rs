@@ -182,9 +182,10 @@ pub struct Faults {
     state: Mutex<State>,
 }
 
-fn os_error(code: i32, what: String) -> io::Error {
-    let e = io::Error::from_raw_os_error(code);
-    io::Error::new(e.kind(), format!("{e} (injected: {what})"))
+/// The real OS error (`raw_os_error` and `kind` as the kernel's): the engine cannot tell
+/// an injected fault from a real one. What fired is in [`Faults::fired`].
+fn os_error(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
 }
 
 const EIO: i32 = 5;
@@ -299,14 +300,13 @@ impl FaultyFile {
     fn enter(&self) -> io::Result<MutexGuard<'_, State>> {
         let s = self.faults.lock();
         if s.epoch != self.epoch {
-            return Err(os_error(EIO, "the process crashed".into()));
+            return Err(os_error(EIO));
         }
         Ok(s)
     }
 
-    fn fail(&self, fault: Fault, op: Op) -> io::Error {
-        let code = if fault == Fault::NoSpace { ENOSPC } else { EIO };
-        os_error(code, format!("{fault:?} on {:?} {op:?}", self.kind))
+    fn fail(&self, fault: Fault) -> io::Error {
+        os_error(if fault == Fault::NoSpace { ENOSPC } else { EIO })
     }
 
     /// Write `data` at `off`, logging what it replaces until the next sync.
@@ -338,7 +338,7 @@ impl FaultyFile {
                 }
                 Ok(n)
             }
-            Some(f) => Err(self.fail(f, Op::Read)),
+            Some(f) => Err(self.fail(f)),
             None => self.file.read_at(buf, offset),
         }
     }
@@ -358,9 +358,9 @@ impl FaultyFile {
             Some(Fault::Torn) => {
                 let n = s.below(buf.len() as u64) as usize;
                 self.logged_write(&mut s, &buf[..n], offset)?;
-                return Err(self.fail(Fault::Torn, Op::Write));
+                return Err(self.fail(Fault::Torn));
             }
-            Some(f) => return Err(self.fail(f, Op::Write)),
+            Some(f) => return Err(self.fail(f)),
         }
         Ok(buf.len())
     }
@@ -370,7 +370,7 @@ impl FaultyFile {
     pub fn sync_data(&self) -> io::Result<()> {
         let mut s = self.enter()?;
         if let Some(f) = s.decide(self.kind, Op::Sync) {
-            return Err(self.fail(f, Op::Sync));
+            return Err(self.fail(f));
         }
         s.pending.remove(&self.path);
         Ok(())
@@ -379,7 +379,7 @@ impl FaultyFile {
     pub fn set_len(&self, len: u64) -> io::Result<()> {
         let mut s = self.enter()?;
         if let Some(f) = s.decide(self.kind, Op::SetLen) {
-            return Err(self.fail(f, Op::SetLen));
+            return Err(self.fail(f));
         }
         let old_len = self.file.metadata()?.len();
         let mut old_tail = vec![0u8; old_len.saturating_sub(len) as usize];
@@ -431,5 +431,107 @@ impl redb::StorageBackend for FaultyBackend {
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.0.write_at(data, offset).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Arc<Faults>, FaultyFile, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let faults = Faults::new(1);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
+        let f = faults.wrap(file, &path, FileKind::Journal);
+        (dir, faults, f, path)
+    }
+
+    #[test]
+    fn a_crash_drops_what_was_not_synced_and_kills_old_handles() {
+        let (_dir, faults, f, path) = setup();
+        f.write_at(b"hello world", 0).unwrap();
+        f.sync_data().unwrap();
+        f.write_at(b"HELLO", 0).unwrap();
+        f.write_at(b"!!", 11).unwrap();
+        f.set_len(20).unwrap();
+        assert_eq!(faults.crash(Loss::All).unwrap(), 3);
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+        let e = f.write_at(b"x", 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(EIO));
+        assert!(f.sync_data().is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn a_random_loss_keeps_a_subset_in_order() {
+        for seed in 0..20 {
+            let (_dir, faults, f, path) = setup();
+            *faults.lock() = State {
+                rng: seed,
+                ..State::default()
+            };
+            let f = faults.wrap(f.file, &path, FileKind::Journal);
+            f.write_at(b"aaaa", 0).unwrap();
+            f.write_at(b"bb", 1).unwrap();
+            let dropped = faults.crash(Loss::Random).unwrap();
+            let got = std::fs::read(&path).unwrap();
+            let want: &[&[u8]] = match dropped {
+                0 => &[b"abba"],
+                1 => &[b"aaaa", b"\0bb"],
+                _ => &[b""],
+            };
+            assert!(want.contains(&got.as_slice()), "{dropped} {got:?}");
+        }
+    }
+
+    #[test]
+    fn rules_fire_by_file_op_and_count() {
+        let (_dir, faults, f, _path) = setup();
+        faults.add(Rule {
+            fault: Fault::NoSpace,
+            file: Some(FileKind::Journal),
+            op: Some(Op::Write),
+            after_op: 3,
+            chance: 1.0,
+            times: Some(1),
+        });
+        f.write_at(b"a", 0).unwrap(); // op 1
+        f.sync_data().unwrap(); // op 2
+        let e = f.write_at(b"b", 1).unwrap_err(); // op 3
+        assert_eq!(e.raw_os_error(), Some(ENOSPC));
+        f.write_at(b"b", 1).unwrap(); // fired once already
+        faults.add(Rule::always(Fault::Torn));
+        assert!(f.write_at(b"cccc", 2).is_err());
+        faults.clear();
+        f.write_at(b"d", 6).unwrap();
+        assert_eq!(faults.fired().len(), 2);
+        assert_eq!(faults.ops(), 6);
+    }
+
+    #[test]
+    fn flips_change_one_bit() {
+        let (_dir, faults, f, path) = setup();
+        faults.add(Rule::always(Fault::FlipOnWrite));
+        f.write_at(&[0u8; 8], 0).unwrap();
+        let stored = std::fs::read(&path).unwrap();
+        assert_eq!(stored.iter().map(|b| b.count_ones()).sum::<u32>(), 1);
+        faults.clear();
+        faults.add(Rule::always(Fault::FlipOnRead));
+        let mut buf = [0u8; 8];
+        assert_eq!(f.read_at(&mut buf, 0).unwrap(), 8);
+        let diff: u32 = buf
+            .iter()
+            .zip(&stored)
+            .map(|(a, b)| (a ^ b).count_ones())
+            .sum();
+        assert_eq!(diff, 1);
+        assert_eq!(std::fs::read(&path).unwrap(), stored);
     }
 }

@@ -5,6 +5,8 @@
 //!   [`flusher`]: the thread that commits full memtables to redb; [`checkpoint`]: durable
 //!   redb commits that recycle the journal.
 //! * [`tables`]: the store's tables in redb and read views over redb read transactions.
+//! * [`io`]: the one seam both files are opened through (plain files in production; the
+//!   fault-injecting `faults` module with the `faults` feature, for tests).
 //!
 //! Why a journal in front of redb: a redb commit with `Durability::Immediate` costs more than
 //! one flush (about 0.42x the disk's `fdatasync` rate on the reference machine), so single
