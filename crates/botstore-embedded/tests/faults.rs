@@ -143,10 +143,11 @@ fn key_name(k: usize) -> String {
     format!("k{k}")
 }
 
-fn options(faults: &Arc<Faults>) -> EmbeddedOptions {
+/// `cache_size` 0: redb reads every page through the layer (read faults bite), slower.
+fn options(faults: &Arc<Faults>, cache_size: usize) -> EmbeddedOptions {
     EmbeddedOptions {
         durability: Durability::Immediate,
-        cache_size: 1 << 20,
+        cache_size,
         // Small: checkpoints (journal full) and flushes to redb happen within a case.
         journal_capacity: 64 << 10,
         memtable_bytes: 4 << 10,
@@ -182,6 +183,8 @@ struct Harness {
     fired_mark: usize,
     /// Flips are on: stored bytes may be damaged, an open may fail for good.
     flips: bool,
+    /// redb's cache size for this case.
+    cache: usize,
     counter: u64,
     log: Vec<String>,
 }
@@ -189,7 +192,7 @@ struct Harness {
 type Res = std::result::Result<(), String>;
 
 impl Harness {
-    fn new(seed: u64, flips: bool) -> Self {
+    fn new(seed: u64, flips: bool, cache: usize) -> Self {
         let mut model = BTreeMap::new();
         for n in 0..NSS.len() {
             for k in 0..KEYS {
@@ -206,6 +209,7 @@ impl Harness {
             active: false,
             fired_mark: 0,
             flips,
+            cache,
             counter: 0,
             log: Vec::new(),
         }
@@ -262,7 +266,7 @@ impl Harness {
     fn try_open(&mut self) -> botstore::Result<()> {
         let b = Arc::new(EmbeddedBackend::open(
             self.dir.path(),
-            options(&self.faults),
+            options(&self.faults, self.cache),
         )?);
         self.store = Some(Store::with_options(
             Arc::clone(&b) as Arc<dyn botstore::Backend>,
@@ -489,8 +493,8 @@ impl Harness {
     }
 }
 
-async fn run_case(seed: u64, flips: bool, steps: &[Step]) -> Res {
-    let mut h = Harness::new(seed, flips);
+async fn run_case(seed: u64, flips: bool, cache: usize, steps: &[Step]) -> Res {
+    let mut h = Harness::new(seed, flips, cache);
     let mut r = h.open().await;
     for (i, s) in steps.iter().enumerate() {
         if r.is_err() {
@@ -535,10 +539,15 @@ fn run(flips: bool) {
     let fixed: Option<u64> = std::env::var("FAULT_SEED")
         .ok()
         .and_then(|v| v.parse().ok());
-    let strategy = (any::<u64>(), prop::collection::vec(step(flips), 1..40));
-    let r = runner.run(&strategy, |(seed, steps)| {
+    let cache = prop_oneof![Just(0usize), Just(1usize << 20)];
+    let strategy = (
+        any::<u64>(),
+        cache,
+        prop::collection::vec(step(flips), 1..40),
+    );
+    let r = runner.run(&strategy, |(seed, cache, steps)| {
         let seed = fixed.unwrap_or(seed);
-        rt.block_on(run_case(seed, flips, &steps))
+        rt.block_on(run_case(seed, flips, cache, &steps))
             .map_err(|e| TestCaseError::fail(format!("seed {seed}: {e}")))
     });
     eprintln!("fault runs: {TALLY:?}");
@@ -584,7 +593,7 @@ fn no_faults_no_errors_and_nothing_acknowledged_is_lost() {
             v
         })
         .collect();
-    rt.block_on(run_case(1, false, &steps)).unwrap();
+    rt.block_on(run_case(1, false, 0, &steps)).unwrap();
 }
 
 /// The store's own model check (botstore-core's conformance model) passes with every file
@@ -594,7 +603,7 @@ fn the_conformance_model_passes_through_the_layer() {
     botstore::conformance::model_check(|opts| async move {
         let dir = tempfile::tempdir().unwrap();
         let faults = Faults::new(7);
-        let b = EmbeddedBackend::open(dir.path(), options(&faults)).unwrap();
+        let b = EmbeddedBackend::open(dir.path(), options(&faults, 1 << 20)).unwrap();
         Store::with_options(botstore::conformance::keep_alive(b, dir), opts)
     });
 }
