@@ -1,63 +1,31 @@
-//! Faults under the engine (issue 11, point 5): random operations against the embedded store
-//! opened on the fault-injecting file layer (`botstore_embedded::faults`) and against a
-//! small model of what was acknowledged, with faults switched on and off at random points,
-//! simulated power losses (unsynced writes dropped, all or some) and reopens. Asserted on
-//! every run:
-//!
-//! * no read returns bytes that were never written to that key: a `get` or `scan` returns
-//!   exactly an acknowledged value, or one of the values of writes that failed ambiguously
-//!   (see below), or fails with a typed storage error while a fault is active or has fired;
-//! * an acknowledged write survives every crash and reopen: after it, the key reads as that
-//!   value (or a later one), or the open or the read fails loudly;
-//! * when the faults clear, a clean reopen (and, for faults that do not damage stored bytes,
-//!   the open itself) succeeds, reads match the model, and new writes work, are read back
-//!   exactly, and survive a power loss.
-//!
-//! What is assumed of a failed write: an error from a write while faults are active (or
-//! after one fired in this open, since the writer then stops until a reopen) is ambiguous:
-//! the write may or may not have happened, so the key may read as its old or its new value
-//! from then on (a journal frame can be on disk even though its `fdatasync` failed, and a
-//! flush failure is reported on the write that finds it, after that write was journaled).
-//! A failed write may also take effect later, until the next open, unless a later
-//! acknowledged write to the same key supersedes it (frames replay in order); an
-//! acknowledged delete of a key the store saw absent writes nothing and supersedes nothing.
-//! Errors must be storage errors (`Storage`, `NoSpace`, `ReadOnly`, `Closed`, `Corrupt`),
-//! never a semantic one. Without faults, no operation may fail.
-//!
-//! Bit flips are separate tests (`flips_*`): until records carry checksums (issue 11 point
-//! 1) a flipped value can be served as genuine, so they are ignored for now.
-//!
-//! Cases: `FAULT_CASES` (default 200 per test); `FAULT_SEED` fixes the fault plan's seed.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The model and the harness of the fault tests (see main.rs).
 
 use botstore::{Error, Namespace, Precondition, Scan, Store, StoreOptions, Value};
 use botstore_embedded::faults::{Fault, Faults, Loss, Rule};
 use botstore_embedded::io::{FileKind, FileLayer};
 use botstore_embedded::{Durability, EmbeddedBackend, EmbeddedOptions};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+pub const NSS: [&str; 2] = ["a", "b"];
+pub const KEYS: usize = 4;
+pub const CT: &str = "application/octet-stream";
 
-const NSS: [&str; 2] = ["a", "b"];
-const KEYS: usize = 4;
-const CT: &str = "application/octet-stream";
-
-/// What the runs exercised (printed at the end, so a plan that never bites is noticed).
+/// What the runs exercised, over every test of this binary so far (printed at the end of
+/// each, so a plan that never bites is noticed).
 #[derive(Default, Debug)]
-struct Tally {
-    fired: AtomicUsize,
-    ambiguous_writes: AtomicUsize,
-    failed_reads: AtomicUsize,
-    failed_opens: AtomicUsize,
-    dropped_writes: AtomicUsize,
-    acknowledged: AtomicUsize,
+pub struct Tally {
+    pub fired: AtomicUsize,
+    pub ambiguous_writes: AtomicUsize,
+    pub failed_reads: AtomicUsize,
+    pub failed_opens: AtomicUsize,
+    pub dropped_writes: AtomicUsize,
+    pub acknowledged: AtomicUsize,
 }
 
-static TALLY: Tally = Tally {
+pub static TALLY: Tally = Tally {
     fired: AtomicUsize::new(0),
     ambiguous_writes: AtomicUsize::new(0),
     failed_reads: AtomicUsize::new(0),
@@ -66,12 +34,12 @@ static TALLY: Tally = Tally {
     acknowledged: AtomicUsize::new(0),
 };
 
-fn count(c: &AtomicUsize, n: usize) {
+pub fn count(c: &AtomicUsize, n: usize) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
 #[derive(Clone, Debug)]
-enum Step {
+pub enum Step {
     Put {
         ns: usize,
         key: usize,
@@ -103,7 +71,7 @@ enum Step {
     Reopen,
 }
 
-fn fault(flips: bool) -> BoxedStrategy<Fault> {
+pub fn fault(flips: bool) -> BoxedStrategy<Fault> {
     if flips {
         prop_oneof![Just(Fault::FlipOnRead), Just(Fault::FlipOnWrite)].boxed()
     } else {
@@ -111,7 +79,14 @@ fn fault(flips: bool) -> BoxedStrategy<Fault> {
     }
 }
 
-fn step(flips: bool) -> impl Strategy<Value = Step> {
+pub fn step(flips: bool, relaxed: bool) -> impl Strategy<Value = Step> {
+    // Relaxed durability may lose acknowledged writes in a power loss (up to `max_loss`),
+    // never in a process crash.
+    let loss = if relaxed {
+        Just(Loss::None).boxed()
+    } else {
+        prop_oneof![Just(Loss::All), Just(Loss::Random), Just(Loss::None)].boxed()
+    };
     let file = prop_oneof![
         Just(None),
         Just(Some(FileKind::Journal)),
@@ -126,27 +101,33 @@ fn step(flips: bool) -> impl Strategy<Value = Step> {
         2 => (fault(flips), file, prop_oneof![Just(100u8), 1..50u8], prop::option::of(1..4u8))
             .prop_map(|(fault, file, percent, times)| Step::FaultOn { fault, file, percent, times }),
         2 => Just(Step::FaultOff),
-        1 => prop_oneof![Just(Loss::All), Just(Loss::Random), Just(Loss::None)].prop_map(Step::Crash),
+        1 => loss.prop_map(Step::Crash),
         1 => Just(Step::Reopen),
     ]
 }
 
-type Key = (usize, usize);
+pub type Key = (usize, usize);
 /// What a key may read as: one value once settled, several after ambiguous failures.
-type Possible = Vec<Option<Vec<u8>>>;
+pub type Possible = Vec<Option<Vec<u8>>>;
 
-fn ns(i: usize) -> Namespace {
+pub fn ns(i: usize) -> Namespace {
     Namespace::new(["f", NSS[i]])
 }
 
-fn key_name(k: usize) -> String {
+pub fn key_name(k: usize) -> String {
     format!("k{k}")
 }
 
 /// `cache_size` 0: redb reads every page through the layer (read faults bite), slower.
-fn options(faults: &Arc<Faults>, cache_size: usize) -> EmbeddedOptions {
+pub fn options(faults: &Arc<Faults>, cache_size: usize, relaxed: bool) -> EmbeddedOptions {
     EmbeddedOptions {
-        durability: Durability::Immediate,
+        durability: if relaxed {
+            Durability::Relaxed {
+                max_loss: Duration::from_millis(2),
+            }
+        } else {
+            Durability::Immediate
+        },
         cache_size,
         // Small: checkpoints (journal full) and flushes to redb happen within a case.
         journal_capacity: 64 << 10,
@@ -157,7 +138,7 @@ fn options(faults: &Arc<Faults>, cache_size: usize) -> EmbeddedOptions {
     }
 }
 
-fn storage_error(e: &Error) -> bool {
+pub fn storage_error(e: &Error) -> bool {
     matches!(
         e,
         Error::Storage(_)
@@ -168,31 +149,33 @@ fn storage_error(e: &Error) -> bool {
     )
 }
 
-struct Harness {
-    dir: tempfile::TempDir,
-    faults: Arc<Faults>,
-    backend: Option<Arc<EmbeddedBackend>>,
-    store: Option<Store>,
-    model: BTreeMap<Key, Possible>,
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub faults: Arc<Faults>,
+    pub backend: Option<Arc<EmbeddedBackend>>,
+    pub store: Option<Store>,
+    pub model: BTreeMap<Key, Possible>,
     /// Values of writes that failed since the last open: each may still take effect until
     /// the next open, unless a later acknowledged write to its key supersedes it.
-    pending: BTreeMap<Key, Possible>,
+    pub pending: BTreeMap<Key, Possible>,
     /// Rules are active.
-    active: bool,
+    pub active: bool,
     /// Faults fired since the last open (errors may follow).
-    fired_mark: usize,
+    pub fired_mark: usize,
     /// Flips are on: stored bytes may be damaged, an open may fail for good.
-    flips: bool,
+    pub flips: bool,
     /// redb's cache size for this case.
-    cache: usize,
-    counter: u64,
-    log: Vec<String>,
+    pub cache: usize,
+    /// `Durability::Relaxed` (crashes are process crashes only).
+    pub relaxed: bool,
+    pub counter: u64,
+    pub log: Vec<String>,
 }
 
-type Res = std::result::Result<(), String>;
+pub type Res = std::result::Result<(), String>;
 
 impl Harness {
-    fn new(seed: u64, flips: bool, cache: usize) -> Self {
+    pub fn new(seed: u64, flips: bool, cache: usize, relaxed: bool) -> Self {
         let mut model = BTreeMap::new();
         for n in 0..NSS.len() {
             for k in 0..KEYS {
@@ -210,21 +193,22 @@ impl Harness {
             fired_mark: 0,
             flips,
             cache,
+            relaxed,
             counter: 0,
             log: Vec::new(),
         }
     }
 
-    fn errors_allowed(&self) -> bool {
+    pub fn errors_allowed(&self) -> bool {
         self.active || self.faults.fired().len() > self.fired_mark
     }
 
-    fn store(&self) -> std::result::Result<&Store, String> {
+    pub fn store(&self) -> std::result::Result<&Store, String> {
         self.store.as_ref().ok_or_else(|| "no store".to_string())
     }
 
     /// A failed operation: fine (and typed) under faults, a failure otherwise.
-    fn check_error(&self, what: &str, e: &Error) -> Res {
+    pub fn check_error(&self, what: &str, e: &Error) -> Res {
         if !storage_error(e) {
             return Err(format!("{what}: not a storage error: {e:?}"));
         }
@@ -234,7 +218,7 @@ impl Harness {
         Ok(())
     }
 
-    fn value(&mut self, len: u16) -> Vec<u8> {
+    pub fn value(&mut self, len: u16) -> Vec<u8> {
         self.counter += 1;
         let head = format!("value {} ", self.counter);
         head.bytes().cycle().take(len as usize).collect()
@@ -242,7 +226,7 @@ impl Harness {
 
     /// Close (or abandon, after a crash) the running store and wait until nothing of it
     /// holds the files.
-    fn shut(&mut self) {
+    pub fn shut(&mut self) {
         if let Some(s) = self.store.take() {
             let _ = s.close();
         }
@@ -263,10 +247,10 @@ impl Harness {
         }
     }
 
-    fn try_open(&mut self) -> botstore::Result<()> {
+    pub fn try_open(&mut self) -> botstore::Result<()> {
         let b = Arc::new(EmbeddedBackend::open(
             self.dir.path(),
-            options(&self.faults, self.cache),
+            options(&self.faults, self.cache, self.relaxed),
         )?);
         self.store = Some(Store::with_options(
             Arc::clone(&b) as Arc<dyn botstore::Backend>,
@@ -278,7 +262,7 @@ impl Harness {
 
     /// Open; if that fails under faults, clear them and open again, which must work
     /// (unless bits were flipped). Then settle every key.
-    async fn open(&mut self) -> Res {
+    pub async fn open(&mut self) -> Res {
         if let Err(e) = self.try_open() {
             self.check_error("open", &e)?;
             count(&TALLY.failed_opens, 1);
@@ -300,7 +284,7 @@ impl Harness {
 
     /// After an open the outcome of every earlier write is decided: read each key, check it
     /// against what it may be, and keep what it is.
-    async fn settle(&mut self) -> Res {
+    pub async fn settle(&mut self) -> Res {
         let keys: Vec<Key> = self.model.keys().copied().collect();
         for k in keys {
             match self.store()?.get(&ns(k.0), &key_name(k.1)).await {
@@ -315,7 +299,7 @@ impl Harness {
         Ok(())
     }
 
-    fn check_possible(&self, what: &str, k: Key, got: &Option<Vec<u8>>) -> Res {
+    pub fn check_possible(&self, what: &str, k: Key, got: &Option<Vec<u8>>) -> Res {
         let possible = &self.model[&k];
         if possible.contains(got) {
             return Ok(());
@@ -335,7 +319,13 @@ impl Harness {
     /// A write's outcome: acknowledged, or ambiguous (old or new from now on). `wrote`:
     /// the acknowledged operation changed something (a delete of an absent key does not,
     /// so a failed write before it may still take effect after it).
-    fn written(&mut self, what: &str, k: Key, new: Option<Vec<u8>>, r: Result<bool, Error>) -> Res {
+    pub fn written(
+        &mut self,
+        what: &str,
+        k: Key,
+        new: Option<Vec<u8>>,
+        r: Result<bool, Error>,
+    ) -> Res {
         let add = |p: &mut Possible, v: &Option<Vec<u8>>| {
             if !p.contains(v) {
                 p.push(v.clone());
@@ -367,7 +357,7 @@ impl Harness {
         }
     }
 
-    async fn step(&mut self, s: &Step) -> Res {
+    pub async fn step(&mut self, s: &Step) -> Res {
         let what = format!("{s:?}");
         match s {
             Step::Put { ns: n, key, len } => {
@@ -461,7 +451,7 @@ impl Harness {
 
     /// Faults cleared: a clean reopen works, new writes work, are read back exactly and
     /// survive a power loss.
-    async fn recover(&mut self) -> Res {
+    pub async fn recover(&mut self) -> Res {
         self.faults.clear();
         self.active = false;
         self.shut();
@@ -475,7 +465,8 @@ impl Harness {
                 .map_err(|e| format!("recovery: put {k:?}: {e:?}"))?;
             self.model.insert(*k, vec![Some(v)]);
         }
-        self.faults.crash(Loss::All).map_err(|e| e.to_string())?;
+        let loss = if self.relaxed { Loss::None } else { Loss::All };
+        self.faults.crash(loss).map_err(|e| e.to_string())?;
         self.shut();
         self.try_open()
             .map_err(|e| format!("recovery: open after a crash: {e:?}"))?;
@@ -493,8 +484,8 @@ impl Harness {
     }
 }
 
-async fn run_case(seed: u64, flips: bool, cache: usize, steps: &[Step]) -> Res {
-    let mut h = Harness::new(seed, flips, cache);
+pub async fn run_case(seed: u64, flips: bool, cache: usize, relaxed: bool, steps: &[Step]) -> Res {
+    let mut h = Harness::new(seed, flips, cache, relaxed);
     let mut r = h.open().await;
     for (i, s) in steps.iter().enumerate() {
         if r.is_err() {
@@ -516,94 +507,4 @@ async fn run_case(seed: u64, flips: bool, cache: usize, steps: &[Step]) -> Res {
         )),
         Ok(()) => Ok(()),
     }
-}
-
-fn cases() -> u32 {
-    std::env::var("FAULT_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200)
-}
-
-fn run(flips: bool) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        max_shrink_iters: 256,
-        ..Config::default()
-    });
-    let fixed: Option<u64> = std::env::var("FAULT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    let cache = prop_oneof![Just(0usize), Just(1usize << 20)];
-    let strategy = (
-        any::<u64>(),
-        cache,
-        prop::collection::vec(step(flips), 1..40),
-    );
-    let r = runner.run(&strategy, |(seed, cache, steps)| {
-        let seed = fixed.unwrap_or(seed);
-        rt.block_on(run_case(seed, flips, cache, &steps))
-            .map_err(|e| TestCaseError::fail(format!("seed {seed}: {e}")))
-    });
-    eprintln!("fault runs: {TALLY:?}");
-    if let Err(e) = r {
-        panic!("fault model check failed: {e}");
-    }
-}
-
-/// EIO, ENOSPC and torn writes on the journal and `store.redb`, crashes and reopens.
-#[test]
-fn io_errors_torn_and_lost_writes_never_lie() {
-    run(false);
-}
-
-/// Bit flips on read and on write. Needs the per-record checksums of issue 11 point 1:
-/// until they are on main a flip can be served as genuine bytes.
-#[test]
-#[ignore = "needs per-record checksums (issue 11 point 1); run with --ignored after they land"]
-fn flips_are_never_served_as_genuine() {
-    run(true);
-}
-
-/// The layer with no rules is transparent: the engine's own crash recovery, through it.
-#[test]
-fn no_faults_no_errors_and_nothing_acknowledged_is_lost() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let steps: Vec<Step> = (0..60)
-        .flat_map(|i| {
-            let mut v = vec![Step::Put {
-                ns: i % 2,
-                key: i % KEYS,
-                len: 50 + (i as u16 * 97) % 2500,
-            }];
-            if i % 7 == 3 {
-                v.push(Step::Crash(Loss::All));
-            }
-            if i % 11 == 5 {
-                v.push(Step::Checkpoint);
-            }
-            v
-        })
-        .collect();
-    rt.block_on(run_case(1, false, 0, &steps)).unwrap();
-}
-
-/// The store's own model check (botstore-core's conformance model) passes with every file
-/// operation going through the fault layer, its plan empty: the layer changes nothing.
-#[test]
-fn the_conformance_model_passes_through_the_layer() {
-    botstore::conformance::model_check(|opts| async move {
-        let dir = tempfile::tempdir().unwrap();
-        let faults = Faults::new(7);
-        let b = EmbeddedBackend::open(dir.path(), options(&faults, 1 << 20)).unwrap();
-        Store::with_options(botstore::conformance::keep_alive(b, dir), opts)
-    });
 }
