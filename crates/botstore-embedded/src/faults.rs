@@ -177,9 +177,21 @@ impl State {
 }
 
 /// A fault plan shared by the files it wraps and the test that drives it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Faults {
     state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the logged bytes: options that hold a plan are printed in failure messages.
+        let s = self.lock();
+        f.debug_struct("Faults")
+            .field("ops", &s.ops)
+            .field("rules", &s.rules)
+            .field("fired", &s.fired.len())
+            .finish()
+    }
 }
 
 /// The real OS error (`raw_os_error` and `kind` as the kernel's): the engine cannot tell
@@ -286,13 +298,23 @@ impl Faults {
 }
 
 /// A file whose operations go through a [`Faults`] plan.
-#[derive(Debug)]
 pub struct FaultyFile {
     file: File,
     path: PathBuf,
     kind: FileKind,
     epoch: u64,
     faults: Arc<Faults>,
+}
+
+impl std::fmt::Debug for FaultyFile {
+    // Without the plan: printing it takes its lock, which an operation may hold.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyFile")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
 }
 
 impl FaultyFile {

@@ -22,6 +22,7 @@ pub enum FileKind {
 
 /// How the engine opens its files.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub enum FileLayer {
     /// The plain files (production).
     #[default]
