@@ -27,8 +27,9 @@
 //! `Durability::Relaxed` runs too (`relaxed_*`), with process crashes only: a power loss
 //! may lose its last `max_loss` of acknowledged writes by design.
 //!
-//! Bit flips are separate tests (`flips_*`): until records carry checksums (issue 11 point
-//! 1) a flipped value can be served as genuine, so they are ignored for now.
+//! Bit flips are a separate test (`flips_*`), ignored until the journal refuses damage in
+//! the middle and the engine turns redb's panics on damaged pages into errors (see there);
+//! run it with `--ignored`.
 //!
 //! Cases: `FAULT_CASES` (default 200 per test); `FAULT_SEED` fixes the fault plan's seed.
 
@@ -94,10 +95,13 @@ fn relaxed_durability_under_io_errors_loses_nothing_written() {
     run(false, true, cases() / 2);
 }
 
-/// Bit flips on read and on write. Needs the per-record checksums of issue 11 point 1:
-/// until they are on main a flip can be served as genuine bytes.
+/// Bit flips on read and on write. Fails today (also with the record checks merged from
+/// main, tried at 17:30): a flip read back from the journal at replay drops acknowledged
+/// frames in silence (issue 11 point 3), and a flip in a page of `store.redb` makes redb
+/// panic in reads and commits (index out of range, subtraction overflow in
+/// `tree_store/btree_base.rs`, `table_tree_base.rs`) instead of failing with an error.
 #[test]
-#[ignore = "needs per-record checksums (issue 11 point 1); run with --ignored after they land"]
+#[ignore = "flips: silent journal truncation and redb panics on damaged pages (issue 11 points 1 and 3)"]
 fn flips_are_never_served_as_genuine() {
     run(true, false, cases());
 }
