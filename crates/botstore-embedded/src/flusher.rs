@@ -86,6 +86,16 @@ impl Flusher {
 /// Commit a memtable's writes to redb: `Durability::None`, or with `checkpoint: Some(next)`
 /// an `Immediate` commit that also records `next` as the journal generation.
 pub fn commit_memtable(shared: &Shared, mem: &MemTables, checkpoint: Option<u64>) -> Result<()> {
+    tables::guard("a commit to redb", || {
+        commit_memtable_unguarded(shared, mem, checkpoint)
+    })
+}
+
+fn commit_memtable_unguarded(
+    shared: &Shared,
+    mem: &MemTables,
+    checkpoint: Option<u64>,
+) -> Result<()> {
     let db = shared.db()?;
     let mut txn = db.begin_write().map_err(Error::storage)?;
     match checkpoint {

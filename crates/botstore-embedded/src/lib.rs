@@ -8,6 +8,8 @@
 //! * [`faults`] and [`recovery`]: a full disk or an I/O error blocks writes (typed errors,
 //!   reads go on) until a retry succeeds; a store opened on a full disk is read-only until
 //!   then.
+//! * [`io`]: the one seam both files are opened through (plain files in production; the
+//!   fault-injecting `fault_injection` module with the `faults` feature, for tests).
 //!
 //! Why a journal in front of redb: a redb commit with `Durability::Immediate` costs more than
 //! one flush (about 0.42x the disk's `fdatasync` rate on the reference machine), so single
@@ -21,8 +23,11 @@
 #![deny(unsafe_code)]
 
 pub mod checkpoint;
+#[cfg(feature = "faults")]
+pub mod fault_injection;
 pub mod faults;
 pub mod flusher;
+pub mod io;
 pub mod journal;
 pub mod load;
 pub mod memtable;
@@ -60,6 +65,9 @@ pub struct EmbeddedOptions {
     pub checkpoint_interval: Duration,
     /// Memtable bytes after which the writer commits them to redb (default 16 MiB).
     pub memtable_bytes: usize,
+    /// How the engine opens `wal.log` and `store.redb` (default: the plain files; tests
+    /// with the `faults` feature pass a fault-injecting layer).
+    pub files: io::FileLayer,
 }
 
 impl Default for EmbeddedOptions {
@@ -70,6 +78,7 @@ impl Default for EmbeddedOptions {
             journal_capacity: 64 << 20,
             checkpoint_interval: Duration::from_secs(5),
             memtable_bytes: 16 << 20,
+            files: io::FileLayer::Plain,
         }
     }
 }
@@ -141,6 +150,8 @@ pub struct Shared {
     db_ok: AtomicBool,
     /// Where `store.redb` is and its cache size, to reopen it.
     db_path: PathBuf,
+    /// How the files are opened (plain, or through a fault plan in tests).
+    files: io::FileLayer,
     /// The store's id, written into every journal frame and recorded by every checkpoint.
     store_id: u64,
     cache_size: usize,
@@ -179,7 +190,7 @@ impl Shared {
         self.db_ok.store(false, Ordering::Release);
         let old = std::mem::replace(&mut *g, stand_in);
         let _ = old.close(); // it failed already; closing releases the file and its lock
-        let db = open_database(&self.db_path, self.cache_size).map_err(|e| {
+        let db = open_database(&self.files, &self.db_path, self.cache_size).map_err(|e| {
             faults::classify(
                 &format!("cannot reopen {}", self.db_path.display()),
                 Error::storage(e),
@@ -266,7 +277,7 @@ impl EmbeddedBackend {
         let journal_path = dir.join("wal.log");
         // Every check reads; nothing is written before they pass (a refused open leaves
         // the folder as it was).
-        let journal_bytes = journal::read_file(&journal_path)?;
+        let journal_bytes = journal::read_file(&opts.files, &journal_path)?;
         if !path.exists() {
             let any = replay::scan(
                 &journal_bytes,
@@ -280,7 +291,7 @@ impl EmbeddedBackend {
             }
             create_database_file(&dir, &path)?;
         }
-        let db = open_database(&path, opts.cache_size).map_err(|e| match e {
+        let db = open_database(&opts.files, &path, opts.cache_size).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
                 "data folder {} is in use by another botstore process",
                 dir.display()
@@ -316,7 +327,12 @@ impl EmbeddedBackend {
             );
         }
         // Replay the journal, then start a new generation: stale frames are never replayed.
-        let mut journal = Journal::open_file(&journal_path, opts.journal_capacity, generation)?;
+        let mut journal = Journal::open_file(
+            &opts.files,
+            &journal_path,
+            opts.journal_capacity,
+            generation,
+        )?;
         let store_id = store_id.unwrap_or_else(tables::new_store_id);
         journal.store_id = store_id;
         let allocated = journal.ensure_allocated();
@@ -329,6 +345,7 @@ impl EmbeddedBackend {
             db: RwLock::new(db),
             db_ok: AtomicBool::new(true),
             db_path: path,
+            files: opts.files.clone(),
             store_id,
             cache_size: opts.cache_size,
             blocked: Mutex::new(None),
@@ -486,8 +503,20 @@ impl Backend for EmbeddedBackend {
 }
 
 /// Open `store.redb` (at start, and again after an I/O error: [`Shared::reopen_db`]).
-fn open_database(path: &Path, cache_size: usize) -> Result<Database, redb::DatabaseError> {
-    Database::builder().set_cache_size(cache_size).open(path)
+fn open_database(
+    files: &io::FileLayer,
+    path: &Path,
+    cache_size: usize,
+) -> Result<Database, redb::DatabaseError> {
+    // redb answers some damage to the file with a panic (see `tables::guard`).
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        files.open_database(Database::builder().set_cache_size(cache_size), path)
+    }))
+    .unwrap_or_else(|_| {
+        Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(
+            "store.redb is damaged: redb stopped while opening it".into(),
+        )))
+    })
 }
 
 /// The replay, the table creation and the generation bump as one `Immediate` commit.

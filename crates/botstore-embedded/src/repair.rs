@@ -138,7 +138,7 @@ pub fn inspect(dir: &Path) -> Result<Inspection> {
             )
         }));
     }
-    let bytes = journal::read_file(&journal_path)?;
+    let bytes = journal::read_file(&crate::io::FileLayer::Plain, &journal_path)?;
     let db = open_db(&path, dir)?;
     let r = db.begin_read().map_err(Error::storage)?;
     let (generation, store_id, base_lsn) = (

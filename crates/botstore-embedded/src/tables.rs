@@ -165,6 +165,24 @@ pub fn last_lsn(txn: &ReadTransaction) -> Result<Option<u64>> {
     }
 }
 
+/// Run `f`, which calls redb, turning a panic into `Error::Corrupt`: redb answers some
+/// damage to its pages (a flipped bit in a branch or a length) with a panic rather than an
+/// error, and a panic would kill the thread that met it (the commit thread, the flusher)
+/// and poison the locks it held. After one, the operation failed loudly; nothing it read
+/// is returned.
+pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::Corrupt(format!(
+            "{what}: store.redb is damaged (redb stopped with: {msg})"
+        )))
+    })
+}
+
 /// A read view: a redb read transaction with tables opened on first use.
 pub struct RedbView {
     txn: ReadTransaction,
@@ -196,15 +214,32 @@ impl RedbView {
 
 impl KvRead for RedbView {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let Some(t) = self.table(table)? else {
-            return Ok(None);
-        };
-        Ok(t.get(key)
-            .map_err(Error::storage)?
-            .map(|g| g.value().to_vec()))
+        guard("a read", || {
+            let Some(t) = self.table(table)? else {
+                return Ok(None);
+            };
+            Ok(t.get(key)
+                .map_err(Error::storage)?
+                .map(|g| g.value().to_vec()))
+        })
     }
 
     fn scan(
+        &self,
+        table: Table,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        guard("a scan", || {
+            self.scan_unguarded(table, range, reverse, visit)
+        })
+    }
+}
+
+impl RedbView {
+    #[allow(clippy::type_complexity)]
+    fn scan_unguarded(
         &self,
         table: Table,
         range: (Bound<&[u8]>, Bound<&[u8]>),

@@ -356,9 +356,11 @@ impl Writer {
         Ok(())
     }
 
-    /// Close the write path and wake the upkeep thread so it ends.
+    /// Close the write path and wake the upkeep thread so it ends. The thread is woken
+    /// even when the lock is poisoned (a panic on the write path): it then ends at once,
+    /// instead of sleeping out its timer while `close` waits for it.
     pub fn close(&self) -> Result<()> {
-        let r = self.lock()?.close();
+        let r = self.lock().and_then(|mut g| g.close());
         self.wake.notify_all();
         r
     }

@@ -24,10 +24,10 @@ pub mod checks;
 pub mod replay;
 
 use crate::faults::io_error;
+use crate::io::{DataFile, FileKind, FileLayer, JournalFile};
 use botstore::codec::Table;
 use botstore::kv::WriteSet;
 use botstore::{Error, Result};
-use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -136,22 +136,24 @@ fn decode_body(generation: u64, first_lsn: u64, last_lsn: u64, body: &[u8]) -> O
     })
 }
 
-/// The whole journal file's bytes (empty if there is none). Opened read-only: reading
-/// changes nothing on disk.
-pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::Storage(format!(
-            "cannot read journal {}: {e}",
-            path.display()
-        ))),
+/// The whole journal file's bytes (empty if there is none), read through the file layer.
+/// Nothing is created or changed on disk.
+pub fn read_file(layer: &FileLayer, path: &Path) -> Result<Vec<u8>> {
+    if !path.exists() {
+        return Ok(Vec::new());
     }
+    let err =
+        |e: std::io::Error| Error::Storage(format!("cannot read journal {}: {e}", path.display()));
+    let f = layer.open_file(path, FileKind::Journal).map_err(err)?;
+    let len = f.metadata().map_err(err)?.len();
+    let mut bytes = vec![0u8; len as usize];
+    f.read_exact_at(&mut bytes, 0).map_err(err)?;
+    Ok(bytes)
 }
 
 /// The valid prefix of frames of `generation` (of any store) and where it ends: what
 /// replay applies, without the checks of what follows ([`replay::scan`] does those).
-pub fn read_frames(file: &File, generation: u64) -> Result<(Vec<Frame>, u64)> {
+pub fn read_frames(file: &impl JournalFile, generation: u64) -> Result<(Vec<Frame>, u64)> {
     let len = file.metadata().map_err(Error::storage)?.len();
     let mut bytes = vec![0u8; len as usize];
     file.read_exact_at(&mut bytes, 0).map_err(Error::storage)?;
@@ -167,7 +169,7 @@ pub fn read_frames(file: &File, generation: u64) -> Result<(Vec<Frame>, u64)> {
 
 /// The journal file, positioned for writing.
 pub struct Journal {
-    file: File,
+    file: DataFile,
     /// Where the next frame goes.
     offset: u64,
     /// Bytes of the file that exist (zero-filled or written).
@@ -189,20 +191,34 @@ impl Journal {
     /// [`GROW_STEP`], ahead of the write offset: frames then overwrite allocated blocks, so
     /// `fdatasync` has no file-size metadata to write except once per step.
     pub fn open(path: &Path, capacity: u64, generation: u64) -> Result<Journal> {
-        let mut j = Journal::open_file(path, capacity, generation)?;
+        let mut j = Journal::open_file(&FileLayer::Plain, path, capacity, generation)?;
         j.ensure_allocated()?;
         Ok(j)
     }
 
-    /// Open (or create) the journal without allocating anything: on a full disk the
-    /// frames it holds can still be read ([`Journal::ensure_allocated`] comes later).
-    pub fn open_file(path: &Path, capacity: u64, generation: u64) -> Result<Journal> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
+    /// [`Journal::open`] through a file layer.
+    pub fn open_with(
+        layer: &FileLayer,
+        path: &Path,
+        capacity: u64,
+        generation: u64,
+    ) -> Result<Journal> {
+        let mut j = Journal::open_file(layer, path, capacity, generation)?;
+        j.ensure_allocated()?;
+        Ok(j)
+    }
+
+    /// Open (or create) the journal through `layer` without allocating anything: on a
+    /// full disk the frames it holds can still be read ([`Journal::ensure_allocated`]
+    /// comes later).
+    pub fn open_file(
+        layer: &FileLayer,
+        path: &Path,
+        capacity: u64,
+        generation: u64,
+    ) -> Result<Journal> {
+        let file = layer
+            .open_file(path, FileKind::Journal)
             .map_err(|e| io_error(&format!("cannot open journal {}", path.display()), &e))?;
         let allocated = file
             .metadata()
@@ -250,7 +266,7 @@ impl Journal {
         Ok(())
     }
 
-    pub fn file(&self) -> &File {
+    pub fn file(&self) -> &DataFile {
         &self.file
     }
 
