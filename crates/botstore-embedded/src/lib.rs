@@ -189,7 +189,11 @@ impl Shared {
         let mut g = self.db_mut()?;
         self.db_ok.store(false, Ordering::Release);
         let old = std::mem::replace(&mut *g, stand_in);
-        let _ = old.close(); // it failed already; closing releases the file and its lock
+        // It failed already; closing releases the file and its lock (and may meet the
+        // same damage: a panic there is only noted).
+        let _ = tables::guard("closing the failed database", || {
+            old.close().map_err(Error::storage)
+        });
         let db = open_database(&self.files, &self.db_path, self.cache_size).map_err(|e| {
             faults::classify(
                 &format!("cannot reopen {}", self.db_path.display()),
@@ -426,7 +430,9 @@ impl Backend for EmbeddedBackend {
 
     fn compact(&self) -> Result<CompactReport> {
         let before = self.space()?.disk_bytes;
-        self.writer.lock()?.compact()?;
+        let mut w = self.writer.lock()?;
+        tables::guard("compaction", || w.compact())?;
+        drop(w);
         Ok(CompactReport {
             disk_bytes_before: before,
             disk_bytes_after: self.space()?.disk_bytes,
@@ -434,7 +440,8 @@ impl Backend for EmbeddedBackend {
     }
 
     fn sync(&self) -> Result<()> {
-        self.writer.lock()?.checkpoint_now()
+        let mut w = self.writer.lock()?;
+        tables::guard("a checkpoint", || w.checkpoint_now())
     }
 
     fn close(&self) -> Result<()> {

@@ -339,7 +339,8 @@ impl Writer {
     /// Write one group (see [`WriterState::write`]).
     pub fn write(&self, group: WriteGroup) -> Result<()> {
         let mut g = self.lock()?;
-        let r = g.write(group);
+        // A panic of redb's on a damaged page is an error here, and never poisons the lock.
+        let r = crate::tables::guard("a write", || g.write(group));
         if let Err(e) = &r {
             g.shared.metrics.count_failure(e);
         }
@@ -360,7 +361,9 @@ impl Writer {
     /// even when the lock is poisoned (a panic on the write path): it then ends at once,
     /// instead of sleeping out its timer while `close` waits for it.
     pub fn close(&self) -> Result<()> {
-        let r = self.lock().and_then(|mut g| g.close());
+        let r = self
+            .lock()
+            .and_then(|mut g| crate::tables::guard("closing", || g.close()));
         self.wake.notify_all();
         r
     }
@@ -394,7 +397,10 @@ impl Upkeep {
                 Ok((g, _)) => g,
                 Err(_) => return,
             };
-            g.run_timers();
+            let _ = crate::tables::guard("upkeep", || {
+                g.run_timers();
+                Ok(())
+            });
         }
     }
 

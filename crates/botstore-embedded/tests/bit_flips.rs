@@ -20,6 +20,9 @@ type Entries = Vec<(u64, Vec<u8>)>;
 #[derive(Debug, PartialEq)]
 struct Contents {
     items: BTreeMap<(String, String), (Vec<u8>, u64)>,
+    /// What scans returned (compared with the acknowledged items, not with `get`: a
+    /// damaged branch can hide a record from lookups that a scan still finds).
+    scanned: BTreeMap<(String, String), (Vec<u8>, u64)>,
     entries: BTreeMap<(String, String), Entries>,
     changes: Vec<Change>,
     leases: Vec<Option<(String, u64)>>,
@@ -56,6 +59,7 @@ async fn build(dir: &Path) {
 async fn read_all(s: &Store) -> botstore::Result<(Contents, usize)> {
     let mut c = Contents {
         items: BTreeMap::new(),
+        scanned: BTreeMap::new(),
         entries: BTreeMap::new(),
         changes: Vec::new(),
         leases: Vec::new(),
@@ -84,12 +88,7 @@ async fn read_all(s: &Store) -> botstore::Result<(Contents, usize)> {
                 })
                 .await?;
             for it in &page.items {
-                let got = item(it);
-                let k = (ns.to_string(), it.key.clone());
-                if c.items.get(&k) != Some(&got) {
-                    // Seen by the scan but not by get, or seen differently: report both.
-                    c.items.insert((format!("scan:{ns}"), it.key.clone()), got);
-                }
+                c.scanned.insert((ns.to_string(), it.key.clone()), item(it));
             }
             match page.cursor {
                 Some(cur) => cursor = Some(cur),
@@ -177,12 +176,9 @@ async fn bit_flips_in_store_redb_are_never_served_as_genuine() {
             }
             Ok((c, missing)) => {
                 // What a read returned must be exactly what was acknowledged.
-                for (k, v) in &c.items {
-                    if expected.items.get(k) != Some(v) && !k.0.starts_with("scan:") {
+                for (k, v) in c.items.iter().chain(&c.scanned) {
+                    if expected.items.get(k) != Some(v) {
                         wrong.push((at, bit, format!("item {k:?}")));
-                    }
-                    if k.0.starts_with("scan:") {
-                        wrong.push((at, bit, format!("scan saw {k:?} differently")));
                     }
                 }
                 if c.entries != expected.entries {
