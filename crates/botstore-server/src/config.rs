@@ -47,7 +47,14 @@ pub struct ServeConfig {
     pub max_header_bytes: Option<usize>,
     /// On SIGTERM/SIGINT: how long in-flight requests get to finish (default 30s).
     pub shutdown_grace: Option<String>,
-    /// Ask for a token with read permission on `*` on `/metrics` (default false).
+    /// Serve `/metrics` without a token (default false: it names every tenant's
+    /// namespaces and sizes, so it takes a token with read permission on `*`, the
+    /// permission that could read all of it anyway).
+    pub metrics_public: Option<bool>,
+    /// The old switch, from when `/metrics` was public by default: `true` is now the
+    /// default and changes nothing; `false` is refused with a pointer to
+    /// `metrics_public`, so that an old file cannot leave the metrics behind a token
+    /// (or open) without its writer knowing.
     pub metrics_require_token: Option<bool>,
     /// A backup repository (`botstore backup init`): the server ships change-feed
     /// segments into it every `backup_every` (default 1s) and takes a snapshot every
@@ -84,7 +91,7 @@ impl ServeConfig {
             data, listen, insecure_dev, tls_cert, tls_key, body_limit, rate_limit, rate_burst,
             log_format, durability, cache_mib, changes_retention, maintenance_interval,
             header_timeout, body_timeout, request_timeout, max_header_bytes, shutdown_grace,
-            metrics_require_token, backup_repo, backup_every, backup_snapshot_every,
+            metrics_public, metrics_require_token, backup_repo, backup_every, backup_snapshot_every,
             backup_password_file, backup_key_file, backup_source)
     }
 
@@ -136,6 +143,20 @@ impl ServeConfig {
                     &"must be a positive number of requests per second",
                 ));
             }
+        }
+        if self.metrics_require_token == Some(false) {
+            return Err(ServerError::Config(
+                "metrics_require_token = false is gone: /metrics takes a token (read on '*') \
+                 by default now; set metrics_public = true to serve it without one"
+                    .into(),
+            ));
+        }
+        let metrics_public = self.metrics_public.unwrap_or(false);
+        if metrics_public && self.metrics_require_token == Some(true) {
+            return Err(ServerError::Config(
+                "metrics_public = true and metrics_require_token = true contradict each other"
+                    .into(),
+            ));
         }
         let data = self
             .data
@@ -227,7 +248,7 @@ impl ServeConfig {
                 &self.shutdown_grace,
                 Duration::from_secs(30),
             )?,
-            metrics_require_token: self.metrics_require_token.unwrap_or(false),
+            metrics_public,
         })
     }
 }
@@ -264,7 +285,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub max_header_bytes: usize,
     pub shutdown_grace: Duration,
-    pub metrics_require_token: bool,
+    /// `/metrics` without a token.
+    pub metrics_public: bool,
 }
 
 #[cfg(test)]
@@ -299,5 +321,20 @@ mod tests {
             ..Default::default()
         };
         assert!(c.resolve().is_err());
+    }
+
+    #[test]
+    fn metrics_take_a_token_unless_configured_public() {
+        assert!(!ServeConfig::default().resolve().unwrap().metrics_public);
+        let public: ServeConfig = toml::from_str("metrics_public = true").unwrap();
+        assert!(public.resolve().unwrap().metrics_public);
+        let old: ServeConfig = toml::from_str("metrics_require_token = true").unwrap();
+        assert!(!old.resolve().unwrap().metrics_public);
+        let old_off: ServeConfig = toml::from_str("metrics_require_token = false").unwrap();
+        let e = old_off.resolve().unwrap_err().to_string();
+        assert!(e.contains("metrics_public"), "{e}");
+        let both: ServeConfig =
+            toml::from_str("metrics_public = true\nmetrics_require_token = true").unwrap();
+        assert!(both.resolve().is_err());
     }
 }
