@@ -47,6 +47,9 @@ pub struct ServeConfig {
     pub max_header_bytes: Option<usize>,
     /// On SIGTERM/SIGINT: how long in-flight requests get to finish (default 30s).
     pub shutdown_grace: Option<String>,
+    /// Longest a long poll of the change feed (`GET /v1/changes?wait=`) is held; a
+    /// longer `wait` is cut to this (default 60s).
+    pub long_poll_max: Option<String>,
     /// Serve `/metrics` without a token (default false: it names every tenant's
     /// namespaces and sizes, so it takes a token with read permission on `*`, the
     /// permission that could read all of it anyway).
@@ -91,6 +94,7 @@ impl ServeConfig {
             data, listen, insecure_dev, tls_cert, tls_key, body_limit, rate_limit, rate_burst,
             log_format, durability, cache_mib, changes_retention, maintenance_interval,
             header_timeout, body_timeout, request_timeout, max_header_bytes, shutdown_grace,
+            long_poll_max,
             metrics_public, metrics_require_token, backup_repo, backup_every, backup_snapshot_every,
             backup_password_file, backup_key_file, backup_source)
     }
@@ -248,6 +252,11 @@ impl ServeConfig {
                 &self.shutdown_grace,
                 Duration::from_secs(30),
             )?,
+            long_poll_max: dur(
+                "long_poll_max",
+                &self.long_poll_max,
+                Duration::from_secs(60),
+            )?,
             metrics_public,
         })
     }
@@ -285,6 +294,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub max_header_bytes: usize,
     pub shutdown_grace: Duration,
+    pub long_poll_max: Duration,
     /// `/metrics` without a token.
     pub metrics_public: bool,
 }

@@ -14,8 +14,11 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FenceIn {
+    #[schemars(schema_with = "crate::schema::namespace_schema")]
     pub ns: String,
+    #[schemars(schema_with = "crate::schema::name_schema")]
     pub name: String,
+    #[serde(deserialize_with = "crate::wire::int::u64")]
     pub token: u64,
 }
 
@@ -25,13 +28,23 @@ pub struct FenceIn {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum MutationIn {
+    #[schemars(extend(
+        "oneOf" = [
+            {"required": ["value"], "properties": {"content_type": {"enum": ["application/json", null]}}},
+            {"required": ["value_base64"], "properties": {"value_base64": {"type": "string"}}}
+        ],
+        "not" = {"required": ["value", "value_base64"]}
+    ))]
     Put {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         key: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         #[schemars(with = "Option<serde_json::Value>")]
         value: Option<Box<RawValue>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = crate::schema::BASE64))]
         value_base64: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         content_type: Option<String>,
@@ -43,14 +56,18 @@ pub enum MutationIn {
         if_absent: bool,
         /// `never` or a duration; absent: the namespace default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_ttl_schema")]
         ttl: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_subject_schema")]
         subject: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
     Delete {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         if_version: Option<u64>,
@@ -58,7 +75,9 @@ pub enum MutationIn {
         fence: Option<FenceIn>,
     },
     Patch {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         key: String,
         /// An RFC 7396 JSON Merge Patch.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,23 +95,31 @@ pub enum MutationIn {
     },
     /// Renew an item's TTL without sending its value; its version stays the same.
     Touch {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         key: String,
         /// `never` or a duration; absent: the namespace default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_ttl_schema")]
         ttl: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
     Append {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         stream: String,
+        #[schemars(length(min = 1))]
         entries: Vec<ValueIn>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expected_last: Option<u64>,
     },
     Trim {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         stream: String,
         /// Exactly one of `keep_last`, `before` and `older_than` (see [`TrimIn`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,30 +130,43 @@ pub enum MutationIn {
         older_than: Option<i64>,
     },
     DeleteStream {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         stream: String,
     },
     LeaseAcquire {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         name: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         holder: String,
+        #[schemars(schema_with = "crate::schema::duration_schema")]
         ttl: String,
     },
     LeaseRenew {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         name: String,
         token: u64,
+        #[schemars(schema_with = "crate::schema::duration_schema")]
         ttl: String,
     },
     LeaseRelease {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         name: String,
         token: u64,
     },
     SetNamespaceTtl {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         prefix: String,
         /// Absent or `null`: clear the default TTL.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_duration_schema")]
         ttl: Option<String>,
     },
 }
@@ -150,6 +190,7 @@ struct FlatMutation {
     value: Option<Box<RawValue>>,
     value_base64: Option<String>,
     content_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     if_version: Option<u64>,
     if_absent: Option<bool>,
     ttl: Option<String>,
@@ -158,12 +199,18 @@ struct FlatMutation {
     #[serde(default, deserialize_with = "present")]
     merge: Option<serde_json::Value>,
     json_patch: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "crate::wire::value::opt_value_list")]
     entries: Option<Vec<ValueIn>>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     expected_last: Option<u64>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     keep_last: Option<u64>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     before: Option<u64>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_i64")]
     older_than: Option<i64>,
     holder: Option<String>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     token: Option<u64>,
 }
 

@@ -60,6 +60,7 @@ pub fn flags_config(cli: &Cli, a: &ServeArgs, matches: &ArgMatches) -> ServeConf
         shutdown_grace: a.shutdown_grace.clone(),
         metrics_public: a.metrics_public.then_some(true),
         metrics_require_token: None,
+        long_poll_max: None,
         backup_repo: a.backup_repo.clone(),
         backup_every: a.backup_every.clone(),
         backup_snapshot_every: a.backup_snapshot_every.clone(),
