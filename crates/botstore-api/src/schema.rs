@@ -88,7 +88,14 @@ pub fn json_patch() -> Json {
         props.insert("path".into(), path.clone());
         let mut required = vec!["op", "path"];
         for e in extra {
-            props.insert((*e).into(), if *e == "from" { path.clone() } else { json!({}) });
+            props.insert(
+                (*e).into(),
+                if *e == "from" {
+                    path.clone()
+                } else {
+                    json!({})
+                },
+            );
             required.push(e);
         }
         json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
@@ -101,6 +108,10 @@ pub fn json_patch() -> Json {
             op(&["move", "copy"], &["from"]),
         ]},
     })
+}
+
+pub fn opt_json_patch_schema(_: &mut SchemaGenerator) -> Schema {
+    to_schema(json!({"anyOf": [json_patch(), {"type": "null"}]}))
 }
 
 /// A namespace prefix: a namespace, or the empty string for the root.
@@ -132,7 +143,8 @@ pub fn name() -> Json {
 
 /// Standard base64 with padding, in its canonical form (the unused bits of the last
 /// character zero), as the decoder takes it.
-pub const BASE64: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
+pub const BASE64: &str =
+    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
 
 /// A key range bound or key prefix of a scan: any string (a bound need not name a key
 /// that could exist).
@@ -156,7 +168,8 @@ pub fn subject() -> Json {
 /// `h`, `d`). The pattern bounds the digits per unit so that every match is in range
 /// (up to about 11 years in the coarser units; longer TTLs up to 100 years are taken
 /// too, the pattern just does not promise them).
-const DURATION: &str = "0*(?:[1-9][0-9]{0,11}ms|[1-9][0-9]{0,8}s?|[1-9][0-9]{0,6}m|[1-9][0-9]{0,4}h|[1-9][0-9]{0,3}d)";
+const DURATION: &str =
+    "0*(?:[1-9][0-9]{0,11}ms|[1-9][0-9]{0,8}s?|[1-9][0-9]{0,6}m|[1-9][0-9]{0,4}h|[1-9][0-9]{0,3}d)";
 
 pub fn duration() -> Json {
     json!({

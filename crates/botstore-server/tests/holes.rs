@@ -65,15 +65,14 @@ impl Env {
         }
     }
 
-    /// A token made in the token file before the server reads it again (it re-reads
-    /// the file when it changes; `reload` makes that immediate for the test).
+    /// A token made in the token file, as `botstore token create` does (the server
+    /// takes it within a second: see `until_taken`).
     fn token(&self, ns: &str, perms: &[Perm]) -> String {
-        let t = TokenStore::open(&self.dir)
+        TokenStore::open(&self.dir)
             .unwrap()
             .create(&token_req(ns, perms))
             .unwrap()
-            .token;
-        t
+            .token
     }
 
     fn with(&self, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {

@@ -14,9 +14,7 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FenceIn {
-    #[schemars(schema_with = "crate::schema::namespace_schema")]
     pub ns: String,
-    #[schemars(schema_with = "crate::schema::name_schema")]
     pub name: String,
     #[serde(deserialize_with = "crate::wire::int::u64")]
     pub token: u64,
@@ -27,13 +25,17 @@ pub struct FenceIn {
 /// values into trees and lose their exact text.)
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[schemars(deny_unknown_fields)]
 pub enum MutationIn {
     #[schemars(extend(
         "oneOf" = [
             {"required": ["value"], "properties": {"content_type": {"enum": ["application/json", null]}}},
             {"required": ["value_base64"], "properties": {"value_base64": {"type": "string"}}}
         ],
-        "not" = {"required": ["value", "value_base64"]}
+        "allOf" = [
+            {"not": {"required": ["value", "value_base64"], "properties": {"value_base64": {"type": "string"}}}},
+            {"not": {"required": ["if_version", "if_absent"], "properties": {"if_version": {"type": "integer"}, "if_absent": {"const": true}}}}
+        ]
     ))]
     Put {
         #[schemars(schema_with = "crate::schema::namespace_schema")]
@@ -47,12 +49,14 @@ pub enum MutationIn {
         #[schemars(regex(pattern = crate::schema::BASE64))]
         value_base64: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_content_type_schema")]
         content_type: Option<String>,
         /// Only if the item has this version (`If-Match`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         if_version: Option<u64>,
         /// Only if the item does not exist (`If-None-Match: *`).
         #[serde(default, skip_serializing_if = "is_false")]
+        #[schemars(with = "Option<bool>")]
         if_absent: bool,
         /// `never` or a duration; absent: the namespace default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +78,13 @@ pub enum MutationIn {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
+    #[schemars(extend(
+        "oneOf" = [{"required": ["merge"]}, {"required": ["json_patch"], "properties": {"json_patch": {"type": "array"}}}],
+        "allOf" = [
+            {"not": {"required": ["merge", "json_patch"], "properties": {"json_patch": {"type": "array"}}}},
+            {"not": {"required": ["if_version", "if_absent"], "properties": {"if_version": {"type": "integer"}, "if_absent": {"const": true}}}}
+        ]
+    ))]
     Patch {
         #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
@@ -84,11 +95,13 @@ pub enum MutationIn {
         merge: Option<serde_json::Value>,
         /// An RFC 6902 JSON Patch (array of operations).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_json_patch_schema")]
         json_patch: Option<serde_json::Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         if_version: Option<u64>,
         /// Only if the item does not exist (`If-None-Match: *`).
         #[serde(default, skip_serializing_if = "is_false")]
+        #[schemars(with = "Option<bool>")]
         if_absent: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
@@ -116,6 +129,11 @@ pub enum MutationIn {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expected_last: Option<u64>,
     },
+    #[schemars(extend("oneOf" = [
+        {"required": ["keep_last"], "properties": {"keep_last": {"type": "integer"}}},
+        {"required": ["before"], "properties": {"before": {"type": "integer"}}},
+        {"required": ["older_than"], "properties": {"older_than": {"type": "integer"}}}
+    ]))]
     Trim {
         #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,

@@ -41,7 +41,7 @@ pub(super) fn present_raw<'de, D: Deserializer<'de>>(
         {"required": ["value"], "properties": {"content_type": {"enum": ["application/json", null]}}},
         {"required": ["value_base64"], "properties": {"value_base64": {"type": "string"}}}
     ],
-    "not" = {"required": ["value", "value_base64"]}
+    "not" = {"required": ["value", "value_base64"], "properties": {"value_base64": {"type": "string"}}}
 ))]
 pub struct ValueIn {
     /// A JSON value (content type `application/json`).

@@ -85,9 +85,7 @@ fn build() -> Json {
                 }
             }
         }
-        let problem_doc = |what: &str| {
-            json!({"description": what, "content": {"application/problem+json": {"schema": problem}}})
-        };
+        let problem_doc = |what: &str| json!({"description": what, "content": {"application/problem+json": {"schema": problem}}});
         for status in operations::problems(op) {
             responses
                 .entry(status.to_string())

@@ -82,8 +82,10 @@ fn fence() -> Json {
     json!({
         "type": "object",
         "properties": {
-            "fence_ns": schema::namespace(),
-            "fence_name": schema::name(),
+            // The lease is looked up, not checked against the name rules: a fence on a
+            // name no lease can have is simply stale (409).
+            "fence_ns": str_any(),
+            "fence_name": str_any(),
             "fence_token": uint(),
         },
         "required": ["fence_ns", "fence_name", "fence_token"],
@@ -139,8 +141,18 @@ const IF_ABSENT: Param = p(
     star,
     "`*`: write only if absent.",
 );
-const LIMIT: Param = p("limit", In::Query, schema::page_limit, "Page size, 1-10000 (default 100).");
-const CURSOR: Param = p("cursor", In::Query, schema::cursor, "Continue a previous page (its `cursor`).");
+const LIMIT: Param = p(
+    "limit",
+    In::Query,
+    schema::page_limit,
+    "Page size, 1-10000 (default 100).",
+);
+const CURSOR: Param = p(
+    "cursor",
+    In::Query,
+    schema::cursor,
+    "Continue a previous page (its `cursor`).",
+);
 const FENCE: Param = p(
     "fence",
     In::QueryObject,
@@ -174,7 +186,9 @@ pub fn problems(op: &Operation) -> Vec<u16> {
         "getItem" | "getLease" | "revokeToken" | "streamInfo" => &[404][..],
         "putItem" | "deleteItem" => &[409, 412][..],
         "patchItem" => &[404, 409, 412][..],
-        "batch" | "appendStream" | "acquireLease" | "renewLease" | "releaseLease" => &[404, 409, 412][..],
+        "batch" | "appendStream" | "acquireLease" | "renewLease" | "releaseLease" => {
+            &[404, 409, 412][..]
+        }
         _ => &[][..],
     });
     if op.id == "revokeToken" {
@@ -213,7 +227,10 @@ pub static OPERATIONS: &[Operation] = &[
             IF_MATCH,
             IF_ABSENT,
             p("ttl", In::Query, schema::ttl, "`never` or a duration."),
-            p("subject", In::Query, schema::subject,
+            p(
+                "subject",
+                In::Query,
+                schema::subject,
                 "The person the item is about."
             ),
             FENCE
@@ -259,9 +276,24 @@ pub static OPERATIONS: &[Operation] = &[
         auth: true,
         params: params![
             NS,
-            p("prefix", In::Query, schema::key_bound, "Only keys with this prefix (not with recursive)."),
-            p("start", In::Query, schema::key_bound, "Only keys >= start (not with recursive)."),
-            p("end", In::Query, schema::key_bound, "Only keys < end (not with recursive)."),
+            p(
+                "prefix",
+                In::Query,
+                schema::key_bound,
+                "Only keys with this prefix (not with recursive)."
+            ),
+            p(
+                "start",
+                In::Query,
+                schema::key_bound,
+                "Only keys >= start (not with recursive)."
+            ),
+            p(
+                "end",
+                In::Query,
+                schema::key_bound,
+                "Only keys < end (not with recursive)."
+            ),
             p(
                 "recursive",
                 In::Query,
@@ -282,9 +314,7 @@ pub static OPERATIONS: &[Operation] = &[
         auth: true,
         params: params![
             PREFIX,
-            p("depth", In::Query, depth,
-                "Truncate to this many segments."
-            ),
+            p("depth", In::Query, depth, "Truncate to this many segments."),
             LIMIT,
             CURSOR
         ],
@@ -363,11 +393,7 @@ pub static OPERATIONS: &[Operation] = &[
         path: "/v1/stream-list/{prefix}",
         summary: "List the streams under a prefix (every depth).",
         auth: true,
-        params: params![
-            PREFIX,
-            LIMIT,
-            CURSOR
-        ],
+        params: params![PREFIX, LIMIT, CURSOR],
         request: BodySpec::None,
         responses: &[(200, BodySpec::Json(s::<StreamList>))],
     },
@@ -440,7 +466,10 @@ pub static OPERATIONS: &[Operation] = &[
         params: params![
             p("since", In::Query, uint, "Changes after this LSN."),
             LIMIT,
-            p("wait", In::Query, schema::duration,
+            p(
+                "wait",
+                In::Query,
+                schema::duration,
                 "Long poll up to this long (at most 60s)."
             ),
             p(
@@ -533,7 +562,8 @@ pub static OPERATIONS: &[Operation] = &[
         id: "metrics",
         method: "get",
         path: "/metrics",
-        summary: "Prometheus metrics (a token with read on `*`, unless the server sets metrics_public).",
+        summary:
+            "Prometheus metrics (a token with read on `*`, unless the server sets metrics_public).",
         auth: true,
         params: &[],
         request: BodySpec::None,
@@ -553,4 +583,3 @@ pub static OPERATIONS: &[Operation] = &[
         )],
     },
 ];
-
