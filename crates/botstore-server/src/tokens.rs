@@ -591,44 +591,6 @@ mod tests {
     }
 
     #[test]
-    fn the_last_admin_token_cannot_be_revoked() {
-        let dir = tempfile::tempdir().unwrap();
-        let ts = TokenStore::open(dir.path()).unwrap();
-        let admin = ts.create(&req("*", &[Perm::Admin])).unwrap();
-        let reader = ts.create(&req("*", &[Perm::Read])).unwrap();
-        let tenant_admin = ts.create(&req("t/*", &[Perm::Admin])).unwrap();
-        let before = fs::read(dir.path().join(TOKENS_FILE)).unwrap();
-        assert!(matches!(
-            ts.revoke(&admin.info.id),
-            Err(TokenError::LastAdmin(_))
-        ));
-        assert_eq!(fs::read(dir.path().join(TOKENS_FILE)).unwrap(), before);
-        // Other tokens go freely.
-        assert!(ts.revoke(&reader.info.id).unwrap());
-        assert!(ts.revoke(&tenant_admin.info.id).unwrap());
-        // A second admin that expires sooner does not make the first revocable...
-        let mut short = req("*", &[Perm::Admin]);
-        short.ttl = Some("1h".into());
-        let short = ts.create(&short).unwrap();
-        assert!(matches!(
-            ts.revoke(&admin.info.id),
-            Err(TokenError::LastAdmin(_))
-        ));
-        // ...but the short one may go, since the one left lasts longer.
-        assert!(ts.revoke(&short.info.id).unwrap());
-        // With a second admin for good, the first one goes.
-        let second = ts.create(&req("*", &[Perm::Read, Perm::Admin])).unwrap();
-        assert!(ts.revoke(&admin.info.id).unwrap());
-        assert!(matches!(
-            ts.revoke(&second.info.id),
-            Err(TokenError::LastAdmin(_))
-        ));
-        // Revoking an already revoked token changes nothing and is allowed.
-        assert!(ts.revoke(&admin.info.id).unwrap());
-        assert!(ts.authenticate(&second.token).is_ok());
-    }
-
-    #[test]
     fn bad_requests_are_refused_and_change_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let ts = TokenStore::open(dir.path()).unwrap();

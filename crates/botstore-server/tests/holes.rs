@@ -327,6 +327,49 @@ async fn the_last_admin_token_cannot_be_revoked_over_the_api() {
     env.server.stop().await.unwrap();
 }
 
+#[test]
+fn the_last_admin_token_cannot_be_revoked_and_expiry_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = TokenStore::open(dir.path()).unwrap();
+    let admin = ts.create(&token_req("*", &[Perm::Admin])).unwrap();
+    let reader = ts.create(&token_req("*", &[Perm::Read])).unwrap();
+    let tenant_admin = ts.create(&token_req("t/*", &[Perm::Admin])).unwrap();
+    let before = std::fs::read(dir.path().join(botstore_server::tokens::TOKENS_FILE)).unwrap();
+    assert!(matches!(
+        ts.revoke(&admin.info.id),
+        Err(botstore_server::tokens::TokenError::LastAdmin(_))
+    ));
+    assert_eq!(
+        std::fs::read(dir.path().join(botstore_server::tokens::TOKENS_FILE)).unwrap(),
+        before
+    );
+    // Other tokens go freely.
+    assert!(ts.revoke(&reader.info.id).unwrap());
+    assert!(ts.revoke(&tenant_admin.info.id).unwrap());
+    // A second admin that expires sooner does not make the first revocable...
+    let mut short = token_req("*", &[Perm::Admin]);
+    short.ttl = Some("1h".into());
+    let short = ts.create(&short).unwrap();
+    assert!(matches!(
+        ts.revoke(&admin.info.id),
+        Err(botstore_server::tokens::TokenError::LastAdmin(_))
+    ));
+    // ...but the short one may go, since the one left lasts longer.
+    assert!(ts.revoke(&short.info.id).unwrap());
+    // With a second admin for good, the first one goes.
+    let second = ts
+        .create(&token_req("*", &[Perm::Read, Perm::Admin]))
+        .unwrap();
+    assert!(ts.revoke(&admin.info.id).unwrap());
+    assert!(matches!(
+        ts.revoke(&second.info.id),
+        Err(botstore_server::tokens::TokenError::LastAdmin(_))
+    ));
+    // Revoking an already revoked token changes nothing and is allowed.
+    assert!(ts.revoke(&admin.info.id).unwrap());
+    assert!(ts.authenticate(&second.token).is_ok());
+}
+
 /// The schema of one parameter of one operation.
 fn param<'a>(doc: &'a Json, path: &str, method: &str, name: &str) -> &'a Json {
     doc["paths"][path][method]["parameters"]
