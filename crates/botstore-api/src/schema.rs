@@ -227,10 +227,32 @@ pub fn opt_duration_schema(_: &mut SchemaGenerator) -> Schema {
 /// A content type: 1-255 bytes without control characters.
 pub fn opt_content_type_schema(_: &mut SchemaGenerator) -> Schema {
     to_schema(json!({"anyOf": [
-        {"type": "string", "minLength": 1, "maxLength": 255, "pattern": format!("^{CHAR}+$")},
+        {"type": "string", "minLength": 3, "maxLength": 255, "pattern": MEDIA_TYPE},
         {"type": "null"},
     ]}))
 }
+/// RFC 9110 `type/subtype` (tokens) with optional parameters in printable ASCII: what a
+/// content type must look like to be stored and served back as a `Content-Type` header.
+pub const MEDIA_TYPE: &str =
+    r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*;[ -~]*)?$";
+
+/// Does `s` have the shape of [`MEDIA_TYPE`]?
+pub fn is_media_type(s: &str) -> bool {
+    fn token(t: &str) -> bool {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+.^_`|~-".contains(&b))
+    }
+    let (essence, params) = match s.split_once(';') {
+        Some((e, p)) => (e.trim_end_matches([' ', '\t']), Some(p)),
+        None => (s, None),
+    };
+    let shape = essence
+        .split_once('/')
+        .is_some_and(|(t, sub)| token(t) && token(sub));
+    shape && params.is_none_or(|p| p.bytes().all(|b| (b' '..=b'~').contains(&b))) && s.len() <= 255
+}
+
 /// A token's label: at most 256 bytes without control characters.
 pub fn opt_label_schema(_: &mut SchemaGenerator) -> Schema {
     to_schema(json!({"anyOf": [

@@ -104,6 +104,22 @@ impl ValueIn {
                     data: j.get().as_bytes().to_vec(),
                 })
             }
+            (None, Some(_))
+                if self
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| !crate::schema::is_media_type(c)) =>
+            {
+                err("content_type is not a media type (type/subtype[; parameters])")
+            }
+            (None, Some(_))
+                if self
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| !crate::schema::is_media_type(c)) =>
+            {
+                err("content_type is not a media type (type/subtype[; parameters])")
+            }
             (None, Some(b)) => Ok(Value {
                 content_type: self
                     .content_type

@@ -135,6 +135,16 @@ pub async fn put_item(
                 .to_str()
                 .map_err(|_| ApiError::malformed("Content-Type is not ASCII"))?
                 .trim();
+            // Stored and served back as the item's Content-Type: it must be one.
+            if !botstore_api::schema::is_media_type(ct) {
+                return Err(botstore::Error::InvalidInput {
+                    rule: botstore::Rule::ContentType,
+                    detail: "Content-Type must be a media type (type/subtype[; parameters]) \
+                             of at most 255 bytes without control characters"
+                        .into(),
+                }
+                .into());
+            }
             // `application/json; charset=utf-8` is JSON.
             let essence = ct.split(';').next().unwrap_or("").trim();
             if essence.eq_ignore_ascii_case(JSON) {
