@@ -234,7 +234,7 @@ pub fn opt_content_type_schema(_: &mut SchemaGenerator) -> Schema {
 /// RFC 9110 `type/subtype` (tokens) with optional parameters in printable ASCII: what a
 /// content type must look like to be stored and served back as a `Content-Type` header.
 pub const MEDIA_TYPE: &str =
-    r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*;[ -~]*)?$";
+    r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: *;[ -~]*)?$";
 
 /// Does `s` have the shape of [`MEDIA_TYPE`]?
 pub fn is_media_type(s: &str) -> bool {
@@ -244,7 +244,7 @@ pub fn is_media_type(s: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+.^_`|~-".contains(&b))
     }
     let (essence, params) = match s.split_once(';') {
-        Some((e, p)) => (e.trim_end_matches([' ', '\t']), Some(p)),
+        Some((e, p)) => (e.trim_end_matches(' '), Some(p)),
         None => (s, None),
     };
     let shape = essence
