@@ -51,7 +51,12 @@ token="$(cat "$tmp/data/admin.token")"
 # Bounded: a fixed number of examples per operation and a time budget for the whole run,
 # so the suite stays fast; a fixed seed unless SCHEMATHESIS_SEED says otherwise, so a
 # failure reproduces.
-"$venv/bin/schemathesis" --config-file scripts/schemathesis.toml \
+# From the temporary folder: schemathesis keeps a cache of past failures in the working
+# directory (.schemathesis/), which must neither land in the repository nor steer the
+# next run.
+root="$PWD"
+cd "$tmp"
+"$venv/bin/schemathesis" --config-file "$root/scripts/schemathesis.toml" \
     run "http://$addr/openapi.json" \
     --header "Authorization: Bearer $token" \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" \
