@@ -20,3 +20,7 @@ scripts/python-env.sh
 cargo build --bin botstore
 export BOTSTORE_BIN="$PWD/target/debug/botstore"
 python/.venv/bin/python -m pytest python/tests -q
+
+# Schemathesis, every check, against a real `botstore serve` (the debug build above):
+# the OpenAPI document must describe what the server really takes and answers.
+scripts/schemathesis.sh "$BOTSTORE_BIN"

@@ -10,6 +10,7 @@
 
 pub mod paths;
 pub mod problem;
+pub mod schema;
 pub mod wire;
 
 pub use paths::{PathError, ResourcePath};

@@ -51,12 +51,15 @@ pub enum ProblemType {
     InsufficientStorage,
     /// 503: the store is open for reading only; the write was not made.
     ReadOnly,
+    /// 409: revoking this token would leave no live admin token (nobody could manage
+    /// tokens over the API any more); nothing was changed.
+    LastAdminToken,
 }
 
 pub const TYPE_PREFIX: &str = "urn:botstore:problem:";
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 21] = [
+    pub const ALL: [ProblemType; 22] = [
         ProblemType::NotFound,
         ProblemType::InvalidInput,
         ProblemType::MalformedRequest,
@@ -78,6 +81,7 @@ impl ProblemType {
         ProblemType::Unavailable,
         ProblemType::InsufficientStorage,
         ProblemType::ReadOnly,
+        ProblemType::LastAdminToken,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +107,7 @@ impl ProblemType {
             ProblemType::Unavailable => "unavailable",
             ProblemType::InsufficientStorage => "insufficient-storage",
             ProblemType::ReadOnly => "read-only",
+            ProblemType::LastAdminToken => "last-admin-token",
         }
     }
 
@@ -114,7 +119,8 @@ impl ProblemType {
             ProblemType::SequenceMismatch
             | ProblemType::LeaseHeld
             | ProblemType::StaleFence
-            | ProblemType::PatchFailed => 409,
+            | ProblemType::PatchFailed
+            | ProblemType::LastAdminToken => 409,
             ProblemType::Unauthorized => 401,
             ProblemType::Forbidden => 403,
             ProblemType::MethodNotAllowed => 405,
@@ -151,6 +157,7 @@ impl ProblemType {
             ProblemType::Unavailable => "Unavailable",
             ProblemType::InsufficientStorage => "Insufficient storage",
             ProblemType::ReadOnly => "Read-only",
+            ProblemType::LastAdminToken => "Last admin token",
         }
     }
 
@@ -247,6 +254,7 @@ impl Problem {
                     | RequestTimeout
                     | RateLimited
                     | Unavailable
+                    | LastAdminToken
             ),
         }
     }
@@ -362,7 +370,8 @@ impl Problem {
                 | ProblemType::UnsupportedMediaType
                 | ProblemType::UnknownEndpoint
                 | ProblemType::MethodNotAllowed
-                | ProblemType::RequestTimeout,
+                | ProblemType::RequestTimeout
+                | ProblemType::LastAdminToken,
             ) => Error::InvalidInput {
                 rule: Rule::Limit,
                 detail: format!("{} ({}): {detail}", self.title, self.status),

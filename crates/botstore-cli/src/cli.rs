@@ -216,9 +216,10 @@ pub struct ServeArgs {
     /// On SIGTERM/SIGINT, how long in-flight requests get to finish (default 30s).
     #[arg(long, value_name = "DURATION", value_parser = duration_text)]
     pub shutdown_grace: Option<String>,
-    /// Ask for a token (read on `*`) on /metrics.
+    /// Serve /metrics without a token (by default it takes one with read on `*`: it
+    /// names every tenant's namespaces and sizes).
     #[arg(long)]
-    pub metrics_require_token: bool,
+    pub metrics_public: bool,
     /// Back up continuously into this repository (`botstore backup init`): change-feed
     /// segments every --backup-every, snapshots every --backup-snapshot-every. Key:
     /// --backup-password-file, --backup-key-file or BOTSTORE_BACKUP_PASSWORD.

@@ -134,10 +134,11 @@ impl Limits {
                 format!("{} bytes, at most {}", v.data.len(), self.max_value_size),
             ));
         }
-        if v.content_type.is_empty() || v.content_type.len() > 255 || has_control(&v.content_type) {
+        if !is_media_type(&v.content_type) {
             return Err(Error::invalid(
                 Rule::ContentType,
-                "content type must be 1-255 bytes without control characters",
+                "content type must be a media type (type/subtype[; parameters]) of at most \
+                 255 bytes",
             ));
         }
         if v.is_json() {
@@ -282,4 +283,23 @@ pub fn check_ttl(ttl: &std::time::Duration) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A media type as HTTP carries it: `type/subtype` of RFC 9110 tokens, then optional
+/// `; parameters` of printable ASCII; at most 255 bytes. A stored content type is served
+/// back as the `Content-Type` of every read, so nothing else may be stored.
+pub fn is_media_type(s: &str) -> bool {
+    fn token(t: &str) -> bool {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+.^_`|~-".contains(&b))
+    }
+    let (essence, params) = match s.split_once(';') {
+        Some((e, p)) => (e.trim_end_matches(' '), Some(p)),
+        None => (s, None),
+    };
+    let shape = essence
+        .split_once('/')
+        .is_some_and(|(t, sub)| token(t) && token(sub));
+    shape && params.is_none_or(|p| p.bytes().all(|b| (b' '..=b'~').contains(&b))) && s.len() <= 255
 }

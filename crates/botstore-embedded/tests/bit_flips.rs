@@ -181,9 +181,20 @@ async fn bit_flips_in_store_redb_are_never_served_as_genuine() {
                         wrong.push((at, bit, format!("item {k:?}")));
                     }
                 }
-                if c.entries != expected.entries {
-                    wrong.push((at, bit, "stream entries".into()));
+                // Every entry a read returned is the acknowledged one at its sequence; a
+                // damaged branch may hide entries from a range read (counted as hidden).
+                let mut hidden_entries = false;
+                for (stream, got) in &c.entries {
+                    let want = expected.entries.get(stream).cloned().unwrap_or_default();
+                    if got.iter().any(|e| !want.contains(e)) {
+                        wrong.push((at, bit, format!("stream entries of {stream:?}")));
+                    }
+                    hidden_entries |= got.len() < want.len();
                 }
+                if hidden_entries && !reported {
+                    unreported.push((at, bit, "stream entries hidden"));
+                }
+                let missing = missing + usize::from(hidden_entries);
                 if c.changes != expected.changes {
                     wrong.push((at, bit, "change feed".into()));
                 }

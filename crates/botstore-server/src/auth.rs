@@ -6,7 +6,7 @@ use crate::state::Shared;
 use crate::tokens::{AuthError, Grant};
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use botstore::Namespace;
+use botstore::{Fence, Namespace};
 use botstore_api::wire::Perm;
 use botstore_api::ProblemType;
 use governor::clock::{Clock, DefaultClock};
@@ -104,6 +104,23 @@ impl Caller {
                 perm_name(perm),
                 prefix.to_string()
             )))
+        }
+    }
+
+    /// A write conditioned on a lease's fencing token reads that lease's state (a refused
+    /// write answers with the lease's current token), so the fence's namespace needs
+    /// `read`, like `GET /v1/leases/...`. Checked on every route and batch mutation that
+    /// takes a fence, before anything runs.
+    pub fn need_fence(&self, fence: Option<&Fence>) -> Result<(), ApiError> {
+        match fence {
+            None => Ok(()),
+            Some(f) if self.0.allows(Perm::Read, &f.ns) => Ok(()),
+            Some(f) => Err(ApiError::forbidden(format!(
+                "the token has no read permission on namespace {:?}, where the fence's \
+                 lease {:?} lives",
+                f.ns.to_string(),
+                f.name
+            ))),
         }
     }
 

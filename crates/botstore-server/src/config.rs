@@ -52,7 +52,17 @@ pub struct ServeConfig {
     pub max_header_bytes: Option<usize>,
     /// On SIGTERM/SIGINT: how long in-flight requests get to finish (default 30s).
     pub shutdown_grace: Option<String>,
-    /// Ask for a token with read permission on `*` on `/metrics` (default false).
+    /// Longest a long poll of the change feed (`GET /v1/changes?wait=`) is held; a
+    /// longer `wait` is cut to this (default 60s).
+    pub long_poll_max: Option<String>,
+    /// Serve `/metrics` without a token (default false: it names every tenant's
+    /// namespaces and sizes, so it takes a token with read permission on `*`, the
+    /// permission that could read all of it anyway).
+    pub metrics_public: Option<bool>,
+    /// The old switch, from when `/metrics` was public by default: `true` is now the
+    /// default and changes nothing; `false` is refused with a pointer to
+    /// `metrics_public`, so that an old file cannot leave the metrics behind a token
+    /// (or open) without its writer knowing.
     pub metrics_require_token: Option<bool>,
     /// A backup repository (`botstore backup init`): the server ships change-feed
     /// segments into it every `backup_every` (default 1s) and takes a snapshot every
@@ -90,7 +100,8 @@ impl ServeConfig {
             log_format, durability, cache_mib, changes_retention, maintenance_interval,
             scrub_every, scrub_rate,
             header_timeout, body_timeout, request_timeout, max_header_bytes, shutdown_grace,
-            metrics_require_token, backup_repo, backup_every, backup_snapshot_every,
+            long_poll_max,
+            metrics_public, metrics_require_token, backup_repo, backup_every, backup_snapshot_every,
             backup_password_file, backup_key_file, backup_source)
     }
 
@@ -142,6 +153,20 @@ impl ServeConfig {
                     &"must be a positive number of requests per second",
                 ));
             }
+        }
+        if self.metrics_require_token == Some(false) {
+            return Err(ServerError::Config(
+                "metrics_require_token = false is gone: /metrics takes a token (read on '*') \
+                 by default now; set metrics_public = true to serve it without one"
+                    .into(),
+            ));
+        }
+        let metrics_public = self.metrics_public.unwrap_or(false);
+        if metrics_public && self.metrics_require_token == Some(true) {
+            return Err(ServerError::Config(
+                "metrics_public = true and metrics_require_token = true contradict each other"
+                    .into(),
+            ));
         }
         let data = self
             .data
@@ -242,7 +267,12 @@ impl ServeConfig {
                 &self.shutdown_grace,
                 Duration::from_secs(30),
             )?,
-            metrics_require_token: self.metrics_require_token.unwrap_or(false),
+            long_poll_max: dur(
+                "long_poll_max",
+                &self.long_poll_max,
+                Duration::from_secs(60),
+            )?,
+            metrics_public,
         })
     }
 }
@@ -282,7 +312,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub max_header_bytes: usize,
     pub shutdown_grace: Duration,
-    pub metrics_require_token: bool,
+    pub long_poll_max: Duration,
+    /// `/metrics` without a token.
+    pub metrics_public: bool,
 }
 
 #[cfg(test)]
@@ -317,5 +349,20 @@ mod tests {
             ..Default::default()
         };
         assert!(c.resolve().is_err());
+    }
+
+    #[test]
+    fn metrics_take_a_token_unless_configured_public() {
+        assert!(!ServeConfig::default().resolve().unwrap().metrics_public);
+        let public: ServeConfig = toml::from_str("metrics_public = true").unwrap();
+        assert!(public.resolve().unwrap().metrics_public);
+        let old: ServeConfig = toml::from_str("metrics_require_token = true").unwrap();
+        assert!(!old.resolve().unwrap().metrics_public);
+        let old_off: ServeConfig = toml::from_str("metrics_require_token = false").unwrap();
+        let e = old_off.resolve().unwrap_err().to_string();
+        assert!(e.contains("metrics_public"), "{e}");
+        let both: ServeConfig =
+            toml::from_str("metrics_public = true\nmetrics_require_token = true").unwrap();
+        assert!(both.resolve().is_err());
     }
 }

@@ -83,7 +83,17 @@ impl<T: DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
             ));
         }
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
-        parse_json(&bytes).map(JsonBody)
+        parse_object(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON object body of type `T`. Every request body of the API that is a JSON
+/// document of its own is an object; serde's derived structs would also take a
+/// positional array (`[null]`), which the schema does not allow and no client means.
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => parse_json(bytes),
+        _ => Err(ApiError::malformed("body: expected a JSON object")),
     }
 }
 

@@ -46,6 +46,7 @@ pub async fn outer(State(s): State<Shared>, req: Request, next: Next) -> Respons
     let rid = request_id(&req);
     let op = op_name(req.method(), req.uri().path());
     let method = req.method().clone();
+    let allow = crate::routes::allow_for(req.uri().path());
     s.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let _guard = InFlight(&s.metrics.in_flight);
     // A span per request costs a formatted field set on every request (4% of a GET's
@@ -77,6 +78,10 @@ pub async fn outer(State(s): State<Shared>, req: Request, next: Next) -> Respons
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
     }
     let status = resp.status().as_u16();
+    if let (405, Some(allow)) = (status, allow) {
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
     let problem = resp.extensions().get::<Problem>().and_then(Problem::kind);
     if problem == Some(ProblemType::RateLimited) {
         resp.headers_mut()

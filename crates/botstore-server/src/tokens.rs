@@ -29,6 +29,9 @@ pub enum TokenError {
     Corrupt { path: PathBuf, detail: String },
     #[error("invalid token request: {0}")]
     Invalid(String),
+    /// Revoking would leave no live admin token, or only ones that expire sooner.
+    #[error("{0}")]
+    LastAdmin(String),
 }
 
 /// Why a presented token was refused (all map to 401).
@@ -454,18 +457,56 @@ impl TokenStore {
     }
 
     /// Revoke a token. `false`: no token has this id.
+    ///
+    /// An admin token (admin on every namespace, `*`) is only revoked while another
+    /// live admin token stays that lasts at least as long (no expiry counts as
+    /// forever): revoking never brings forward the moment the store has no admin, so a
+    /// client cannot lock every client out of token management. Refused with
+    /// [`TokenError::LastAdmin`], and nothing is changed. (Tokens never change scope or
+    /// expiry after they are made; when the last admin token expires anyway, the way
+    /// back in is `botstore token create` on the data folder.)
     pub fn revoke(&self, id: &str) -> Result<bool, TokenError> {
         let now = now_ms();
         self.update(|f| {
-            Ok(match f.tokens.iter_mut().find(|r| r.info.id == id) {
-                Some(r) => {
-                    r.info.revoked_at.get_or_insert(now);
-                    true
+            let Some(i) = f.tokens.iter().position(|r| r.info.id == id) else {
+                return Ok(false);
+            };
+            let target = &f.tokens[i].info;
+            if target.revoked_at.is_none() && is_live_admin(target, now) {
+                // Until when each token lasts; `None` is forever, the largest.
+                let lasts = |t: &TokenInfo| t.expires_at.map_or(i128::MAX, i128::from);
+                let until = lasts(target);
+                let other =
+                    f.tokens.iter().enumerate().any(|(j, r)| {
+                        j != i && is_live_admin(&r.info, now) && lasts(&r.info) >= until
+                    });
+                if !other {
+                    return Err(TokenError::LastAdmin(format!(
+                        "token {id} is the last live admin token{}; create another admin \
+                         token (scope '*', admin) first, then revoke this one",
+                        if target.expires_at.is_some() {
+                            " that lasts this long"
+                        } else {
+                            " without an expiry"
+                        }
+                    )));
                 }
-                None => false,
-            })
+            }
+            if let Some(r) = f.tokens.get_mut(i) {
+                r.info.revoked_at.get_or_insert(now);
+            }
+            Ok(true)
         })
     }
+}
+
+/// Not revoked, not expired, and admin on every namespace.
+fn is_live_admin(t: &TokenInfo, now: i64) -> bool {
+    t.revoked_at.is_none()
+        && t.expires_at.is_none_or(|e| e > now)
+        && t.scopes.iter().any(|s| {
+            s.perms.contains(&Perm::Admin) && Pattern::parse(&s.ns).is_ok_and(|p| p.covers(&[]))
+        })
 }
 
 #[cfg(test)]

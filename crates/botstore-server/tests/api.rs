@@ -124,7 +124,19 @@ impl Api {
                 !resp.is_null(),
                 "{op} answered {status}, which the document does not list"
             );
-            match resp["content"].get("application/json") {
+            let got = a.header("content-type").unwrap_or("");
+            let content = &resp["content"];
+            match content.get("application/json") {
+                // An item's body: JSON when the value is JSON, else its own content
+                // type, which the document must admit (`*/*` or the type itself).
+                Some(_) if !got.starts_with("application/json") => {
+                    let essence = got.split(';').next().unwrap_or("").trim();
+                    assert!(
+                        content.get("*/*").is_some() || content.get(essence).is_some(),
+                        "{op} {status}: content type {got:?} is not in the document"
+                    );
+                    return;
+                }
                 Some(c) => (c["schema"].clone(), "application/json"),
                 None => return, // raw bytes, text or no body
             }

@@ -78,7 +78,10 @@ pub enum Perm {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
+    /// A namespace pattern: segments or `*`, joined by `/`.
+    #[schemars(schema_with = "crate::schema::scope_pattern_schema")]
     pub ns: String,
+    #[schemars(length(min = 1))]
     pub perms: Vec<Perm>,
 }
 
@@ -86,12 +89,15 @@ pub struct Scope {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenCreateRequest {
+    #[schemars(length(min = 1))]
     pub scopes: Vec<Scope>,
     /// How long the token is valid (`30d`); absent: until revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::opt_duration_schema")]
     pub ttl: Option<String>,
     /// A note for people (`token list` shows it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::opt_label_schema")]
     pub label: Option<String>,
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    #[schemars(length(min = 1, max = 10_000))]
     pub mutations: Vec<MutationIn>,
     /// All or nothing (default). With `false`, each mutation succeeds or fails on its
     /// own and the response lists a status per mutation.

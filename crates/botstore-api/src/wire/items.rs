@@ -81,7 +81,9 @@ pub struct GetManyRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemRef {
+    #[schemars(schema_with = "crate::schema::namespace_schema")]
     pub ns: String,
+    #[schemars(schema_with = "crate::schema::name_schema")]
     pub key: String,
 }
 
@@ -119,6 +121,7 @@ pub struct Deleted {
 pub struct NamespaceTtlRequest {
     /// A duration; `null` or absent clears the default.
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::opt_duration_schema")]
     pub ttl: Option<String>,
 }
 

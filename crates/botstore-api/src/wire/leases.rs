@@ -11,6 +11,7 @@ pub struct LeaseOut {
     pub name: String,
     pub holder: String,
     /// The fencing token.
+    #[serde(deserialize_with = "crate::wire::int::u64")]
     pub token: u64,
     pub expires_at: i64,
 }
@@ -39,19 +40,24 @@ impl LeaseOut {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseAcquireRequest {
+    #[schemars(schema_with = "crate::schema::name_schema")]
     pub holder: String,
+    #[schemars(schema_with = "crate::schema::duration_schema")]
     pub ttl: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseRenewRequest {
+    #[serde(deserialize_with = "crate::wire::int::u64")]
     pub token: u64,
+    #[schemars(schema_with = "crate::schema::duration_schema")]
     pub ttl: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseReleaseRequest {
+    #[serde(deserialize_with = "crate::wire::int::u64")]
     pub token: u64,
 }

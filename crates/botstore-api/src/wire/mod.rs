@@ -20,6 +20,7 @@ use std::time::Duration;
 pub mod admin;
 pub mod batch;
 pub mod changes;
+pub mod int;
 pub mod items;
 pub mod leases;
 pub mod mutations;

@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 pub struct FenceIn {
     pub ns: String,
     pub name: String,
+    #[serde(deserialize_with = "crate::wire::int::u64")]
     pub token: u64,
 }
 
@@ -24,75 +25,119 @@ pub struct FenceIn {
 /// values into trees and lose their exact text.)
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[schemars(deny_unknown_fields)]
 pub enum MutationIn {
+    #[schemars(extend(
+        "oneOf" = [
+            {"required": ["value"], "properties": {"content_type": {"enum": ["application/json", null]}}},
+            {"required": ["value_base64"], "properties": {"value_base64": {"type": "string"}}}
+        ],
+        "allOf" = [
+            {"not": {"required": ["value", "value_base64"], "properties": {"value_base64": {"type": "string"}}}},
+            {"not": {"required": ["if_version", "if_absent"], "properties": {"if_version": {"type": "integer"}, "if_absent": {"const": true}}}}
+        ]
+    ))]
     Put {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         key: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         #[schemars(with = "Option<serde_json::Value>")]
         value: Option<Box<RawValue>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = crate::schema::BASE64))]
         value_base64: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_content_type_schema")]
         content_type: Option<String>,
         /// Only if the item has this version (`If-Match`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         if_version: Option<u64>,
         /// Only if the item does not exist (`If-None-Match: *`).
         #[serde(default, skip_serializing_if = "is_false")]
+        #[schemars(with = "Option<bool>")]
         if_absent: bool,
         /// `never` or a duration; absent: the namespace default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_ttl_schema")]
         ttl: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_subject_schema")]
         subject: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
     Delete {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         if_version: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
+    #[schemars(extend(
+        "oneOf" = [{"required": ["merge"]}, {"required": ["json_patch"], "properties": {"json_patch": {"type": "array"}}}],
+        "allOf" = [
+            {"not": {"required": ["merge", "json_patch"], "properties": {"json_patch": {"type": "array"}}}},
+            {"not": {"required": ["if_version", "if_absent"], "properties": {"if_version": {"type": "integer"}, "if_absent": {"const": true}}}}
+        ]
+    ))]
     Patch {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         key: String,
         /// An RFC 7396 JSON Merge Patch.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         merge: Option<serde_json::Value>,
         /// An RFC 6902 JSON Patch (array of operations).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_json_patch_schema")]
         json_patch: Option<serde_json::Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         if_version: Option<u64>,
         /// Only if the item does not exist (`If-None-Match: *`).
         #[serde(default, skip_serializing_if = "is_false")]
+        #[schemars(with = "Option<bool>")]
         if_absent: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
     /// Renew an item's TTL without sending its value; its version stays the same.
     Touch {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         key: String,
         /// `never` or a duration; absent: the namespace default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_ttl_schema")]
         ttl: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fence: Option<FenceIn>,
     },
     Append {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         stream: String,
+        #[schemars(length(min = 1))]
         entries: Vec<ValueIn>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expected_last: Option<u64>,
     },
+    #[schemars(extend("oneOf" = [
+        {"required": ["keep_last"], "properties": {"keep_last": {"type": "integer"}}},
+        {"required": ["before"], "properties": {"before": {"type": "integer"}}},
+        {"required": ["older_than"], "properties": {"older_than": {"type": "integer"}}}
+    ]))]
     Trim {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         stream: String,
         /// Exactly one of `keep_last`, `before` and `older_than` (see [`TrimIn`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,30 +148,43 @@ pub enum MutationIn {
         older_than: Option<i64>,
     },
     DeleteStream {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         stream: String,
     },
     LeaseAcquire {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         name: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         holder: String,
+        #[schemars(schema_with = "crate::schema::duration_schema")]
         ttl: String,
     },
     LeaseRenew {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         name: String,
         token: u64,
+        #[schemars(schema_with = "crate::schema::duration_schema")]
         ttl: String,
     },
     LeaseRelease {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         ns: String,
+        #[schemars(schema_with = "crate::schema::name_schema")]
         name: String,
         token: u64,
     },
     SetNamespaceTtl {
+        #[schemars(schema_with = "crate::schema::namespace_schema")]
         prefix: String,
         /// Absent or `null`: clear the default TTL.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "crate::schema::opt_duration_schema")]
         ttl: Option<String>,
     },
 }
@@ -150,6 +208,7 @@ struct FlatMutation {
     value: Option<Box<RawValue>>,
     value_base64: Option<String>,
     content_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     if_version: Option<u64>,
     if_absent: Option<bool>,
     ttl: Option<String>,
@@ -158,12 +217,18 @@ struct FlatMutation {
     #[serde(default, deserialize_with = "present")]
     merge: Option<serde_json::Value>,
     json_patch: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "crate::wire::value::opt_value_list")]
     entries: Option<Vec<ValueIn>>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     expected_last: Option<u64>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     keep_last: Option<u64>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     before: Option<u64>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_i64")]
     older_than: Option<i64>,
     holder: Option<String>,
+    #[serde(default, deserialize_with = "crate::wire::int::opt_u64")]
     token: Option<u64>,
 }
 

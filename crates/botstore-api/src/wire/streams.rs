@@ -9,15 +9,23 @@ use serde::{Deserialize, Serialize};
 /// Where a trim cuts: exactly one field.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["keep_last"], "properties": {"keep_last": {"type": "integer"}}},
+    {"required": ["before"], "properties": {"before": {"type": "integer"}}},
+    {"required": ["older_than"], "properties": {"older_than": {"type": "integer"}}}
+]))]
 pub struct TrimIn {
     /// Keep only the last N entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::wire::int::opt_u64")]
     pub keep_last: Option<u64>,
     /// Remove every entry with a sequence below this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::wire::int::opt_u64")]
     pub before: Option<u64>,
     /// Remove every entry appended before this time (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::wire::int::opt_i64")]
     pub older_than: Option<i64>,
 }
 
@@ -52,9 +60,12 @@ impl TrimIn {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppendRequest {
+    #[schemars(length(min = 1))]
+    #[serde(deserialize_with = "crate::wire::value::value_list")]
     pub entries: Vec<ValueIn>,
     /// Only if this is the stream's last sequence (0: the stream is empty or new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::wire::int::opt_u64")]
     pub expected_last: Option<u64>,
 }
 

@@ -36,6 +36,13 @@ pub(super) fn present_raw<'de, D: Deserializer<'de>>(
 /// survive).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend(
+    "oneOf" = [
+        {"required": ["value"], "properties": {"content_type": {"enum": ["application/json", null]}}},
+        {"required": ["value_base64"], "properties": {"value_base64": {"type": "string"}}}
+    ],
+    "not" = {"required": ["value", "value_base64"], "properties": {"value_base64": {"type": "string"}}}
+))]
 pub struct ValueIn {
     /// A JSON value (content type `application/json`).
     #[serde(
@@ -47,9 +54,11 @@ pub struct ValueIn {
     pub value: Option<Box<RawValue>>,
     /// Bytes of any other content type, base64 (standard alphabet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::schema::BASE64))]
     pub value_base64: Option<String>,
     /// Content type of `value_base64` (default `application/octet-stream`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::opt_content_type_schema")]
     pub content_type: Option<String>,
 }
 
@@ -176,5 +185,37 @@ impl ValueOut {
             }),
             _ => err("a value needs exactly one of value and value_base64"),
         }
+    }
+}
+
+/// A list of values, each a JSON object: serde's derived structs also take a positional
+/// array (`[null, null]`), which the schema does not allow and a client never means.
+pub fn value_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ValueIn>, D::Error> {
+    let v: Vec<MapOnly> = serde::Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|m| m.0).collect())
+}
+
+pub fn opt_value_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<ValueIn>>, D::Error> {
+    let v: Option<Vec<MapOnly>> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|v| v.into_iter().map(|m| m.0).collect()))
+}
+
+struct MapOnly(ValueIn);
+
+impl<'de> serde::Deserialize<'de> for MapOnly {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MapOnly;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a value object: {\"value\": ...} or {\"value_base64\": ...}")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<MapOnly, A::Error> {
+                ValueIn::deserialize(serde::de::value::MapAccessDeserializer::new(a)).map(MapOnly)
+            }
+        }
+        d.deserialize_map(V)
     }
 }

@@ -22,6 +22,7 @@ enum Tokens {
 fn token_error(e: TokenError) -> anyhow::Error {
     let kind = match e {
         TokenError::Invalid(_) => ErrorKind::InvalidInput,
+        TokenError::LastAdmin(_) => ErrorKind::Conflict,
         _ => ErrorKind::Internal,
     };
     Failure::new(kind, e.to_string()).into()

@@ -429,9 +429,13 @@ pub async fn invalid_values(make: &dyn MakeStore) {
     )
     .await
     .unwrap();
-    s.put(&n, "ct", Value::bytes("t".repeat(255), "x"))
-        .await
-        .unwrap();
+    s.put(
+        &n,
+        "ct",
+        Value::bytes(format!("a/{}", "t".repeat(253)), "x"),
+    )
+    .await
+    .unwrap();
     s.apply(with_subject("s".repeat(256))).await.unwrap();
 }
 

@@ -99,6 +99,7 @@ pub async fn compact(
 fn token_error(e: TokenError) -> ApiError {
     match e {
         TokenError::Invalid(d) => ApiError::new(ProblemType::InvalidInput, d),
+        TokenError::LastAdmin(d) => ApiError::new(ProblemType::LastAdminToken, d),
         other => ApiError::new(ProblemType::Storage, other.to_string()),
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /v1/batch`: many mutations in one commit, atomic (all or nothing) or each on its
-//! own. Every mutation's namespace is checked against the token before anything runs.
+//! own. Every mutation's namespace (and its fence's, see [`Caller::need_fence`]) is
+//! checked against the token before anything runs.
 
 use crate::auth::Caller;
 use crate::extract::JsonBody;
@@ -49,7 +50,8 @@ pub async fn batch(
             caller.need_all_under(Perm::Write, ns)
         } else {
             caller.need(Perm::Write, ns)
-        };
+        }
+        .and_then(|()| caller.need_fence(m.fence()));
         if let Err(mut e) = allowed {
             e.0.index = Some(i);
             return Err(e);

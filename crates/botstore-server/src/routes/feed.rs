@@ -17,8 +17,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-const MAX_WAIT: Duration = Duration::from_secs(60);
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesQuery {
@@ -73,17 +71,24 @@ pub async fn changes(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
+    // A Last-Event-ID that is no LSN is refused, not ignored: reading from 0 instead
+    // would replay the whole feed to a client that meant to resume.
     let last_event_id = headers
         .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::malformed("Last-Event-ID is not an LSN (a number)"))
+        })
+        .transpose()?;
     let since = last_event_id.or(q.since).unwrap_or(0);
     if wants_sse {
         return Ok(sse(s, caller, since).into_response());
     }
     let wait = match q.wait.as_deref() {
         None => Duration::ZERO,
-        Some(w) => botstore::parse_duration(w)?.min(MAX_WAIT),
+        Some(w) => botstore::parse_duration(w)?.min(s.settings.long_poll_max),
     };
     // Subscribe before reading, so a commit between the read and the wait still wakes us.
     let mut commits = s.store.commits();

@@ -126,6 +126,8 @@ pub async fn put_item(
     let r = botstore_api::paths::parse_named(tail(&uri, ITEMS), false)?;
     caller.need(Perm::Write, &r.ns)?;
     let q: WriteQuery = query(&uri)?;
+    let fence = q.fence()?;
+    caller.need_fence(fence.as_ref())?;
     let content_type = match headers.get(header::CONTENT_TYPE) {
         None => JSON.to_owned(),
         Some(v) => {
@@ -133,6 +135,16 @@ pub async fn put_item(
                 .to_str()
                 .map_err(|_| ApiError::malformed("Content-Type is not ASCII"))?
                 .trim();
+            // Stored and served back as the item's Content-Type: it must be one.
+            if !botstore_api::schema::is_media_type(ct) {
+                return Err(botstore::Error::InvalidInput {
+                    rule: botstore::Rule::ContentType,
+                    detail: "Content-Type must be a media type (type/subtype[; parameters]) \
+                             of at most 255 bytes without control characters"
+                        .into(),
+                }
+                .into());
+            }
             // `application/json; charset=utf-8` is JSON.
             let essence = ct.split(';').next().unwrap_or("").trim();
             if essence.eq_ignore_ascii_case(JSON) {
@@ -152,7 +164,7 @@ pub async fn put_item(
         precondition: precondition(&headers)?,
         ttl: wire::parse_ttl(q.ttl.as_deref())?,
         subject: q.subject.clone(),
-        fence: q.fence()?,
+        fence,
     };
     match s.store.apply(m).await? {
         Outcome::Written { version } => Ok(written(version)),
@@ -178,6 +190,8 @@ pub async fn patch_item(
             "PATCH takes no ttl or subject; use PUT",
         ));
     }
+    let fence = q.fence()?;
+    caller.need_fence(fence.as_ref())?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -204,7 +218,7 @@ pub async fn patch_item(
         key: r.name,
         patch,
         precondition: precondition(&headers)?,
-        fence: q.fence()?,
+        fence,
     };
     match s.store.apply(m).await? {
         Outcome::Written { version } => Ok(written(version)),
@@ -227,11 +241,13 @@ pub async fn delete_item(
     if q.ttl.is_some() || q.subject.is_some() {
         return Err(ApiError::malformed("DELETE takes no ttl or subject"));
     }
+    let fence = q.fence()?;
+    caller.need_fence(fence.as_ref())?;
     let m = Mutation::Delete {
         ns: r.ns,
         key: r.name,
         precondition: precondition(&headers)?,
-        fence: q.fence()?,
+        fence,
     };
     match s.store.apply(m).await? {
         Outcome::Deleted { existed } => Ok(Json(Deleted { existed }).into_response()),

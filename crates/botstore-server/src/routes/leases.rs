@@ -1,7 +1,7 @@
 //! Leases: `POST /v1/leases/{ns}/{name}:acquire|:renew|:release`, `GET` to read one.
 
 use crate::auth::Caller;
-use crate::extract::{parse_json, tail, RawBody};
+use crate::extract::{parse_object, tail, RawBody};
 use crate::problem::ApiError;
 use crate::state::Shared;
 use axum::extract::State;
@@ -59,7 +59,7 @@ pub async fn post_lease(
     caller.need(Perm::Write, &r.ns)?;
     match r.verb.as_deref() {
         Some("acquire") => {
-            let q: LeaseAcquireRequest = parse_json(&body)?;
+            let q: LeaseAcquireRequest = parse_object(&body)?;
             let l = s
                 .store
                 .acquire_lease(&r.ns, &r.name, &q.holder, ttl(&q.ttl)?)
@@ -67,7 +67,7 @@ pub async fn post_lease(
             Ok(Json(LeaseOut::from_lease(&l)).into_response())
         }
         Some("renew") => {
-            let q: LeaseRenewRequest = parse_json(&body)?;
+            let q: LeaseRenewRequest = parse_object(&body)?;
             let l = s
                 .store
                 .renew_lease(&r.ns, &r.name, q.token, ttl(&q.ttl)?)
@@ -75,7 +75,7 @@ pub async fn post_lease(
             Ok(Json(LeaseOut::from_lease(&l)).into_response())
         }
         Some("release") => {
-            let q: LeaseReleaseRequest = parse_json(&body)?;
+            let q: LeaseReleaseRequest = parse_object(&body)?;
             s.store.release_lease(&r.ns, &r.name, q.token).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }

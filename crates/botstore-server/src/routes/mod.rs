@@ -63,3 +63,25 @@ async fn unknown_endpoint(uri: axum::http::Uri) -> crate::problem::ApiError {
         format!("no endpoint {}; see /openapi.json", uri.path()),
     )
 }
+
+/// The methods a resource under a catch-all route really takes, for the `Allow` header
+/// of a 405: the route itself takes the union for every resource of its kind (a stream
+/// takes GET and DELETE, its `:append` only POST, its `:info` only GET). `None`: the
+/// router's own `Allow` is right.
+pub fn allow_for(path: &str) -> Option<&'static str> {
+    let (kind, tail) = if let Some(t) = path.strip_prefix(streams::STREAMS) {
+        ("streams", t)
+    } else if let Some(t) = path.strip_prefix(leases::LEASES) {
+        ("leases", t)
+    } else {
+        return None;
+    };
+    let last = tail.rsplit('/').next().unwrap_or("");
+    let verb = last.rsplit_once(':').map(|(_, v)| v);
+    Some(match (kind, verb) {
+        ("streams", None) => "GET,HEAD,DELETE",
+        ("streams", Some("info")) => "GET,HEAD",
+        ("leases", None) => "GET,HEAD",
+        _ => "POST",
+    })
+}

@@ -1,5 +1,6 @@
-//! Health, readiness, metrics and the OpenAPI document. No token needed (except
-//! `/metrics` when `metrics_require_token` is set).
+//! Health, readiness, metrics and the OpenAPI document. No token needed, except on
+//! `/metrics`: it names every tenant's namespaces and sizes, so it takes a token with
+//! read permission on `*` unless `metrics_public` is set.
 
 use crate::auth::authenticate;
 use crate::problem::ApiError;
@@ -59,11 +60,14 @@ pub async fn readyz(State(s): State<Shared>) -> Response {
 }
 
 pub async fn metrics(State(s): State<Shared>, req: Request) -> Result<Response, ApiError> {
-    if s.settings.metrics_require_token {
+    if !s.settings.metrics_public {
         let (parts, _) = req.into_parts();
         let g = authenticate(&s, &parts)?;
         if !g.allows_all_under(Perm::Read, &Namespace::root()) {
-            return Err(ApiError::forbidden("/metrics needs read permission on '*'"));
+            return Err(ApiError::forbidden(
+                "/metrics needs a token with read permission on '*' (or metrics_public = true \
+                 in the server's configuration)",
+            ));
         }
     }
     let text = s.metrics.render(&s).await;

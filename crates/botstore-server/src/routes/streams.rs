@@ -2,7 +2,7 @@
 //! entries, DELETE removes the stream.
 
 use crate::auth::Caller;
-use crate::extract::{parse_json, tail, RawBody};
+use crate::extract::{parse_object, tail, RawBody};
 use crate::problem::ApiError;
 use crate::state::Shared;
 use axum::extract::State;
@@ -87,7 +87,7 @@ pub async fn post_stream(
     caller.need(Perm::Write, &r.ns)?;
     match r.verb.as_deref() {
         Some("append") => {
-            let req: AppendRequest = parse_json(&body)?;
+            let req: AppendRequest = parse_object(&body)?;
             let entries = req
                 .entries
                 .into_iter()
@@ -104,7 +104,7 @@ pub async fn post_stream(
             .into_response())
         }
         Some("trim") => {
-            let req: TrimIn = parse_json(&body)?;
+            let req: TrimIn = parse_object(&body)?;
             let removed = s.store.trim(&r.ns, &r.name, req.into_trim()?).await?;
             Ok(Json(Trimmed { removed }).into_response())
         }

@@ -1,42 +1,19 @@
-//! `GET /openapi.json`: OpenAPI 3.1, generated from [`OPERATIONS`] and the JSON schemas of
-//! the wire types (schemars, JSON Schema 2020-12, which is OpenAPI 3.1's dialect). The
-//! table names each endpoint's request and response types; the API test
-//! (`tests/api.rs`) calls every operation and validates the real answers against this
-//! document, so the two cannot drift apart unnoticed.
+//! The table of every endpoint: its parameters (with their real schemas, from
+//! [`botstore_api::schema`]), request body, success answers and the problems it answers.
 
+use super::{s, BodySpec};
+use botstore_api::schema;
 use botstore_api::wire::*;
-use botstore_api::Problem;
-use schemars::generate::{SchemaGenerator, SchemaSettings};
-use schemars::{JsonSchema, Schema};
-use serde_json::{json, Map, Value as Json};
-use std::sync::OnceLock;
-
-type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
-
-fn s<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
-    g.subschema_for::<T>()
-}
-
-/// A request or response body.
-#[derive(Clone, Copy)]
-pub enum BodySpec {
-    None,
-    /// `application/json` of this type.
-    Json(SchemaFn),
-    /// Any bytes, with the item's own content type.
-    Raw,
-    /// `text/event-stream`.
-    EventStream,
-    /// `text/plain` (the metrics exposition).
-    Text,
-    /// A JSON Merge Patch or JSON Patch document.
-    Patch,
-}
+use serde_json::{json, Value as Json};
 
 #[derive(Clone, Copy)]
 pub enum In {
     Path,
     Query,
+    /// A query parameter whose schema is an object, sent as one query parameter per
+    /// property (OpenAPI `style: form, explode: true`): the fence, whose three
+    /// parameters go together or not at all.
+    QueryObject,
     Header,
 }
 
@@ -46,17 +23,22 @@ pub struct Param {
     pub location: In,
     pub required: bool,
     pub description: &'static str,
-    /// `string`, `integer` or `boolean`.
-    pub ty: &'static str,
+    /// The parameter's JSON schema.
+    pub schema: fn() -> Json,
 }
 
-const fn p(name: &'static str, location: In, ty: &'static str, description: &'static str) -> Param {
+const fn p(
+    name: &'static str,
+    location: In,
+    schema: fn() -> Json,
+    description: &'static str,
+) -> Param {
     Param {
         name,
         location,
         required: matches!(location, In::Path),
         description,
-        ty,
+        schema,
     }
 }
 
@@ -68,62 +50,154 @@ pub struct Operation {
     pub auth: bool,
     pub params: &'static [Param],
     pub request: BodySpec,
-    /// Success answers; every operation also answers problem documents.
+    /// Success answers; the problems each operation answers are in [`problems`].
     pub responses: &'static [(u16, BodySpec)],
+}
+
+fn str_any() -> Json {
+    json!({"type": "string"})
+}
+fn uint() -> Json {
+    json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})
+}
+fn boolean() -> Json {
+    json!({"type": "boolean"})
+}
+fn depth() -> Json {
+    json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})
+}
+fn direction() -> Json {
+    json!({"type": "string", "enum": ["forward", "backward"]})
+}
+/// `If-Match`: one ETag (`"42"`, `W/"42"` or a bare `42`); the schema states the bare
+/// form, the one a header generator can produce.
+fn etag() -> Json {
+    json!({"type": "string", "pattern": "^[0-9]{1,19}$", "description": "An ETag: 42, \"42\" or W/\"42\""})
+}
+/// `If-None-Match` on a write: only `*`.
+fn star() -> Json {
+    json!({"type": "string", "enum": ["*"]})
+}
+fn fence() -> Json {
+    json!({
+        "type": "object",
+        "properties": {
+            // The lease is looked up, not checked against the name rules: a fence on a
+            // name no lease can have is simply stale (409).
+            "fence_ns": str_any(),
+            "fence_name": str_any(),
+            "fence_token": uint(),
+        },
+        "required": ["fence_ns", "fence_name", "fence_token"],
+        "additionalProperties": false,
+    })
 }
 
 const NS: Param = p(
     "ns",
     In::Path,
-    "string",
+    schema::segment_param,
     "Namespace segments, each percent-encoded, joined by '/'.",
 );
 const KEY: Param = p(
     "key",
     In::Path,
-    "string",
+    schema::name,
     "The key, percent-encoded ('/' as %2F).",
 );
 const STREAM: Param = p(
     "stream",
     In::Path,
-    "string",
+    schema::name,
     "The stream name, percent-encoded.",
 );
 const NAME: Param = p(
     "name",
     In::Path,
-    "string",
+    schema::name,
     "The lease name, percent-encoded.",
 );
 const PREFIX: Param = p(
     "prefix",
     In::Path,
-    "string",
-    "A namespace prefix (may be empty).",
+    schema::segment_param,
+    "A namespace prefix (the root: the path without it).",
 );
 const IF_MATCH: Param = p(
     "If-Match",
     In::Header,
-    "string",
+    etag,
     "Write only if the item has this ETag.",
 );
 const IF_NONE: Param = p(
     "If-None-Match",
     In::Header,
-    "string",
-    "`*`: write only if absent. On GET: 304 if unchanged.",
+    str_any,
+    "304 if the item's ETag is one of these (or `*`).",
 );
-const FENCE: [Param; 3] = [
-    p("fence_ns", In::Query, "string", "Fencing lease namespace."),
-    p("fence_name", In::Query, "string", "Fencing lease name."),
-    p(
-        "fence_token",
-        In::Query,
-        "integer",
-        "Fencing token the write requires.",
-    ),
-];
+const IF_ABSENT: Param = p(
+    "If-None-Match",
+    In::Header,
+    star,
+    "`*`: write only if absent.",
+);
+const LIMIT: Param = p(
+    "limit",
+    In::Query,
+    schema::page_limit,
+    "Page size, 1-10000 (default 100).",
+);
+const CURSOR: Param = p(
+    "cursor",
+    In::Query,
+    schema::cursor,
+    "Continue a previous page (its `cursor`).",
+);
+const FENCE: Param = p(
+    "fence",
+    In::QueryObject,
+    fence,
+    "Fencing: fence_ns, fence_name and fence_token together; the write happens only \
+     while that lease's token is fence_token. Needs read permission on fence_ns.",
+);
+
+/// The problems (status codes) an operation answers, besides its successes. Every
+/// operation that takes a token answers 401, 403 and 429 (with a rate limit), every one
+/// that reads the store 500 (storage failure, damaged data) and 503 (closed, shutting
+/// down); a body brings 408, 413 and 415; a write 507 (disk full) and 503 (read-only);
+/// the rest are per operation.
+pub fn problems(op: &Operation) -> Vec<u16> {
+    let mut out = vec![];
+    let store = !matches!(op.id, "healthz" | "readyz" | "openapi");
+    if store {
+        out.extend([400, 500, 503]);
+    }
+    if op.auth || op.id == "metrics" {
+        out.extend([401, 403, 429]);
+    }
+    if !matches!(op.request, BodySpec::None) {
+        out.extend([408, 413, 415]);
+    }
+    let write = op.method != "get" && !matches!(op.id, "getMany" | "createToken" | "revokeToken");
+    if write {
+        out.push(507);
+    }
+    out.extend(match op.id {
+        "getItem" | "getLease" | "revokeToken" | "streamInfo" => &[404][..],
+        "putItem" | "deleteItem" => &[409, 412][..],
+        "patchItem" => &[404, 409, 412][..],
+        "batch" | "appendStream" | "acquireLease" | "renewLease" | "releaseLease" => {
+            &[404, 409, 412][..]
+        }
+        _ => &[][..],
+    });
+    if op.id == "revokeToken" {
+        out.push(409);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
 
 macro_rules! params {
     ($($x:expr),* $(,)?) => { &[$($x),*] };
@@ -151,19 +225,17 @@ pub static OPERATIONS: &[Operation] = &[
             NS,
             KEY,
             IF_MATCH,
-            IF_NONE,
-            p("ttl", In::Query, "string", "`never` or a duration."),
+            IF_ABSENT,
+            p("ttl", In::Query, schema::ttl, "`never` or a duration."),
             p(
                 "subject",
                 In::Query,
-                "string",
+                schema::subject,
                 "The person the item is about."
             ),
-            FENCE[0],
-            FENCE[1],
-            FENCE[2]
+            FENCE
         ],
-        request: BodySpec::Raw,
+        request: BodySpec::RawIn,
         responses: &[(200, BodySpec::Json(s::<Written>))],
     },
     Operation {
@@ -172,7 +244,7 @@ pub static OPERATIONS: &[Operation] = &[
         path: "/v1/items/{ns}/{key}",
         summary: "Patch a JSON item (merge patch or JSON Patch).",
         auth: true,
-        params: params![NS, KEY, IF_MATCH, FENCE[0], FENCE[1], FENCE[2]],
+        params: params![NS, KEY, IF_MATCH, FENCE],
         request: BodySpec::Patch,
         responses: &[(200, BodySpec::Json(s::<Written>))],
     },
@@ -182,7 +254,7 @@ pub static OPERATIONS: &[Operation] = &[
         path: "/v1/items/{ns}/{key}",
         summary: "Delete an item.",
         auth: true,
-        params: params![NS, KEY, IF_MATCH, FENCE[0], FENCE[1], FENCE[2]],
+        params: params![NS, KEY, IF_MATCH, FENCE],
         request: BodySpec::None,
         responses: &[(200, BodySpec::Json(s::<Deleted>))],
     },
@@ -204,17 +276,32 @@ pub static OPERATIONS: &[Operation] = &[
         auth: true,
         params: params![
             NS,
-            p("prefix", In::Query, "string", "Only keys with this prefix."),
-            p("start", In::Query, "string", "Only keys >= start."),
-            p("end", In::Query, "string", "Only keys < end."),
+            p(
+                "prefix",
+                In::Query,
+                schema::key_bound,
+                "Only keys with this prefix (not with recursive)."
+            ),
+            p(
+                "start",
+                In::Query,
+                schema::key_bound,
+                "Only keys >= start (not with recursive)."
+            ),
+            p(
+                "end",
+                In::Query,
+                schema::key_bound,
+                "Only keys < end (not with recursive)."
+            ),
             p(
                 "recursive",
                 In::Query,
-                "boolean",
+                boolean,
                 "Include every namespace below."
             ),
-            p("limit", In::Query, "integer", "Page size (default 100)."),
-            p("cursor", In::Query, "string", "Continue a previous page.")
+            LIMIT,
+            CURSOR
         ],
         request: BodySpec::None,
         responses: &[(200, BodySpec::Json(s::<ItemPage>))],
@@ -227,14 +314,9 @@ pub static OPERATIONS: &[Operation] = &[
         auth: true,
         params: params![
             PREFIX,
-            p(
-                "depth",
-                In::Query,
-                "integer",
-                "Truncate to this many segments."
-            ),
-            p("limit", In::Query, "integer", "Page size (default 100)."),
-            p("cursor", In::Query, "string", "Continue a previous page.")
+            p("depth", In::Query, depth, "Truncate to this many segments."),
+            LIMIT,
+            CURSOR
         ],
         request: BodySpec::None,
         responses: &[(200, BodySpec::Json(s::<NamespacePage>))],
@@ -258,14 +340,9 @@ pub static OPERATIONS: &[Operation] = &[
         params: params![
             NS,
             STREAM,
-            p("from", In::Query, "integer", "First sequence to read."),
-            p(
-                "limit",
-                In::Query,
-                "integer",
-                "At most this many (default 100)."
-            ),
-            p("direction", In::Query, "string", "forward or backward.")
+            p("from", In::Query, uint, "First sequence to read."),
+            LIMIT,
+            p("direction", In::Query, direction, "forward or backward.")
         ],
         request: BodySpec::None,
         responses: &[(200, BodySpec::Json(s::<StreamEntries>))],
@@ -316,11 +393,7 @@ pub static OPERATIONS: &[Operation] = &[
         path: "/v1/stream-list/{prefix}",
         summary: "List the streams under a prefix (every depth).",
         auth: true,
-        params: params![
-            PREFIX,
-            p("limit", In::Query, "integer", "Page size (default 100)."),
-            p("cursor", In::Query, "string", "Continue a previous page.")
-        ],
+        params: params![PREFIX, LIMIT, CURSOR],
         request: BodySpec::None,
         responses: &[(200, BodySpec::Json(s::<StreamList>))],
     },
@@ -391,18 +464,18 @@ pub static OPERATIONS: &[Operation] = &[
         summary: "The change feed: a page (long poll with wait), or Server-Sent Events.",
         auth: true,
         params: params![
-            p("since", In::Query, "integer", "Changes after this LSN."),
-            p("limit", In::Query, "integer", "Page size (default 100)."),
+            p("since", In::Query, uint, "Changes after this LSN."),
+            LIMIT,
             p(
                 "wait",
                 In::Query,
-                "string",
+                schema::duration,
                 "Long poll up to this long (at most 60s)."
             ),
             p(
                 "Last-Event-ID",
                 In::Header,
-                "string",
+                etag,
                 "Event streams: resume after this LSN."
             )
         ],
@@ -458,7 +531,7 @@ pub static OPERATIONS: &[Operation] = &[
         path: "/v1/tokens/{id}",
         summary: "Revoke a token (admin).",
         auth: true,
-        params: params![p("id", In::Path, "string", "The token id.")],
+        params: params![p("id", In::Path, str_any, "The token id.")],
         request: BodySpec::None,
         responses: &[(204, BodySpec::None)],
     },
@@ -489,8 +562,9 @@ pub static OPERATIONS: &[Operation] = &[
         id: "metrics",
         method: "get",
         path: "/metrics",
-        summary: "Prometheus metrics.",
-        auth: false,
+        summary:
+            "Prometheus metrics (a token with read on `*`, unless the server sets metrics_public).",
+        auth: true,
         params: &[],
         request: BodySpec::None,
         responses: &[(200, BodySpec::Text)],
@@ -509,98 +583,3 @@ pub static OPERATIONS: &[Operation] = &[
         )],
     },
 ];
-
-fn body(b: BodySpec, g: &mut SchemaGenerator) -> Option<Json> {
-    let content = match b {
-        BodySpec::None => return None,
-        BodySpec::Json(f) => json!({"application/json": {"schema": f(g)}}),
-        BodySpec::Raw => {
-            json!({"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}})
-        }
-        BodySpec::EventStream => json!({"text/event-stream": {"schema": {"type": "string"}}}),
-        BodySpec::Text => json!({"text/plain": {"schema": {"type": "string"}}}),
-        BodySpec::Patch => json!({
-            "application/merge-patch+json": {"schema": {}},
-            "application/json-patch+json": {"schema": {"type": "array", "items": {"type": "object"}}}
-        }),
-    };
-    Some(content)
-}
-
-fn build() -> Json {
-    let mut g = SchemaSettings::draft2020_12()
-        .with(|s| s.definitions_path = "/components/schemas".into())
-        .into_generator();
-    let problem = g.subschema_for::<Problem>();
-    let mut paths: Map<String, Json> = Map::new();
-    for op in OPERATIONS {
-        let mut responses = Map::new();
-        for (status, b) in op.responses {
-            let key = status.to_string();
-            let entry = responses
-                .entry(key)
-                .or_insert_with(|| json!({"description": "Success"}));
-            // (The entry is always an object: it is inserted as one just above.)
-            if let (Some(c), Json::Object(obj)) = (body(*b, &mut g), entry) {
-                let merged = obj.entry("content").or_insert_with(|| json!({}));
-                if let (Some(m), Some(new)) = (merged.as_object_mut(), c.as_object()) {
-                    for (k, v) in new {
-                        m.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        responses.insert(
-            "default".into(),
-            json!({"description": "A problem (RFC 9457)", "content": {"application/problem+json": {"schema": problem}}}),
-        );
-        let params: Vec<Json> = op
-            .params
-            .iter()
-            .map(|p| {
-                json!({
-                    "name": p.name,
-                    "in": match p.location { In::Path => "path", In::Query => "query", In::Header => "header" },
-                    "required": p.required,
-                    "description": p.description,
-                    "schema": {"type": p.ty},
-                })
-            })
-            .collect();
-        let mut o = json!({
-            "operationId": op.id,
-            "summary": op.summary,
-            "parameters": params,
-            "responses": responses,
-        });
-        if let Some(c) = body(op.request, &mut g) {
-            o["requestBody"] = json!({"required": true, "content": c});
-        }
-        if !op.auth {
-            o["security"] = json!([]);
-        }
-        let item = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
-        item[op.method] = o;
-    }
-    let schemas = g.take_definitions(true);
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "botstore",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Storage for chatbots and AI agents. See docs/HTTP-API.md.",
-        },
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-    })
-}
-
-/// The document (built once).
-pub fn document() -> &'static Json {
-    static DOC: OnceLock<Json> = OnceLock::new();
-    DOC.get_or_init(build)
-}
