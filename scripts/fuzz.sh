@@ -6,6 +6,10 @@
 #
 #   scripts/fuzz.sh                               # every target, 15 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh records      # one target, longer
+#   scripts/fuzz.sh damaged_store                 # on demand, not in the default list:
+#                                                 # redb can abort on a damaged store.redb
+#                                                 # (a panic in a destructor while it
+#                                                 # unwinds from another), see fuzz/README.md
 #
 # cargo-fuzz needs nightly-only compiler flags; this machine has only stable Rust, which
 # accepts them with RUSTC_BOOTSTRAP=1. Build choices (measured on the 2-core machine):

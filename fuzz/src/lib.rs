@@ -6,6 +6,7 @@
 //! Every check panics on a property violation; a returned error from a decoder is fine.
 
 pub mod damaged;
+pub mod damaged_store;
 pub mod journal;
 pub mod names;
 pub mod records;

@@ -15,12 +15,13 @@ use botstore::kv::WriteSet;
 use botstore::{
     envelope, ChangeKind, Item, Namespace, NamespaceStats, StreamEntry, StreamInfo, Value, Version,
 };
-use botstore_fuzz::{damaged, journal, names, records, store_ops};
+use botstore_fuzz::{damaged, damaged_store, journal, names, records, store_ops};
 use std::path::{Path, PathBuf};
 
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 6] = [
     "journal_replay",
     "damaged_journal",
+    "damaged_store",
     "records",
     "names_and_cursors",
     "store_ops",
@@ -38,6 +39,11 @@ fn check(target: &str, data: &[u8]) {
         "damaged_journal" => {
             let input = damaged::Input::arbitrary_take_rest(Unstructured::new(data)).unwrap();
             damaged::run(&input);
+        }
+        "damaged_store" => {
+            let input =
+                damaged_store::Input::arbitrary_take_rest(Unstructured::new(data)).unwrap();
+            damaged_store::run(&input);
         }
         "store_ops" => {
             let input = store_ops::Input::arbitrary_take_rest(Unstructured::new(data)).unwrap();

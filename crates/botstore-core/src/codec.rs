@@ -245,7 +245,13 @@ impl ItemRecord {
 
     /// Everything before the value's envelope.
     fn encode_header(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(48 + self.value.data.len());
+        // Room for the whole record and its record check, so neither grows it again.
+        let mut out = Vec::with_capacity(
+            48 + self.value.content_type.len()
+                + self.subject.as_ref().map_or(0, String::len)
+                + self.value.data.len()
+                + crate::record_check::CHECK_LEN,
+        );
         out.push(RECORD_VERSION);
         out.extend_from_slice(&self.version.0.to_le_bytes());
         out.extend_from_slice(&self.created_at.to_le_bytes());
@@ -361,7 +367,9 @@ impl ItemRecord {
 
 /// Layout: ver u8 | at i64 | content type str16 | envelope.
 pub fn encode_entry(at: Millis, v: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + v.content_type.len() + v.data.len());
+    let mut out = Vec::with_capacity(
+        24 + v.content_type.len() + v.data.len() + crate::record_check::CHECK_LEN,
+    );
     out.push(RECORD_VERSION);
     out.extend_from_slice(&at.to_le_bytes());
     put_str16(&mut out, v.content_type.as_bytes());
@@ -409,7 +417,9 @@ pub fn encode_entry_with(
     if codecs.is_plain() {
         return Ok(encode_entry(at, v));
     }
-    let mut out = Vec::with_capacity(16 + v.content_type.len() + v.data.len());
+    let mut out = Vec::with_capacity(
+        24 + v.content_type.len() + v.data.len() + crate::record_check::CHECK_LEN,
+    );
     out.push(RECORD_VERSION);
     out.extend_from_slice(&at.to_le_bytes());
     put_str16(&mut out, v.content_type.as_bytes());

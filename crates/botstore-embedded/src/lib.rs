@@ -259,6 +259,53 @@ impl Shared {
     }
 }
 
+/// A database being opened: dropped early (an open that fails), it is closed with
+/// [`close_quietly`], not by redb's `Drop`, which panics on a damaged file.
+struct ClosingDb(Option<Database>);
+
+impl ClosingDb {
+    fn get(&self) -> Result<&Database> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| Error::Closed("the database was handed on".into()))
+    }
+    fn take(mut self) -> Result<Database> {
+        self.0
+            .take()
+            .ok_or_else(|| Error::Closed("the database was handed on".into()))
+    }
+}
+
+impl Drop for ClosingDb {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            close_quietly(db);
+        }
+    }
+}
+
+/// Close `db`, catching a panic of redb's on a damaged file.
+fn close_quietly(db: Database) {
+    let _ = tables::guard("closing the database", || {
+        db.close().map_err(Error::storage)
+    });
+}
+
+impl Drop for Shared {
+    /// redb closes a database in its `Drop` with a last commit, which panics when the file
+    /// is damaged; that panic would escape any drop of the store. The database is closed
+    /// here instead, the panic caught (the damage was reported by the reads that met it).
+    fn drop(&mut self) {
+        let slot = self.db.get_mut().unwrap_or_else(|e| e.into_inner());
+        let Ok(stand_in) =
+            Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())
+        else {
+            return;
+        };
+        close_quietly(std::mem::replace(slot, stand_in));
+    }
+}
+
 /// The embedded backend.
 pub struct EmbeddedBackend {
     shared: Arc<Shared>,
@@ -305,10 +352,12 @@ impl EmbeddedBackend {
                 Error::storage(e),
             ),
         })?;
-        let (generation, store_id) = {
-            let r = db.begin_read().map_err(Error::storage)?;
-            (tables::journal_generation(&r)?, tables::store_id(&r)?)
-        };
+        // Until the database is handed to `Shared`, an early return closes it the safe way.
+        let db = ClosingDb(Some(db));
+        let (generation, store_id) = tables::guard("reading store.redb", || {
+            let r = db.get()?.begin_read().map_err(Error::storage)?;
+            Ok((tables::journal_generation(&r)?, tables::store_id(&r)?))
+        })?;
         let scan = replay::scan(
             &journal_bytes,
             &replay::Expect {
@@ -344,7 +393,8 @@ impl EmbeddedBackend {
         let frames = scan.frames;
         let recovered = (frames.len(), frames.iter().map(|f| f.writes.len()).sum());
         let next = generation + 1;
-        let replayed = allocated.and_then(|()| replay_commit(&db, &frames, next, store_id));
+        let replayed = allocated.and_then(|()| replay_commit(db.get()?, &frames, next, store_id));
+        let db = db.take()?;
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
             db_ok: AtomicBool::new(true),
@@ -528,6 +578,17 @@ fn open_database(
 
 /// The replay, the table creation and the generation bump as one `Immediate` commit.
 fn replay_commit(db: &Database, frames: &[journal::Frame], next: u64, store_id: u64) -> Result<()> {
+    tables::guard("the journal's replay", || {
+        replay_commit_unguarded(db, frames, next, store_id)
+    })
+}
+
+fn replay_commit_unguarded(
+    db: &Database,
+    frames: &[journal::Frame],
+    next: u64,
+    store_id: u64,
+) -> Result<()> {
     let what = "cannot commit the journal's replay";
     let mut txn = db
         .begin_write()
