@@ -88,7 +88,12 @@ impl DerivedBuilder {
 
     /// An `items` record; returns its expiry index entry `(key, value)`, if it expires.
     pub fn item(&mut self, key: &[u8], record: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        let f = item_facts(record)?;
+        self.item_with(key, item_facts(record)?)
+    }
+
+    /// [`DerivedBuilder::item`] from facts the caller read itself (a record whose value
+    /// only the store's codec stack opens).
+    pub fn item_with(&mut self, key: &[u8], f: ItemFacts) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let s = self.stats.entry(key_namespace(key)?.to_vec()).or_default();
         s.items += 1;
         s.item_bytes += f.value_bytes;

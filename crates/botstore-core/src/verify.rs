@@ -93,7 +93,7 @@ pub fn verify(
         origin: raw.origin(),
         ..VerifyReport::default()
     };
-    let mut derived: BTreeMap<Vec<u8>, NamespaceStats> = BTreeMap::new();
+    let mut derived = restore::DerivedBuilder::new();
     let mut expected_expiry: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let mut found_ns: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let mut found_expiry: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
@@ -135,36 +135,25 @@ pub fn verify(
                     } else {
                         match table {
                             Table::Items => {
-                                if let (Ok(r), Ok(ns)) = (
-                                    ItemRecord::decode_with(body, codecs, k),
-                                    restore::key_namespace(k),
-                                ) {
-                                    let s = derived.entry(ns.to_vec()).or_default();
-                                    s.items += 1;
-                                    s.item_bytes += r.value.data.len() as u64;
-                                    if let Some(e) = r.expires_at {
-                                        expected_expiry.insert(
-                                            codec::expiry_key(e, k),
-                                            r.version.0.to_be_bytes().to_vec(),
-                                        );
+                                if let Ok(r) = ItemRecord::decode_with(body, codecs, k) {
+                                    let facts = restore::ItemFacts {
+                                        version: r.version.0,
+                                        expires_at: r.expires_at,
+                                        value_bytes: r.value.data.len() as u64,
+                                    };
+                                    if let Ok(Some((ek, ev))) = derived.item_with(k, facts) {
+                                        expected_expiry.insert(ek, ev);
                                     }
                                 }
                             }
                             Table::Streams => {
-                                if let (Ok(info), Ok(ns)) =
-                                    (codec::decode_stream_info(body), restore::key_namespace(k))
-                                {
-                                    let s = derived.entry(ns.to_vec()).or_default();
-                                    s.streams += 1;
-                                    s.stream_entries += info.len;
-                                    s.stream_bytes += info.bytes;
-                                }
+                                let _ = derived.stream(k, body);
                             }
                             // A namespace whose counters went back to zero may keep its
                             // record; it stands for nothing, like no record.
                             Table::Namespaces => {
                                 let zero = codec::decode_ns_stats(body)
-                                    .is_ok_and(|s| s == crate::model::NamespaceStats::default());
+                                    .is_ok_and(|s| s == NamespaceStats::default());
                                 if !zero {
                                     found_ns.insert(k.to_vec(), body.to_vec());
                                 }
@@ -204,11 +193,7 @@ pub fn verify(
     compare(
         &mut report,
         Table::Namespaces,
-        derived
-            .into_iter()
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(k, s)| (k, codec::encode_ns_stats(&s)))
-            .collect(),
+        derived.namespace_records().collect(),
         &found_ns,
         "namespace counters",
     );
