@@ -7,6 +7,7 @@ use botstore_embedded::{EmbeddedBackend, EmbeddedOptions};
 use hdrhistogram::Histogram;
 use redb::{Database, TableDefinition};
 use std::collections::BTreeMap;
+use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -457,4 +458,50 @@ where
         return Ok(Tally::new());
     }
     tokio::task::spawn_blocking(move || threads(n, w, op)).await?
+}
+
+/// The time one record check takes, in ns: the CRC of a `size`-byte record under a
+/// bench-sized key and its comparison, as every read and write of a record pays it
+/// (`botstore::record_check`). The fastest of several rounds, so that another process on
+/// the machine does not inflate it.
+pub fn record_check_ns(size: usize) -> f64 {
+    let key = b"bench\0get\0k00000000001234".to_vec();
+    let body = vec![0x5au8; size];
+    let sealed = botstore::record_check::sealed(botstore::Table::Items, &key, &body);
+    let mut best = f64::MAX;
+    for _ in 0..7 {
+        let (t0, mut n) = (Instant::now(), 0u64);
+        while t0.elapsed() < Duration::from_millis(30) {
+            for _ in 0..64 {
+                let b = botstore::record_check::open(
+                    botstore::Table::Items,
+                    black_box(&key),
+                    black_box(&sealed),
+                    "bench",
+                );
+                black_box(b.map(|b| b.len()).unwrap_or(0));
+            }
+            n += 64;
+        }
+        best = best.min(t0.elapsed().as_nanos() as f64 / n as f64);
+    }
+    best
+}
+
+/// Put the record checks' cost in `row.extra`: `record_check_ns` (one check) and
+/// `record_check_share`, the fraction of the time of the `threads` threads that do the
+/// checks (the readers for reads; the one commit thread, which seals, for writes) that
+/// checks took at the measured rate, `records_per_op` records checked or sealed per
+/// operation. For a CPU-bound workload that is the throughput the checks cost.
+pub fn add_record_check_cost(
+    row: &mut WorkloadReport,
+    size: usize,
+    records_per_op: f64,
+    threads: usize,
+) {
+    let ns = record_check_ns(size);
+    let threads = threads.max(1) as f64;
+    let share = ns * records_per_op * row.ops_per_sec / threads / 1e9;
+    row.extra.insert("record_check_ns".into(), ns);
+    row.extra.insert("record_check_share".into(), share);
 }

@@ -3,7 +3,8 @@
 
 use crate::gen::Generator;
 use crate::harness::{
-    baseline_db, redb_write, threads_blocking, writer_extra, Engine, Tally, Window, KV,
+    add_record_check_cost, baseline_db, redb_write, threads_blocking, writer_extra, Engine, Tally,
+    Window, KV,
 };
 use crate::{BenchConfig, BenchError, Result, Workload, WorkloadReport};
 use botstore::{Direction, Error, Mutation, Namespace, Precondition, Store, Value};
@@ -127,6 +128,7 @@ async fn get(cfg: &BenchConfig, dir: &Path) -> Result<Vec<WorkloadReport>> {
         })
         .await?;
         let mut row = t.report("get", &w, 0, r, size);
+        add_record_check_cost(&mut row, size, 1.0, r);
         if let Some((db, _)) = &base {
             // The baseline hands the value to its caller as an owned copy, as Store::get
             // does (reading the value is most of the cost of a cold row: the key search does
@@ -228,6 +230,7 @@ async fn put_batch(cfg: &BenchConfig, dir: &Path) -> Result<Vec<WorkloadReport>>
     })
     .await?;
     let mut row = t.report("put-batch", &w, writers, 0, size);
+    add_record_check_cost(&mut row, size, BATCH as f64, 1);
     let (c0, c1) = counters.await?;
     writer_extra(&mut row, c0, c1, w.end - w.start);
     row.extra
@@ -299,6 +302,7 @@ async fn put(
     })
     .await?;
     let mut row = t.report(name, &w, writers, 0, size);
+    add_record_check_cost(&mut row, size, 1.0, 1);
     let (c0, c1) = counters.await?;
     writer_extra(&mut row, c0, c1, w.end - w.start);
     eng.close().await?;

@@ -26,9 +26,11 @@ pub const CHECK_LEN: usize = 4;
 
 /// The check of `body` stored at `key` in `table`.
 pub fn checksum(table: Table, key: &[u8], body: &[u8]) -> u32 {
+    // The table id and the key length, as one update (the same CRC as two).
+    let mut head = [table as u8; 5];
+    head[1..].copy_from_slice(&(key.len() as u32).to_le_bytes());
     let mut h = crc32fast::Hasher::new();
-    h.update(&[table as u8]);
-    h.update(&(key.len() as u32).to_le_bytes());
+    h.update(&head);
     h.update(key);
     h.update(body);
     h.finalize()
@@ -138,11 +140,11 @@ impl Backend for Checked {
         Some(Arc::clone(&self.inner))
     }
     fn read(&self) -> Result<Box<dyn KvRead + '_>> {
-        Ok(Box::new(CheckedView {
-            inner: self.inner.read()?,
-            origin: &self.origin,
-            skipped: self.skipped.as_deref(),
-        }))
+        Ok(Box::new(CheckedView::with(
+            self.inner.read()?,
+            &self.origin,
+            self.skipped.as_deref(),
+        )))
     }
     fn write(&self, mut group: WriteGroup) -> Result<()> {
         for ((t, k), v) in group.writes.iter_mut() {
@@ -185,10 +187,20 @@ pub struct CheckedView<'a> {
 impl<'a> CheckedView<'a> {
     /// Verify the records of `inner` (a view of sealed records).
     pub fn new(inner: Box<dyn KvRead + 'a>, origin: &'a str) -> Self {
+        Self::with(inner, origin, None)
+    }
+
+    /// [`CheckedView::new`] whose scans note a damaged record in `skipped` and go on,
+    /// when given.
+    pub fn with(
+        inner: Box<dyn KvRead + 'a>,
+        origin: &'a str,
+        skipped: Option<&'a Mutex<Vec<String>>>,
+    ) -> Self {
         CheckedView {
             inner,
             origin,
-            skipped: None,
+            skipped,
         }
     }
 }
