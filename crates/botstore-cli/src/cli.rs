@@ -150,7 +150,8 @@ pub enum Command {
     Stream(StreamCommand),
     /// Print the change feed: committed writes in commit order.
     Changes(ChangesArgs),
-    /// Items and logical bytes per namespace, and bytes on disk.
+    /// Items, streams and logical bytes per namespace, rolled up to the top-level
+    /// namespaces (--depth), biggest first (--top), with a total and the bytes on disk.
     Stats(StatsArgs),
     /// Reclaim free space on disk.
     Compact,
@@ -518,6 +519,15 @@ pub struct StatsArgs {
     /// Only namespaces under this prefix (default: all).
     #[arg(default_value = "")]
     pub prefix: String,
+    /// Roll namespaces up to N segments below PREFIX: a line sums everything under its
+    /// namespace (default 1: the top-level namespaces, or PREFIX's children); 0: every
+    /// namespace on its own line.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub depth: usize,
+    /// Show the N biggest lines (by logical bytes, then by name); 0: all of them. Default
+    /// 20, and all with --json.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
 }
 
 #[derive(Debug, Args)]
