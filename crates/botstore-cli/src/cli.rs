@@ -29,6 +29,13 @@ One difference: export over --remote writes items only (the HTTP API cannot list
 streams).";
 
 /// botstore: storage for chatbots and AI agents.
+/// The environment variables of the --remote options. They are read here, not by clap, so
+/// that no help text and no usage line shows an option the user did not type (clap puts
+/// options set from the environment in usage lines: `--token <TOKEN>`), let alone a value.
+const REMOTE_ENV: &str = "BOTSTORE_REMOTE";
+const TOKEN_ENV: &str = "BOTSTORE_TOKEN";
+const CA_CERT_ENV: &str = "BOTSTORE_CA_CERT";
+
 #[derive(Debug, Parser)]
 #[command(name = "botstore", version, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -61,23 +68,19 @@ pub struct Cli {
     pub cache_mib: usize,
 
     /// Work against a botstore server (http://host:port or https://...) instead of the
-    /// data folder.
-    #[arg(long, global = true, env = "BOTSTORE_REMOTE", value_name = "URL")]
+    /// data folder. Default: the BOTSTORE_REMOTE environment variable.
+    #[arg(long, global = true, value_name = "URL")]
     pub remote: Option<String>,
 
-    /// The API token for --remote (see `botstore token create`).
-    #[arg(
-        long,
-        global = true,
-        env = "BOTSTORE_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    /// The API token for --remote (see `botstore token create`). Default: the
+    /// BOTSTORE_TOKEN environment variable (never printed, not even in usage lines).
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
 
     /// For --remote https://...: trust the PEM certificate(s) in FILE (and only those),
-    /// e.g. a server's self-signed certificate.
-    #[arg(long, global = true, env = "BOTSTORE_CA_CERT", value_name = "FILE")]
+    /// e.g. a server's self-signed certificate. Default: the BOTSTORE_CA_CERT environment
+    /// variable.
+    #[arg(long, global = true, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
     /// For --remote: longest a request may take (90s, 5m, ...).
@@ -86,6 +89,42 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Fill the --remote options the command line left out from their environment
+    /// variables (an empty variable counts as unset).
+    pub fn with_env(mut self) -> Cli {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if self.remote.is_none() {
+            self.remote = var(REMOTE_ENV).map(|v| v.to_string_lossy().into_owned());
+        }
+        if self.token.is_none() {
+            self.token = var(TOKEN_ENV).map(|v| v.to_string_lossy().into_owned());
+        }
+        if self.ca_cert.is_none() {
+            self.ca_cert = var(CA_CERT_ENV).map(PathBuf::from);
+        }
+        self
+    }
+}
+
+/// The --remote options, declared again (hidden) by the commands that work on --data only
+/// (serve, verify, repair): clap then leaves the global ones out of their help, where they
+/// would look as if they applied. Given anyway, they are refused with a clear error
+/// ([`crate::commands::refuse_remote_options`]); their environment variables are ignored
+/// there. The types are the global options' own, since clap hands the values of options
+/// given before the subcommand down to it.
+#[derive(Debug, Args)]
+pub struct LocalOnly {
+    #[arg(long, hide = true, value_name = "URL")]
+    pub remote: Option<String>,
+    #[arg(long, hide = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    #[arg(long, hide = true, value_parser = parse_ttl, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
 }
 
 // One value per process, parsed once: the size of its largest variant does not matter.
@@ -111,7 +150,8 @@ pub enum Command {
     Stream(StreamCommand),
     /// Print the change feed: committed writes in commit order.
     Changes(ChangesArgs),
-    /// Items and logical bytes per namespace, and bytes on disk.
+    /// Items, streams and logical bytes per namespace, rolled up to the top-level
+    /// namespaces (--depth), biggest first (--top), with a total and the bytes on disk.
     Stats(StatsArgs),
     /// Reclaim free space on disk.
     Compact,
@@ -132,16 +172,16 @@ pub enum Command {
     /// Serve the store on --data over HTTP (the API of docs/HTTP-API.md) until SIGTERM or
     /// SIGINT.
     ///
-    /// Settings come from --config FILE (TOML, keys as in ServeConfig: listen, tls_cert,
-    /// body_limit, rate_limit, ...), then from flags, which win. The global --data,
+    /// Settings come from --config FILE (TOML; the keys are the flags' names with `_` for
+    /// `-`: listen, tls_cert, body_limit, rate_limit, ...; docs/OPERATIONS.md lists them
+    /// all), then from flags, which win. The global --data,
     /// --durability, --cache-mib and --changes-retention override the file only when
     /// given on the command line or by their environment variables; their defaults do
     /// not.
     Serve(ServeArgs),
     /// Create, list and revoke API tokens: in --data's tokens.json, or on the server
     /// with --remote (needs an admin token).
-    #[command(subcommand)]
-    Token(TokenCommand),
+    Token(TokenArgs),
     /// Encrypted, incremental backups of --data: init, create, ls, verify, restore, drill,
     /// diff, forget, prune
     /// (docs/BACKUP-FORMAT.md). Key: --password-file, BOTSTORE_BACKUP_PASSWORD or --key-file.
@@ -162,6 +202,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("tls").args(["tls_cert", "tls_key"]).multiple(true)))]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub local_only: LocalOnly,
     /// A TOML file of settings; flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -242,6 +284,29 @@ pub struct ServeArgs {
     /// A file holding the backup repository's 32-byte key.
     #[arg(long, value_name = "FILE", requires = "backup_repo")]
     pub backup_key_file: Option<PathBuf>,
+}
+
+/// `token`: tokens live in --data's tokens.json (or on the --remote server), not in the
+/// store, so the store's options are declared again (hidden) and refused, like
+/// [`LocalOnly`], rather than listed in its help.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub no_store: NoStoreOptions,
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// The store's options (durability, page cache, change-feed retention), hidden on a
+/// command that opens no store (see [`LocalOnly`] for why they are declared again).
+#[derive(Debug, Args)]
+pub struct NoStoreOptions {
+    #[arg(long, hide = true, value_parser = parse_durability, value_name = "MODE")]
+    pub durability: Option<Durability>,
+    #[arg(long, hide = true, value_parser = parse_ttl, value_name = "DURATION")]
+    pub changes_retention: Option<Duration>,
+    #[arg(long, hide = true, value_name = "MIB")]
+    pub cache_mib: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -454,6 +519,15 @@ pub struct StatsArgs {
     /// Only namespaces under this prefix (default: all).
     #[arg(default_value = "")]
     pub prefix: String,
+    /// Roll namespaces up to N segments below PREFIX: a line sums everything under its
+    /// namespace (default 1: the top-level namespaces, or PREFIX's children); 0: every
+    /// namespace on its own line.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub depth: usize,
+    /// Show the N biggest lines (by logical bytes, then by name); 0: all of them. Default
+    /// 20, and all with --json.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -475,6 +549,8 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    #[command(flatten)]
+    pub local_only: LocalOnly,
     /// Check at most N records per second (default: as fast as the disk allows).
     #[arg(long, value_name = "N")]
     pub rate: Option<u32>,

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     // The matches are kept: `serve` asks them where a global option's value came from.
     let matches = cli::Cli::command().get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
-        Ok(c) => c,
+        Ok(c) => c.with_env(),
         Err(e) => e.exit(),
     };
     // The benchmark is its own binary: hand over before starting a runtime.

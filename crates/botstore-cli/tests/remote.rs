@@ -518,6 +518,8 @@ fn remote_commands_print_and_exit_as_local_ones() {
         &["--json", "stats"][..],
         &["--json", "stats", "no/such"],
         &["--json", "stats", "t/u"],
+        &["--json", "stats", "--depth", "0"],
+        &["--json", "stats", "--depth", "2", "--top", "1"],
         &["--json", "compact"],
     ] {
         let l = local(&data, args, None).ok().json();

@@ -27,6 +27,7 @@ pub mod checkpoint;
 pub mod fault_injection;
 pub mod faults;
 pub mod flusher;
+mod in_use;
 pub mod io;
 pub mod journal;
 pub mod load;
@@ -42,6 +43,7 @@ mod fault_tests;
 use botstore::backend::{Backend, CompactReport, Metric, MetricValue, Space, WriteGroup};
 use botstore::kv::KvRead;
 use botstore::{Error, Result};
+pub use in_use::check_not_in_use;
 use journal::{replay, Journal};
 pub use load::{LoadOp, LoadReport, Loader};
 use redb::{Database, ReadableDatabase};
@@ -343,10 +345,7 @@ impl EmbeddedBackend {
             create_database_file(&dir, &path)?;
         }
         let db = open_database(&opts.files, &path, opts.cache_size).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
-                "data folder {} is in use by another botstore process",
-                dir.display()
-            )),
+            redb::DatabaseError::DatabaseAlreadyOpen => in_use::in_use_error(&dir),
             e => faults::classify(
                 &format!("cannot open {}", path.display()),
                 Error::storage(e),

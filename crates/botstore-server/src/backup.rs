@@ -96,17 +96,19 @@ fn log_event(e: &FollowEvent) {
 }
 
 impl BackupTask {
-    /// Open the repository (a wrong key or a missing repository fails the start) and start
-    /// following `store`.
-    pub async fn start(s: &BackupSettings, store: Store) -> Result<BackupTask, ServerError> {
+    /// Open the repository: a wrong key or a missing repository fails the start, before
+    /// the server binds its port or touches the data folder.
+    pub async fn open_repo(s: &BackupSettings) -> Result<Repo, ServerError> {
         let secret = secret(s)?;
         let path = s.repo.clone();
-        let repo = tokio::task::spawn_blocking(move || {
-            Repo::open(Box::new(LocalRepo::new(&path)), &secret)
-        })
-        .await
-        .map_err(|e| ServerError::Config(format!("backup: {e}")))?
-        .map_err(|e| ServerError::Config(format!("backup: {e}")))?;
+        tokio::task::spawn_blocking(move || Repo::open(Box::new(LocalRepo::new(&path)), &secret))
+            .await
+            .map_err(|e| ServerError::Config(format!("backup: {e}")))?
+            .map_err(|e| ServerError::Config(format!("backup: {e}")))
+    }
+
+    /// Start following `store` into `repo` (from [`BackupTask::open_repo`]).
+    pub fn start(s: &BackupSettings, repo: Repo, store: Store) -> Result<BackupTask, ServerError> {
         let shared = Arc::new(BackupShared {
             stats: FollowStats::default(),
             repo: Arc::new(repo),

@@ -59,15 +59,39 @@ pub struct Server {
 }
 
 impl Server {
-    /// Open the store, bind, and start serving.
+    /// Check everything that can be checked first, bind, open the store, and start
+    /// serving.
+    ///
+    /// The order is what a refused start leaves behind: nothing. The configuration, the
+    /// TLS files and the backup repository's key are checked, and a data folder that
+    /// another process holds is refused, before the port is bound; the port is bound
+    /// before the data folder is created or a token is written. So a second server on
+    /// the same folder says the folder is in use (not that the port is taken), and a
+    /// server whose port is taken leaves no folder and no `admin.token`.
     pub async fn start(config: ServeConfig) -> Result<Server, ServerError> {
         let settings = config.resolve()?;
         let tls = match &settings.tls {
             Some((c, k)) => Some(listener::tls_acceptor(c, k)?),
             None => None,
         };
+        let backup_repo = match &settings.backup {
+            Some(b) => Some(backup::BackupTask::open_repo(b).await?),
+            None => None,
+        };
+        let location = settings.data.to_string_lossy().into_owned();
+        botstore::check_not_in_use(&location)?;
+        let tcp = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| ServerError::Listen {
+                addr: settings.listen,
+                detail: listen_detail(&e),
+            })?;
+        let addr = tcp.local_addr().map_err(|e| ServerError::Listen {
+            addr: settings.listen,
+            detail: e.to_string(),
+        })?;
         let store = botstore::open(
-            &settings.data.to_string_lossy(),
+            &location,
             botstore::OpenOptions {
                 durability: settings.durability,
                 cache_bytes: Some(settings.cache_mib << 20),
@@ -92,16 +116,6 @@ impl Server {
                 path.display()
             );
         }
-        let tcp = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| ServerError::Listen {
-                addr: settings.listen,
-                detail: e.to_string(),
-            })?;
-        let addr = tcp.local_addr().map_err(|e| ServerError::Listen {
-            addr: settings.listen,
-            detail: e.to_string(),
-        })?;
         if settings.insecure_dev {
             tracing::warn!(
                 "!!! --insecure-dev: serving WITHOUT authentication on {addr}. Anyone who can \
@@ -113,10 +127,10 @@ impl Server {
         let limiter = settings
             .rate_limit
             .map(|r| state::rate_limiter(r, settings.rate_burst));
-        // The backup starts before the listener, so a wrong key fails the start.
-        let backup = match &settings.backup {
-            Some(b) => Some(backup::BackupTask::start(b, store.clone()).await?),
-            None => None,
+        // The repository was opened (and its key checked) before anything else.
+        let backup = match (&settings.backup, backup_repo) {
+            (Some(b), Some(repo)) => Some(backup::BackupTask::start(b, repo, store.clone())?),
+            _ => None,
         };
         let maintenance = store.spawn_maintenance(settings.maintenance_interval);
         let scrub = settings.scrub_every.map(|every| {
@@ -208,6 +222,23 @@ impl Server {
             Err(e) => return Err(e.into()),
         }
         Ok(())
+    }
+}
+
+/// Why binding failed, in words that say what to do about the usual causes.
+fn listen_detail(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "{e}: another process (another botstore serve?) listens there; stop it or \
+             choose another address (--listen, or `listen` in the config file)"
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("{e}: ports below 1024 need privileges; choose a port above 1023")
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            format!("{e}: no network interface of this machine has that address")
+        }
+        _ => e.to_string(),
     }
 }
 

@@ -377,6 +377,7 @@ pub fn op_name(method: &axum::http::Method, path: &str) -> &'static str {
         (M::POST, "/v1/tokens") => "token_create",
         (M::GET, "/v1/tokens") => "token_list",
         (M::DELETE, _) if under("/v1/tokens") => "token_revoke",
+        (M::GET | M::HEAD, "/") => "home",
         (M::GET, "/healthz") => "healthz",
         (M::GET, "/readyz") => "readyz",
         (M::GET, "/metrics") => "metrics",

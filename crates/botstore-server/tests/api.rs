@@ -669,6 +669,33 @@ async fn every_operation_answers_what_the_document_says() {
     );
 
     // Operations endpoints.
+    let a = api.call("home", Method::GET, "/", &[], None).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("text/html; charset=utf-8"));
+    let page = String::from_utf8(a.body.clone()).unwrap();
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    let version = format!("version {}", env!("CARGO_PKG_VERSION"));
+    assert!(page.contains(&version), "{page}");
+    for link in ["/openapi.json", "/healthz", "/readyz", "/metrics"] {
+        assert!(page.contains(&format!("href=\"{link}\"")), "{link}: {page}");
+    }
+    // No token needed, nothing outside the page loaded, and HEAD answers the same.
+    let r = api.http.get(format!("{}/", api.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'none'"));
+    assert_eq!(r.text().await.unwrap(), page);
+    let r = api
+        .http
+        .head(format!("{}/", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(r.bytes().await.unwrap().is_empty());
     let a = api
         .call("healthz", Method::GET, "/healthz", &[], None)
         .await;

@@ -30,7 +30,7 @@ pub use botstore_core::*;
 
 mod open;
 
-pub use open::{create_loader, open, open_backend, Location, OpenOptions};
+pub use open::{check_not_in_use, create_loader, open, open_backend, Location, OpenOptions};
 
 /// Inspecting and repairing an embedded data folder whose journal open refused (damage in
 /// the middle, files that do not belong together): what `botstore repair` runs.

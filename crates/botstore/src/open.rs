@@ -93,6 +93,26 @@ pub fn open(location: &str, opts: OpenOptions) -> Result<Store> {
     Ok(Store::with_options(backend, opts.store))
 }
 
+/// `Err` (the error [`open`] would give) when the store at `location` is open in another
+/// process; `Ok` when it is free or does not exist yet. Creates and writes nothing, so a
+/// server can check it before it binds its port or makes a data folder.
+pub fn check_not_in_use(location: &str) -> Result<()> {
+    match Location::parse(location)? {
+        Location::Memory | Location::Postgres(_) => Ok(()),
+        Location::Embedded(dir) => embedded_check_not_in_use(&dir),
+    }
+}
+
+#[cfg(feature = "embedded")]
+fn embedded_check_not_in_use(dir: &std::path::Path) -> Result<()> {
+    botstore_embedded::check_not_in_use(dir)
+}
+
+#[cfg(not(feature = "embedded"))]
+fn embedded_check_not_in_use(_: &std::path::Path) -> Result<()> {
+    Ok(())
+}
+
 /// Start loading a new store at `location` (a restore's target). With `replace`, a store
 /// already there is replaced once the load finishes; otherwise it is an error.
 pub fn create_loader(location: &str, replace: bool) -> Result<Box<dyn BulkLoader>> {

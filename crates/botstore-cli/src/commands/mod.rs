@@ -64,12 +64,66 @@ pub fn connect(cli: &Cli, url: &str) -> anyhow::Result<Client> {
     Client::with_options(url, cli.token.clone(), opts).map_err(remote_error)
 }
 
+/// For the commands that work on --data only (`serve`, `verify`, `repair`): refuse a
+/// --remote option given on the command line (before or after the subcommand), naming it.
+/// Their environment variables (BOTSTORE_REMOTE, ...) are no mistake and are ignored.
+pub fn refuse_remote_options(matches: &ArgMatches, command: &str) -> Result<(), Failure> {
+    use clap::parser::ValueSource;
+    let sub = matches.subcommand_matches(command);
+    for (id, flag) in [
+        ("remote", "--remote"),
+        ("token", "--token"),
+        ("ca_cert", "--ca-cert"),
+        ("timeout", "--timeout"),
+    ] {
+        let given = |m: &ArgMatches| m.value_source(id) == Some(ValueSource::CommandLine);
+        if given(matches) || sub.is_some_and(given) {
+            let what = match command {
+                "serve" => "serve runs a server on --data",
+                "verify" => {
+                    "verify works on --data (a server scrubs its store itself: see \
+                     botstore_scrub_* in /metrics)"
+                }
+                _ => "repair works on a local data folder (--data)",
+            };
+            return Err(Failure::invalid(format!(
+                "{flag} is for commands that talk to a server; {what}, and {flag} does not \
+                 apply to it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// For a command that opens no store (`token`): refuse the store's options given on the
+/// command line, naming them (`BOTSTORE_DATA` and the rest still apply where they mean
+/// something).
+pub fn refuse_store_options(matches: &ArgMatches, command: &str) -> Result<(), Failure> {
+    use clap::parser::ValueSource;
+    let sub = matches.subcommand_matches(command);
+    for (id, flag) in [
+        ("durability", "--durability"),
+        ("changes_retention", "--changes-retention"),
+        ("cache_mib", "--cache-mib"),
+    ] {
+        let given = |m: &ArgMatches| m.value_source(id) == Some(ValueSource::CommandLine);
+        if given(matches) || sub.is_some_and(given) {
+            return Err(Failure::invalid(format!(
+                "{flag} is a setting of the store; {command} opens no store (tokens live in \
+                 tokens.json beside it), so {flag} does not apply to it"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Open the store (or connect to the server), run the command, flush stdout. A local
 /// store is dropped (checkpointed and closed) before this returns.
 pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     // The server opens the store itself, and tokens live beside the store, not in it
     // (token commands work while a server holds the store open).
     if let Command::Serve(a) = &cli.command {
+        refuse_remote_options(matches, "serve")?;
         return serve::serve(&cli, a, matches).await;
     }
     if let Command::Backup(b) = &cli.command {
@@ -79,6 +133,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
         return r.and(flushed);
     }
     if let Command::Repair(a) = &cli.command {
+        refuse_remote_options(matches, "repair")?;
         // Repair works on the files: the store must not be opened first.
         let mut out = BufWriter::new(io::stdout().lock());
         let r = repair::run(&cli, a, &mut out);
@@ -86,12 +141,14 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
         return r.and(flushed);
     }
     if let Command::Token(t) = &cli.command {
+        refuse_store_options(matches, "token")?;
         let mut out = BufWriter::new(io::stdout().lock());
-        let r = token::run(&cli, t, &mut out).await;
+        let r = token::run(&cli, &t.command, &mut out).await;
         let flushed = out.flush().context("writing to stdout");
         return r.and(flushed);
     }
     if let Command::Verify(a) = &cli.command {
+        refuse_remote_options(matches, "verify")?;
         let mut out = BufWriter::new(io::stdout().lock());
         let r = verify::verify(&cli, a, &mut out).await;
         let flushed = out.flush().context("writing to stdout");

@@ -12,6 +12,8 @@ use std::io::Write;
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("choice").args(["cut_at_damage", "skip_damaged"])))]
 pub struct RepairArgs {
+    #[command(flatten)]
+    pub local_only: crate::cli::LocalOnly,
     /// Keep the frames before the damage; drop the bad frame and every frame after it.
     #[arg(long)]
     pub cut_at_damage: bool,
@@ -46,11 +48,7 @@ fn plan_json(p: &Plan) -> serde_json::Value {
 }
 
 pub fn run(cli: &Cli, a: &RepairArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if cli.remote.is_some() {
-        return Err(
-            Failure::invalid("repair works on a local data folder (--data), not --remote").into(),
-        );
-    }
+    // --remote is refused before this (`commands::refuse_remote_options`).
     let dir = &cli.data;
     let ins = repair::inspect(dir)?;
     let choice = match (a.cut_at_damage, a.skip_damaged) {

@@ -81,13 +81,6 @@ fn server_error(e: ServerError) -> anyhow::Error {
 }
 
 pub async fn serve(cli: &Cli, a: &ServeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
-    // BOTSTORE_REMOTE set in the environment is no mistake worth refusing; the flag is.
-    if source(matches, "remote") == Some(ValueSource::CommandLine) {
-        return Err(Failure::invalid(
-            "serve runs a server on --data; --remote does not apply to it",
-        )
-        .into());
-    }
     let file = match &a.config {
         Some(p) => ServeConfig::load(p).map_err(server_error)?,
         None => ServeConfig::default(),

@@ -1,11 +1,62 @@
 //! `stats` and `compact`.
+//!
+//! `stats` rolls the store's per-namespace counters up here, in the CLI, so that it works
+//! the same on --data and on --remote (the server answers one row per namespace): a
+//! line per namespace `--depth` segments below the prefix, summing every namespace under
+//! it, biggest first, cut to `--top` lines, then the total of everything under the prefix.
 
 use super::{parse_ns, Ctx};
 use crate::cli::StatsArgs;
 use crate::output::{self, human_bytes};
-use botstore::NamespaceStats;
+use botstore::{Namespace, NamespaceStats, StoreStats};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::io::Write;
+
+/// Lines shown without --top (people); --json shows every line unless told.
+const DEFAULT_TOP: usize = 20;
+
+/// One line of the table: a namespace and the sum of everything at or under it.
+#[derive(Debug, Default)]
+struct Line {
+    /// How many of the store's namespaces it sums.
+    namespaces: u64,
+    stats: NamespaceStats,
+}
+
+fn add(t: &mut NamespaceStats, n: &NamespaceStats) {
+    t.items += n.items;
+    t.item_bytes += n.item_bytes;
+    t.streams += n.streams;
+    t.stream_entries += n.stream_entries;
+    t.stream_bytes += n.stream_bytes;
+}
+
+/// Logical bytes: what lines are ranked by.
+fn bytes(n: &NamespaceStats) -> u64 {
+    n.item_bytes + n.stream_bytes
+}
+
+/// The namespaces of `s` rolled up to `depth` segments below `prefix` (0: not at all),
+/// biggest first, ties by name.
+fn roll_up(s: &StoreStats, prefix: &Namespace, depth: usize) -> Vec<(Namespace, Line)> {
+    let keep = prefix.len().saturating_add(depth);
+    let mut lines: BTreeMap<Namespace, Line> = BTreeMap::new();
+    for (ns, n) in &s.namespaces {
+        let key = if depth == 0 || ns.len() <= keep {
+            ns.clone()
+        } else {
+            Namespace::new(ns.segments()[..keep].iter().cloned())
+        };
+        let line = lines.entry(key).or_default();
+        line.namespaces += 1;
+        add(&mut line.stats, n);
+    }
+    let mut lines: Vec<(Namespace, Line)> = lines.into_iter().collect();
+    // Stable: equal sizes stay in name order.
+    lines.sort_by_key(|(_, l)| std::cmp::Reverse(bytes(&l.stats)));
+    lines
+}
 
 pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let prefix = parse_ns(&a.prefix);
@@ -14,49 +65,53 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
     let s = ctx.db.stats(&prefix).await?;
     let total = s.totals();
     let estimate = |n: &NamespaceStats| s.estimated_disk_bytes(n);
+    let mut lines = roll_up(&s, &prefix, a.depth);
+    let top = a.top.unwrap_or(if ctx.json { 0 } else { DEFAULT_TOP });
+    let more = if top > 0 && lines.len() > top {
+        let more = lines.len() - top;
+        lines.truncate(top);
+        more
+    } else {
+        0
+    };
+    let count = s.namespaces.len() as u64;
     if ctx.json {
-        let list: Vec<_> = s
-            .namespaces
+        let doc = |n: &NamespaceStats, namespaces: u64| {
+            json!({
+                "namespace_count": namespaces,
+                "items": n.items,
+                "item_bytes": n.item_bytes,
+                "streams": n.streams,
+                "stream_entries": n.stream_entries,
+                "stream_bytes": n.stream_bytes,
+                "estimated_disk_bytes": estimate(n),
+            })
+        };
+        let list: Vec<_> = lines
             .iter()
-            .map(|(ns, n)| {
-                json!({
-                    "ns": ns.segments(),
-                    "items": n.items,
-                    "item_bytes": n.item_bytes,
-                    "streams": n.streams,
-                    "stream_entries": n.stream_entries,
-                    "stream_bytes": n.stream_bytes,
-                    "estimated_disk_bytes": estimate(n),
-                })
+            .map(|(ns, l)| {
+                let mut d = doc(&l.stats, l.namespaces);
+                d["ns"] = json!(ns.segments());
+                d
             })
             .collect();
-        let mut total_doc = json!(total);
-        if let Some(o) = total_doc.as_object_mut() {
-            o.insert("estimated_disk_bytes".into(), json!(estimate(&total)));
-        }
         return output::json_doc(
             out,
             &json!({
+                "prefix": prefix.segments(),
+                "depth": a.depth,
                 "namespaces": list,
-                "total": total_doc,
+                "more": more,
+                "total": doc(&total, count),
                 "disk_bytes": s.disk_bytes,
                 "last_lsn": s.last_lsn,
                 "backend": s.backend,
             }),
         );
     }
-    let rows: Vec<[String; 7]> = s
-        .namespaces
-        .iter()
-        .map(|(ns, n)| row(ns.to_string(), n, estimate(n)))
-        .chain(std::iter::once(row(
-            "TOTAL".into(),
-            &total,
-            estimate(&total),
-        )))
-        .collect();
     let header = [
         "NAMESPACE",
+        "NAMESPACES",
         "ITEMS",
         "ITEM BYTES",
         "STREAMS",
@@ -64,7 +119,17 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
         "STREAM BYTES",
         "DISK (EST.)",
     ];
-    let mut width: [usize; 7] = header.map(str::len);
+    let rows: Vec<[String; 8]> = lines
+        .iter()
+        .map(|(ns, l)| row(ns.to_string(), l.namespaces, &l.stats, estimate(&l.stats)))
+        .chain(std::iter::once(row(
+            "TOTAL".into(),
+            count,
+            &total,
+            estimate(&total),
+        )))
+        .collect();
+    let mut width: [usize; 8] = header.map(str::len);
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
@@ -78,8 +143,19 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
         writeln!(out, "{}", line.trim_end())
     };
     print(out, &header)?;
-    for r in &rows {
+    let (total_row, rows) = rows
+        .split_last()
+        .map_or((None, &rows[..]), |(t, r)| (Some(t), r));
+    for r in rows {
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        print(out, &cells)?;
+    }
+    if more > 0 {
+        let noun = if more == 1 { "namespace" } else { "namespaces" };
+        writeln!(out, "... and {more} more {noun} (--top 0 for all)")?;
+    }
+    if let Some(t) = total_row {
+        let cells: Vec<&str> = t.iter().map(String::as_str).collect();
         print(out, &cells)?;
     }
     let disk = s.disk_bytes.map_or("n/a".into(), human_bytes);
@@ -91,9 +167,10 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
     Ok(())
 }
 
-fn row(name: String, n: &NamespaceStats, disk: Option<u64>) -> [String; 7] {
+fn row(name: String, namespaces: u64, n: &NamespaceStats, disk: Option<u64>) -> [String; 8] {
     [
         name,
+        namespaces.to_string(),
         n.items.to_string(),
         human_bytes(n.item_bytes),
         n.streams.to_string(),

@@ -9,13 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 pub async fn verify(cli: &Cli, a: &VerifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if cli.remote.is_some() {
-        return Err(Failure::invalid(
-            "verify works on --data, not on --remote (a server scrubs its store itself: \
-             see botstore_scrub_* in /metrics)",
-        )
-        .into());
-    }
+    // --remote is refused before this (`commands::refuse_remote_options`).
     let store = super::open_local(cli, &cli.data, StoreOptions::default())?;
     let bar = spinner(cli.json);
     let opts = VerifyOptions {

@@ -31,6 +31,8 @@ pub enum BodySpec {
     EventStream,
     /// `text/plain` (the metrics exposition).
     Text,
+    /// `text/html` (the page at `/`).
+    Html,
     /// A JSON Merge Patch or JSON Patch document.
     Patch,
 }
@@ -54,6 +56,7 @@ fn body(b: BodySpec, g: &mut SchemaGenerator) -> Option<Json> {
         }),
         BodySpec::EventStream => json!({"text/event-stream": {"schema": {"type": "string"}}}),
         BodySpec::Text => json!({"text/plain": {"schema": {"type": "string"}}}),
+        BodySpec::Html => json!({"text/html": {"schema": {"type": "string"}}}),
         BodySpec::Patch => json!({
             "application/merge-patch+json": {"schema": {}},
             "application/json-patch+json": {"schema": botstore_api::schema::json_patch()}

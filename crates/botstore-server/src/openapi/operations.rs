@@ -168,7 +168,7 @@ const FENCE: Param = p(
 /// the rest are per operation.
 pub fn problems(op: &Operation) -> Vec<u16> {
     let mut out = vec![];
-    let store = !matches!(op.id, "healthz" | "readyz" | "openapi");
+    let store = !matches!(op.id, "home" | "healthz" | "readyz" | "openapi");
     if store {
         out.extend([400, 500, 503]);
     }
@@ -534,6 +534,16 @@ pub static OPERATIONS: &[Operation] = &[
         params: params![p("id", In::Path, str_any, "The token id.")],
         request: BodySpec::None,
         responses: &[(204, BodySpec::None)],
+    },
+    Operation {
+        id: "home",
+        method: "get",
+        path: "/",
+        summary: "A page for people: what this server is, its version, and links to this document, health, metrics and the docs. No data, no secret.",
+        auth: false,
+        params: &[],
+        request: BodySpec::None,
+        responses: &[(200, BodySpec::Html)],
     },
     Operation {
         id: "healthz",

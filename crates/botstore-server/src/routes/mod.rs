@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod batch;
 pub mod feed;
+pub mod home;
 pub mod items;
 pub mod leases;
 pub mod ops;
@@ -48,6 +49,7 @@ pub fn router(state: Shared) -> Router {
             post(admin::create_token).get(admin::list_tokens),
         )
         .route("/v1/tokens/{id}", delete(admin::revoke_token))
+        .route("/", get(home::home))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
