@@ -6,8 +6,6 @@
 #
 #   scripts/fuzz.sh                               # every target, 15 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh records      # one target, longer
-#   scripts/fuzz.sh damaged_journal               # on demand until fuzz/known/damaged_journal
-#                                                 # (found by CI on 2026-12-02) is fixed
 #   scripts/fuzz.sh damaged_store                 # on demand, not in the default list:
 #                                                 # redb can abort on a damaged store.redb
 #                                                 # (a panic in a destructor while it
@@ -28,7 +26,7 @@ seconds="${FUZZ_SECONDS:-15}"
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  targets=(journal_replay records names_and_cursors store_ops http_paths batch_body http_headers)
+  targets=(journal_replay damaged_journal records names_and_cursors store_ops http_paths batch_body http_headers)
 fi
 export RUSTC_BOOTSTRAP=1
 flags=(--sanitizer none --debug-assertions --codegen-units 16)

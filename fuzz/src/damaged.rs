@@ -7,7 +7,9 @@
 //!   before the first damaged one, and nothing else (unless the damage happens to form a
 //!   frame with a valid checksum: then that frame's bytes must really check);
 //! * whenever a written frame of the generation is intact after the first damaged one, the
-//!   scan reports damage (open refuses): no valid frame is ever dropped in silence.
+//!   scan reports damage (open refuses): no valid frame is ever dropped in silence;
+//! * no frame is reported as newer or of another store unless the damage forged it (wrote
+//!   its check field too): damage alone never passes for another store's journal.
 
 use arbitrary::Arbitrary;
 use botstore::codec::Table;
@@ -163,7 +165,24 @@ pub fn run(input: &Input) {
             );
         }
     }
-    if s.damage.is_none() && intact_after.is_none() && first_damaged < sizes.len() {
-        assert!(s.newer.is_empty() && s.foreign.is_empty());
+    // A frame of a newer generation or of another store can only be one the damage forged
+    // (the stale frames beyond the current ones are of an older generation and untouched):
+    // where a frame was written, the damage must have rewritten its check field (the check
+    // covers every other byte of a frame, so changing those alone cannot make a valid frame
+    // of another kind); elsewhere its bytes must be the damage's. Anything else is an
+    // intact or merely damaged journal refused as someone else's.
+    let spans = s.newer.iter().chain(s.foreign.iter().map(|(_, sp)| sp));
+    for sp in spans {
+        let (a, b) = (sp.offset as usize, (sp.offset + sp.len) as usize);
+        assert!(b <= bytes.len() && checked_frame(&bytes[a..]).is_some());
+        let forged = if ends[..sizes.len()].contains(&a) {
+            bytes.get(a + 8..a + 12) != original.get(a + 8..a + 12)
+        } else {
+            bytes[a..b] != original[a..b.min(original.len())]
+        };
+        assert!(
+            forged,
+            "a frame at {a} that the damage did not forge is reported as newer or foreign"
+        );
     }
 }

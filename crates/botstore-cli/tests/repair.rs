@@ -54,7 +54,7 @@ fn crash_image(live: &Path, img: &Path) {
 fn frame_offset(wal: &[u8], n: usize) -> usize {
     let mut o = 0;
     for _ in 0..n {
-        assert_eq!(&wal[o..o + 4], b"BSJ2");
+        assert_eq!(&wal[o..o + 4], b"BSJ3");
         o += 44 + u32::from_le_bytes(wal[o + 4..o + 8].try_into().unwrap()) as usize;
     }
     o

@@ -10,8 +10,11 @@
 
 use botstore::codec::Table;
 use botstore::kv::WriteSet;
+use botstore_embedded::journal::replay::checked_frame;
 use botstore_embedded::journal::replay::{scan, Expect, Owner};
-use botstore_embedded::journal::{encode_frame_v1, read_frames, Journal};
+use botstore_embedded::journal::{
+    encode_frame, encode_frame_v1, encode_frame_v2, read_frames, Journal,
+};
 use proptest::prelude::*;
 use std::os::unix::fs::FileExt;
 
@@ -286,4 +289,53 @@ fn version_1_frames_of_an_older_build_still_replay() {
     assert_eq!(s.frames[2].writes[0].2, Some(vec![3; 20]));
     assert_eq!(scan(&bytes, &expect(10)).stale, 3);
     assert_eq!(scan(&bytes, &expect(9)).foreign.len(), 3);
+}
+
+/// Journals of builds before version 3 frames (version 2: the check leaves out the magic
+/// and the length) still replay.
+#[test]
+fn version_2_frames_of_an_older_build_still_replay() {
+    let mut bytes = Vec::new();
+    let mut buf = Vec::new();
+    for i in 1..=3u64 {
+        encode_frame_v2(&mut buf, ID, 4, i, i, &ws(i, 20));
+        bytes.extend_from_slice(&buf);
+    }
+    bytes.extend_from_slice(&[0; 100]);
+    let s = scan(&bytes, &expect(4));
+    assert!(s.is_clean() && s.torn.is_none());
+    assert_eq!(s.frames.len(), 3);
+    assert_eq!(s.frames[1].writes[0].2, Some(vec![2; 20]));
+}
+
+/// Found by the damaged_journal fuzz target: in a version 2 frame, the magic flipped to
+/// `BSJ1` and the length grown by 8 still checked (the check left both out), as a
+/// version 1 frame of another store, so open refused the journal as foreign instead of
+/// seeing a damaged last frame. A version 3 frame's check covers them: any such damage
+/// leaves no valid frame.
+#[test]
+fn a_frame_damaged_in_magic_and_length_is_no_frame_at_all() {
+    let mut buf = Vec::new();
+    let reinterpret = |frame: &[u8]| {
+        let mut d = frame.to_vec();
+        d[3] = b'1';
+        let len = u32::from_le_bytes(d[4..8].try_into().unwrap()) + 8;
+        d[4..8].copy_from_slice(&len.to_le_bytes());
+        d
+    };
+    encode_frame_v2(&mut buf, ID, 4, 1, 1, &ws(1, 40));
+    assert!(
+        checked_frame(&reinterpret(&buf)).is_some(),
+        "the old weakness"
+    );
+    encode_frame(&mut buf, ID, 4, 1, 1, &ws(1, 40));
+    assert_eq!(&buf[..4], b"BSJ3");
+    assert!(checked_frame(&buf).is_some());
+    assert!(checked_frame(&reinterpret(&buf)).is_none());
+    // Every single-bit flip of the magic or the length fails the check.
+    for bit in 0..64 {
+        let mut d = buf.clone();
+        d[bit / 8] ^= 1 << (bit % 8);
+        assert!(checked_frame(&d).is_none(), "bit {bit}");
+    }
 }

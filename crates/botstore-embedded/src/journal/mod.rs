@@ -7,12 +7,13 @@
 //! Frame layout (little-endian; docs/FORMAT.md):
 //!
 //! ```text
-//! magic u32 "BSJ2" | body_len u32 | crc32 u32 (of everything after it) |
+//! magic u32 "BSJ3" | body_len u32 | crc32 u32 (of magic, body_len and everything after) |
 //! store_id u64 | generation u64 | first_lsn u64 | last_lsn u64 | body
 //! body: repeated { table u8 | op u8 (1 put, 0 delete) | key_len u32 | key | [val_len u32 | val] }
 //! ```
 //!
-//! Version 1 frames ("BSJ1", no store id), written by earlier builds, are still read.
+//! Version 2 frames ("BSJ2", whose check leaves out the magic and length) and version 1
+//! frames ("BSJ1", no store id), written by earlier builds, are still read.
 //!
 //! Replay ([`replay`]) takes frames from offset 0 while the magic, store, generation,
 //! checksum and LSN continuity hold, then scans the rest of the file: if a valid frame of
@@ -31,7 +32,7 @@ use botstore::{Error, Result};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use replay::{HEADER_V1, HEADER_V2, MAGIC_V1, MAGIC_V2};
+use replay::{frame_check, HEADER_V1, HEADER_V2, MAGIC_V1, MAGIC_V3};
 
 /// How much the journal file grows at a time.
 pub const GROW_STEP: u64 = 4 << 20;
@@ -56,10 +57,27 @@ pub fn encode_frame(
     writes: &WriteSet,
 ) {
     out.clear();
-    out.extend_from_slice(&MAGIC_V2);
+    out.extend_from_slice(&MAGIC_V3);
     out.extend_from_slice(&[0; 8]); // body_len, crc: filled below
     out.extend_from_slice(&store_id.to_le_bytes());
-    encode_rest(out, HEADER_V2, generation, first_lsn, last_lsn, writes);
+    encode_rest(out, 3, HEADER_V2, generation, first_lsn, last_lsn, writes);
+}
+
+/// Encode a version 2 frame (its check leaves out the magic and length), as builds before
+/// version 3 wrote them: for tests of reading old journals.
+pub fn encode_frame_v2(
+    out: &mut Vec<u8>,
+    store_id: u64,
+    generation: u64,
+    first_lsn: u64,
+    last_lsn: u64,
+    writes: &WriteSet,
+) {
+    out.clear();
+    out.extend_from_slice(&replay::MAGIC_V2);
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&store_id.to_le_bytes());
+    encode_rest(out, 2, HEADER_V2, generation, first_lsn, last_lsn, writes);
 }
 
 /// Encode a version 1 frame (no store id), as builds before store ids wrote them: for
@@ -74,11 +92,12 @@ pub fn encode_frame_v1(
     out.clear();
     out.extend_from_slice(&MAGIC_V1);
     out.extend_from_slice(&[0; 8]);
-    encode_rest(out, HEADER_V1, generation, first_lsn, last_lsn, writes);
+    encode_rest(out, 1, HEADER_V1, generation, first_lsn, last_lsn, writes);
 }
 
 fn encode_rest(
     out: &mut Vec<u8>,
+    version: u8,
     header: usize,
     generation: u64,
     first_lsn: u64,
@@ -100,7 +119,7 @@ fn encode_rest(
     }
     let body_len = (out.len() - header) as u32;
     out[4..8].copy_from_slice(&body_len.to_le_bytes());
-    let crc = crc32fast::hash(&out[12..]);
+    let crc = frame_check(version, out);
     out[8..12].copy_from_slice(&crc.to_le_bytes());
 }
 

@@ -14,6 +14,11 @@ use super::{decode_body, Frame};
 
 pub const MAGIC_V1: [u8; 4] = *b"BSJ1";
 pub const MAGIC_V2: [u8; 4] = *b"BSJ2";
+/// Version 3: version 2's layout, with the check covering the magic and the body length
+/// too, so that damage there cannot turn a frame into another valid one (a version 2 frame
+/// whose magic reads `BSJ1` and whose length grew by 8 checked again as a version 1 frame
+/// of another store).
+pub const MAGIC_V3: [u8; 4] = *b"BSJ3";
 /// magic, body_len, crc, generation, first and last LSN.
 pub const HEADER_V1: usize = 4 + 4 + 4 + 8 + 8 + 8;
 /// magic, body_len, crc, store id, generation, first and last LSN.
@@ -22,6 +27,8 @@ pub const HEADER_V2: usize = 4 + 4 + 4 + 8 + 8 + 8 + 8;
 /// A frame header as written; nothing in it is verified before the checksum is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The frame format's version (1, 2 or 3).
+    pub version: u8,
     /// `None` for a version 1 frame (written before stores had an id).
     pub store_id: Option<u64>,
     pub generation: u64,
@@ -48,10 +55,12 @@ fn le64(b: &[u8], i: usize) -> Option<u64> {
 /// The header at the start of `b`, if `b` starts with a frame magic and holds a header.
 pub fn parse_header(b: &[u8]) -> Option<Header> {
     let magic = b.get(0..4)?;
-    let (header_len, fields) = if magic == MAGIC_V1 {
-        (HEADER_V1, 12)
+    let (version, header_len, fields) = if magic == MAGIC_V1 {
+        (1, HEADER_V1, 12)
     } else if magic == MAGIC_V2 {
-        (HEADER_V2, 20)
+        (2, HEADER_V2, 20)
+    } else if magic == MAGIC_V3 {
+        (3, HEADER_V2, 20)
     } else {
         return None;
     };
@@ -61,6 +70,7 @@ pub fn parse_header(b: &[u8]) -> Option<Header> {
         None
     };
     Some(Header {
+        version,
         store_id,
         generation: le64(b, fields)?,
         first_lsn: le64(b, fields + 8)?,
@@ -75,11 +85,21 @@ pub fn checked_frame(b: &[u8]) -> Option<(Header, &[u8])> {
     let h = parse_header(b)?;
     let end = h.header_len.checked_add(h.body_len)?;
     let frame = b.get(..end)?;
-    let crc = le32(frame, 8)?;
-    if crc32fast::hash(&frame[12..]) != crc {
+    if frame_check(h.version, frame) != le32(frame, 8)? {
         return None;
     }
     Some((h, &frame[h.header_len..]))
+}
+
+/// The check of a whole frame (its check field, bytes 8..12, left out): of every byte
+/// after the field, and from version 3 on of the magic and body length before it too.
+pub fn frame_check(version: u8, frame: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    if version >= 3 {
+        h.update(&frame[..8.min(frame.len())]);
+    }
+    h.update(frame.get(12..).unwrap_or(&[]));
+    h.finalize()
 }
 
 /// Whose frames the store accepts.
