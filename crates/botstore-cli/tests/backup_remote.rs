@@ -431,6 +431,13 @@ fn a_token_without_admin_is_refused_and_repository_commands_need_no_server() {
         !help.contains("--remote") && !help.contains("--data"),
         "{help}"
     );
+    let help = local(dir, "data", &["backup", "follow", "--help"])
+        .ok()
+        .out();
+    assert!(
+        !help.contains("--remote") && help.contains("--data"),
+        "{help}"
+    );
     let help = local(dir, "data", &["backup", "create", "--help"])
         .ok()
         .out();
@@ -447,7 +454,7 @@ fn a_token_without_admin_is_refused_and_repository_commands_need_no_server() {
     )
     .fails(
         2,
-        "backup follow reads the change feed of --data, not of --remote",
+        "backup follow reads the change feed of --data; --remote does not apply to it",
     );
     srv.stop();
 }
