@@ -237,6 +237,12 @@ fn backups_of_a_running_server_continue_local_chains_and_restore_its_store() {
     // The server runs; writes go through it, backups too.
     let srv = Served::start(dir, "data");
     let url = srv.url.clone();
+    // The folder is the server's now; a local backup says what to do instead.
+    local(dir, "data", &["backup", "create", "--repo", "repo"]).fails(
+        4,
+        "to back up a running server, give --remote URL and an admin token: storage error: \
+         data folder data is in use by another botstore process",
+    );
     remote(dir, &url, &token, &["import", "-"], Some(&items(3000, "a"))).ok();
     remote(
         dir,

@@ -138,7 +138,20 @@ async fn create_local(cli: &Cli, a: &CreateArgs) -> anyhow::Result<CreateSummary
         Some(s) => s.clone(),
         None => absolute(&data),
     };
-    let store = crate::commands::open_local(cli, &data, StoreOptions::default())?;
+    let store = crate::commands::open_local(cli, &data, StoreOptions::default()).map_err(|e| {
+        let in_use = e
+            .to_string()
+            .contains("is in use by another botstore process");
+        let e = anyhow::Error::new(e);
+        if in_use {
+            e.context(
+                "backup create cannot open the data folder; to back up a running server, give \
+                 --remote URL and an admin token",
+            )
+        } else {
+            e
+        }
+    })?;
     let bar = bytes_bar(Some(0), cli.json);
     let (b2, full) = (bar.clone(), a.full);
     let summary = blocking(move || {
