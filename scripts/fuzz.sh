@@ -26,7 +26,8 @@ seconds="${FUZZ_SECONDS:-15}"
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  targets=(journal_replay damaged_journal records names_and_cursors store_ops http_paths batch_body http_headers)
+  targets=(journal_replay damaged_journal records names_and_cursors store_ops http_paths batch_body
+    http_headers transfer_stream)
 fi
 export RUSTC_BOOTSTRAP=1
 flags=(--sanitizer none --debug-assertions --codegen-units 16)

@@ -11,3 +11,4 @@ pub mod journal;
 pub mod names;
 pub mod records;
 pub mod store_ops;
+pub mod transfer;

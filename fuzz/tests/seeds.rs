@@ -15,16 +15,17 @@ use botstore::kv::WriteSet;
 use botstore::{
     envelope, ChangeKind, Item, Namespace, NamespaceStats, StreamEntry, StreamInfo, Value, Version,
 };
-use botstore_fuzz::{damaged, damaged_store, journal, names, records, store_ops};
+use botstore_fuzz::{damaged, damaged_store, journal, names, records, store_ops, transfer};
 use std::path::{Path, PathBuf};
 
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 7] = [
     "journal_replay",
     "damaged_journal",
     "damaged_store",
     "records",
     "names_and_cursors",
     "store_ops",
+    "transfer_stream",
 ];
 
 fn root() -> PathBuf {
@@ -36,6 +37,7 @@ fn check(target: &str, data: &[u8]) {
         "journal_replay" => journal::check(data),
         "records" => records::check(data),
         "names_and_cursors" => names::check(data),
+        "transfer_stream" => transfer::check(data),
         "damaged_journal" => {
             let input = damaged::Input::arbitrary_take_rest(Unstructured::new(data)).unwrap();
             damaged::run(&input);
@@ -360,6 +362,9 @@ fn write_seeds() {
     }
     for (n, d) in names_seeds() {
         write("names_and_cursors", n, &d);
+    }
+    for (n, d) in transfer::seeds() {
+        write("transfer_stream", n, &d);
     }
     let ops = store_ops_seeds();
     assert!(ops.len() >= 3, "too few store_ops seeds found");

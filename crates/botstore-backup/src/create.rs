@@ -1,21 +1,19 @@
 //! `backup create`: a snapshot of a store from one consistent read view.
 //!
-//! The primary tables are streamed as records (table, then key order) through a
-//! content-defined chunker; each new chunk is compressed, sealed and appended to a pack.
-//! When the latest snapshot of the same source is still covered by the store's change
-//! feed, only the records the changes touched are written (a delta).
+//! A [`RecordSource`] serves the primary records (table, then key order; for a delta,
+//! only those the change feed says changed since the parent); they go through a
+//! content-defined chunker, and each new chunk is compressed, sealed and appended to a
+//! pack. The source is a store in this process ([`create`]) or a server streaming its
+//! records ([`crate::transfer`]); the snapshot is the same either way.
 
+use crate::counts::{dedup_ratio, rate, DeltaCounts, StoreCounts};
 use crate::crypto::Repo;
 use crate::format::{self, encode_record, pack_name, Location, Manifest, Record};
+use crate::source::{RecordSource, SourceKind, ViewSource};
 use crate::{hex, Error, Result};
-use botstore::codec::{self, Table};
-use botstore::kv::KvRead;
-use botstore::model::ChangeKind;
-use botstore::restore::PRIMARY;
 use botstore::Store;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Bound;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -67,30 +65,30 @@ impl<'a> CreateOptions<'a> {
     }
 }
 
-/// What a backup did.
+/// What a backup did. `kind` is `full`, `delta` or `unchanged` (nothing changed since
+/// `snapshot`, the latest of the source: nothing was written).
 #[derive(Clone, Debug, Serialize)]
 pub struct CreateSummary {
     pub snapshot: String,
     pub kind: String,
     pub parent: Option<String>,
     pub lsn: u64,
-    /// Records in the snapshot's stream (puts, deletes and range deletes).
-    pub records: u64,
-    /// Records written as new or changed (puts), and deletions.
-    pub records_changed: u64,
-    pub records_deleted: u64,
-    /// Records of the store not in this snapshot's stream (a delta's untouched ones).
-    pub records_unchanged: u64,
+    /// The store at `lsn`.
+    #[serde(flatten)]
+    pub counts: StoreCounts,
+    /// What a delta changed since its parent.
+    pub changes: Option<DeltaCounts>,
     pub chunks: u64,
     pub chunks_new: u64,
     pub stream_bytes: u64,
     /// Bytes added to the repository (packs, index, manifest).
     pub bytes_added: u64,
-    /// `stream_bytes / bytes_added`.
-    pub dedup_ratio: f64,
+    /// `stream_bytes / bytes_added`, when chunks were reused and the stream is at least
+    /// 1 MiB (else the ratio says nothing).
+    pub dedup_ratio: Option<f64>,
     pub seconds: f64,
-    /// Record stream MiB per second.
-    pub mib_per_second: f64,
+    /// Record stream MiB per second, for runs of at least 1 s and 1 MiB.
+    pub mib_per_second: Option<f64>,
 }
 
 /// Every index entry of the repository.
@@ -198,8 +196,6 @@ struct Chunker {
     buf: Vec<u8>,
     records: u64,
     bytes: u64,
-    puts: u64,
-    deletes: u64,
 }
 
 impl Chunker {
@@ -208,10 +204,6 @@ impl Chunker {
         encode_record(&mut self.buf, r);
         self.bytes += (self.buf.len() - before) as u64;
         self.records += 1;
-        match r {
-            Record::Put(..) => self.puts += 1,
-            _ => self.deletes += 1,
-        }
     }
 
     /// Cut chunks from the buffer; the last (possibly incomplete) one stays unless `last`.
@@ -235,7 +227,6 @@ impl Chunker {
 }
 
 type IndexEntries = Vec<([u8; 32], Location)>;
-type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 
 /// A new chunk, compressed and sealed.
 struct Sealed {
@@ -329,313 +320,218 @@ fn pack_writer(
     Ok((added, done))
 }
 
-/// Counts of the store in a view, from its namespace counters.
-fn counts(view: &dyn KvRead) -> Result<(u64, u64, u64, u64)> {
-    let (mut items, mut streams, mut entries, mut bytes) = (0, 0, 0, 0);
-    view.scan(
-        Table::Namespaces,
-        (Bound::Unbounded, Bound::Unbounded),
-        false,
-        &mut |_, v| {
-            let s = codec::decode_ns_stats(v)?;
-            items += s.items;
-            streams += s.streams;
-            entries += s.stream_entries;
-            bytes += s.item_bytes + s.stream_bytes;
-            Ok(true)
-        },
-    )?;
-    Ok((items, streams, entries, bytes))
+/// A backup about to be written: the repository's index and the parent snapshot chosen.
+/// [`Plan::since_lsn`] says what the record source should serve relative to;
+/// [`Plan::write`] turns what it served into a snapshot.
+pub struct Plan<'a> {
+    repo: &'a Repo,
+    opts: &'a CreateOptions<'a>,
+    known: HashMap<[u8; 32], Location>,
+    /// The latest snapshot of the same source (`None` with `full`).
+    parent: Option<Manifest>,
 }
 
-fn last_lsn(view: &dyn KvRead) -> Result<u64> {
-    Ok(botstore::read::last_lsn(view)?)
-}
+impl<'a> Plan<'a> {
+    pub fn new(repo: &'a Repo, opts: &'a CreateOptions<'a>) -> Result<Plan<'a>> {
+        let known = load_index(repo)?;
+        let parent = if opts.full {
+            None
+        } else {
+            snapshots(repo)?
+                .into_iter()
+                .rev()
+                .find(|m| m.source == opts.source)
+        };
+        Ok(Plan {
+            repo,
+            opts,
+            known,
+            parent,
+        })
+    }
 
-fn first_change(view: &dyn KvRead) -> Result<Option<u64>> {
-    Ok(botstore::read::first_change_lsn(view)?)
-}
+    /// The parent's LSN: a source serves the changes after it (or says nothing changed).
+    pub fn since_lsn(&self) -> Option<u64> {
+        self.parent.as_ref().map(|p| p.lsn)
+    }
 
-/// Scan `table` in key order, stopping at the first error of `f`.
-fn scan_all(
-    view: &dyn KvRead,
-    table: Table,
-    range: (Bound<&[u8]>, Bound<&[u8]>),
-    f: &mut Visit,
-) -> Result<()> {
-    let mut err = None;
-    view.scan(table, range, false, &mut |k, v| match f(k, v) {
-        Ok(()) => Ok(true),
-        Err(e) => {
-            err = Some(e);
-            Ok(false)
-        }
-    })?;
-    err.map_or(Ok(()), Err)
-}
-
-fn emit_full(
-    view: &dyn KvRead,
-    ch: &mut Chunker,
-    sink: &mut Sink,
-    progress: &dyn Fn(&Chunker),
-) -> Result<()> {
-    for t in PRIMARY {
-        scan_all(
-            view,
-            t,
-            (Bound::Unbounded, Bound::Unbounded),
-            &mut |k, v| {
-                ch.record(&Record::Put(t, k, v));
-                if ch.buf.len() >= FEED {
-                    ch.feed(sink, false)?;
-                    progress(ch);
+    /// Store what `src` serves as a snapshot (nothing when it says the store is unchanged
+    /// since the parent). Fails, writing no manifest, if the source fails or is cut.
+    pub fn write(self, src: &mut dyn RecordSource) -> Result<CreateSummary> {
+        let started = Instant::now();
+        let (repo, opts) = (self.repo, self.opts);
+        let h = src.header().clone();
+        h.check()?;
+        let parent = match h.kind {
+            SourceKind::Full => None,
+            _ => match (&self.parent, h.since_lsn) {
+                (Some(p), Some(s)) if p.lsn == s => Some(p),
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "the record source answered relative to lsn {:?}, not to the parent \
+                         snapshot's lsn {:?}",
+                        h.since_lsn,
+                        self.since_lsn()
+                    )))
                 }
-                Ok(())
             },
-        )?;
-    }
-    Ok(())
-}
-
-/// What a delta must carry for one stream.
-#[derive(Default)]
-struct StreamTouch {
-    appended: Vec<u64>,
-    trimmed: bool,
-    deleted: bool,
-}
-
-/// The records for every key the changes `since+1 ..= lsn` touched, read from `view`.
-fn emit_delta(
-    view: &dyn KvRead,
-    codecs: &botstore::CodecStack,
-    since: u64,
-    ch: &mut Chunker,
-    sink: &mut Sink,
-    progress: &dyn Fn(&Chunker),
-) -> Result<()> {
-    let mut points: BTreeMap<(Table, Vec<u8>), ()> = BTreeMap::new();
-    let mut streams: BTreeMap<Vec<u8>, StreamTouch> = BTreeMap::new();
-    let from = (since + 1).to_be_bytes();
-    scan_all(
-        view,
-        Table::Changes,
-        (Bound::Included(&from[..]), Bound::Unbounded),
-        &mut |k, v| {
-            let c = codec::decode_change(codecs, codec::be64(k)?, v)?;
-            match c.kind {
-                ChangeKind::Put(item) => {
-                    points.insert((Table::Items, codec::named_key(&item.ns, &item.key)), ());
-                }
-                ChangeKind::Delete { ns, key } | ChangeKind::Expire { ns, key } => {
-                    points.insert((Table::Items, codec::named_key(&ns, &key)), ());
-                }
-                ChangeKind::Append {
-                    ns,
-                    stream,
-                    entries,
-                } => {
-                    let s = streams.entry(codec::named_key(&ns, &stream)).or_default();
-                    s.appended.extend(entries.iter().map(|e| e.seq));
-                }
-                ChangeKind::Trim {
-                    ns,
-                    stream,
-                    deleted_stream,
-                    ..
-                } => {
-                    let s = streams.entry(codec::named_key(&ns, &stream)).or_default();
-                    s.trimmed = true;
-                    s.deleted |= deleted_stream;
-                }
-                ChangeKind::Lease { ns, name, .. } => {
-                    points.insert((Table::Leases, codec::named_key(&ns, &name)), ());
-                }
-                ChangeKind::NamespaceTtl { prefix, .. } => {
-                    points.insert((Table::NsTtl, codec::ns_enc(&prefix)), ());
-                }
-            }
-            Ok(())
-        },
-    )?;
-    // Range deletions first, then the current value (or absence) of every touched key.
-    for (sk, s) in &streams {
-        points.insert((Table::Streams, sk.clone()), ());
-        let all_start = [&sk[..], &[codec::SEG_END]].concat();
-        let all_end = [&sk[..], &[codec::SEG_END + 1]].concat();
-        if s.deleted {
-            ch.record(&Record::DeleteRange(Table::Entries, &all_start, &all_end));
-            scan_all(
-                view,
-                Table::Entries,
-                (
-                    Bound::Included(&all_start[..]),
-                    Bound::Excluded(&all_end[..]),
-                ),
-                &mut |k, _| {
-                    points.insert((Table::Entries, k.to_vec()), ());
-                    Ok(())
-                },
-            )?;
-        } else if s.trimmed {
-            let first = match view.get(Table::Streams, sk)? {
-                Some(b) => codec::decode_stream_info(&b)?.first_seq,
-                None => u64::MAX,
-            };
-            let cut = codec::entry_key(sk, first);
-            ch.record(&Record::DeleteRange(Table::Entries, &all_start, &cut));
-        }
-        for &seq in &s.appended {
-            points.insert((Table::Entries, codec::entry_key(sk, seq)), ());
-        }
-    }
-    points.insert((Table::Meta, codec::META_LAST_LSN.to_vec()), ());
-    for (t, k) in points.keys() {
-        match view.get(*t, k)? {
-            Some(v) => ch.record(&Record::Put(*t, k, &v)),
-            None => ch.record(&Record::Delete(*t, k)),
-        }
-        if ch.buf.len() >= FEED {
-            ch.feed(sink, false)?;
-            progress(ch);
-        }
-    }
-    Ok(())
-}
-
-/// Take a snapshot of `store` into `repo`.
-pub fn create(repo: &Repo, store: &Store, opts: &CreateOptions) -> Result<CreateSummary> {
-    let started = Instant::now();
-    let known = load_index(repo)?;
-    let all = snapshots(repo)?;
-    let parent = all.iter().rev().find(|m| m.source == opts.source);
-    let view = store.backend().read()?;
-    let view: &dyn KvRead = &*view;
-    let time = crate::now_ms();
-    let lsn = last_lsn(view)?;
-    let (items, streams, entries, value_bytes) = counts(view)?;
-    // A delta needs every change after the parent's LSN still in the feed.
-    let delta_from = match parent {
-        Some(p) if !opts.full && p.lsn <= lsn => {
-            let covered = p.lsn == lsn || first_change(view)?.is_some_and(|f| f <= p.lsn + 1);
-            covered.then_some(p)
-        }
-        _ => None,
-    };
-    let run = hex(&crate::random::<16>());
-    let id = format!("{:012x}{}", time.max(0), &hex(&crate::random::<6>()));
-    let (tx, rx) = mpsc::sync_channel::<NewChunk>(4);
-    let mut ch = Chunker {
-        buf: Vec::with_capacity(FEED + (1 << 20)),
-        records: 0,
-        bytes: 0,
-        puts: 0,
-        deletes: 0,
-    };
-    let report = |c: &Chunker| {
-        if let Some(p) = opts.progress {
-            p(&Progress {
-                records: c.records,
-                stream_bytes: c.bytes,
-                estimated_bytes: if delta_from.is_some() {
-                    c.bytes
-                } else {
-                    value_bytes
-                },
+        };
+        if let (SourceKind::Unchanged, Some(p)) = (h.kind, parent) {
+            return Ok(CreateSummary {
+                snapshot: p.id.clone(),
+                kind: "unchanged".into(),
+                parent: None,
+                lsn: h.lsn,
+                counts: h.counts,
+                changes: None,
+                chunks: 0,
+                chunks_new: 0,
+                stream_bytes: 0,
+                bytes_added: 0,
+                dedup_ratio: None,
+                seconds: started.elapsed().as_secs_f64(),
+                mib_per_second: None,
             });
         }
-    };
-    let (produced, written) = std::thread::scope(|s| {
-        let (sealed_tx, sealed_rx) = mpsc::sync_channel::<Result<Sealed>>(4);
-        // The chunk receiver goes away with the last sealer, so a failed writer (its
-        // receiver gone, every sealer stopped) also fails the sender.
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-        for _ in 0..opts.threads.max(1) {
-            let (rx, tx) = (rx.clone(), sealed_tx.clone());
-            s.spawn(move || sealer(repo, &rx, tx, opts.zstd_level));
-        }
-        drop((rx, sealed_tx));
-        let writer = s.spawn(|| pack_writer(repo, &run, sealed_rx, opts.pack_size));
-        let mut sink = Sink {
-            repo,
-            known: &known,
-            seen: HashSet::new(),
-            tx,
-            chunks: Vec::new(),
-            chunks_new: 0,
-            digest: repo.hasher(),
-            cancel: opts.cancel,
+        let is_delta = h.kind == SourceKind::Delta;
+        let run = hex(&crate::random::<16>());
+        let id = format!("{:012x}{}", h.time.max(0), &hex(&crate::random::<6>()));
+        let (tx, rx) = mpsc::sync_channel::<NewChunk>(4);
+        let mut ch = Chunker {
+            buf: Vec::with_capacity(FEED + (1 << 20)),
+            records: 0,
+            bytes: 0,
         };
-        let produced = (|| {
-            match delta_from {
-                Some(p) => emit_delta(view, store.codecs(), p.lsn, &mut ch, &mut sink, &report)?,
-                None => emit_full(view, &mut ch, &mut sink, &report)?,
+        let mut changes = DeltaCounts::default();
+        let report = |c: &Chunker| {
+            if let Some(p) = opts.progress {
+                p(&Progress {
+                    records: c.records,
+                    stream_bytes: c.bytes,
+                    estimated_bytes: if is_delta { c.bytes } else { h.value_bytes },
+                });
             }
-            ch.feed(&mut sink, true)?;
-            report(&ch);
-            Ok::<_, Error>(())
-        })();
-        let Sink {
+        };
+        let known = &self.known;
+        let (produced, written) = std::thread::scope(|s| {
+            let (sealed_tx, sealed_rx) = mpsc::sync_channel::<Result<Sealed>>(4);
+            // The chunk receiver goes away with the last sealer, so a failed writer (its
+            // receiver gone, every sealer stopped) also fails the sender.
+            let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+            for _ in 0..opts.threads.max(1) {
+                let (rx, tx) = (rx.clone(), sealed_tx.clone());
+                s.spawn(move || sealer(repo, &rx, tx, opts.zstd_level));
+            }
+            drop((rx, sealed_tx));
+            let writer = s.spawn(|| pack_writer(repo, &run, sealed_rx, opts.pack_size));
+            let mut sink = Sink {
+                repo,
+                known,
+                seen: HashSet::new(),
+                tx,
+                chunks: Vec::new(),
+                chunks_new: 0,
+                digest: repo.hasher(),
+                cancel: opts.cancel,
+            };
+            let produced = (|| {
+                src.records(&mut |r| {
+                    check_record(r, is_delta)?;
+                    ch.record(r);
+                    if is_delta {
+                        changes.add(r);
+                    }
+                    if ch.buf.len() >= FEED {
+                        ch.feed(&mut sink, false)?;
+                        report(&ch);
+                    }
+                    Ok(())
+                })?;
+                ch.feed(&mut sink, true)?;
+                report(&ch);
+                Ok::<_, Error>(())
+            })();
+            let Sink {
+                chunks,
+                chunks_new,
+                digest,
+                tx,
+                ..
+            } = sink;
+            drop(tx);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Io("the pack writer panicked".into())));
+            (produced.map(|()| (chunks, chunks_new, digest)), written)
+        });
+        let (added_packs, _) = written?;
+        let (chunks, chunks_new, digest) = produced?;
+        let manifest = Manifest {
+            id: id.clone(),
+            time: h.time,
+            kind: if is_delta { "delta" } else { "full" }.into(),
+            parent: parent.map(|p| p.id.clone()),
+            lsn: h.lsn,
+            items: h.counts.items,
+            streams: h.counts.streams,
+            entries: h.counts.entries,
+            leases: h.counts.leases,
+            value_bytes: h.value_bytes,
+            records: ch.records,
+            stream_bytes: ch.bytes,
+            changes: is_delta.then_some(changes),
+            source: opts.source.clone(),
+            digest: hex(digest.finalize().as_bytes()),
             chunks,
+            run,
+        };
+        let body =
+            serde_json::to_vec(&manifest).map_err(|e| Error::Io(format!("manifest: {e}")))?;
+        let added = added_packs + repo.put_object(&format!("snapshots/{id}"), &body)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let n_chunks = manifest.chunks.len() as u64;
+        Ok(CreateSummary {
+            snapshot: id,
+            kind: manifest.kind,
+            parent: manifest.parent,
+            lsn: h.lsn,
+            counts: h.counts,
+            changes: manifest.changes,
+            chunks: n_chunks,
             chunks_new,
-            digest,
-            tx,
-            ..
-        } = sink;
-        drop(tx);
-        let written = writer
-            .join()
-            .unwrap_or_else(|_| Err(Error::Io("the pack writer panicked".into())));
-        (produced.map(|()| (chunks, chunks_new, digest)), written)
-    });
-    let (added_packs, _) = written?;
-    let (chunks, chunks_new, digest) = produced?;
-    let manifest = Manifest {
-        id: id.clone(),
-        time,
-        kind: if delta_from.is_some() {
-            "delta"
-        } else {
-            "full"
+            stream_bytes: ch.bytes,
+            bytes_added: added,
+            dedup_ratio: dedup_ratio(ch.bytes, added, chunks_new < n_chunks),
+            seconds,
+            mib_per_second: rate(ch.bytes, seconds),
+        })
+    }
+}
+
+/// Refuse what a snapshot must not hold: records of tables a backup does not store, and
+/// deletions in a full snapshot.
+fn check_record(r: &Record, delta: bool) -> Result<()> {
+    let t = match *r {
+        Record::Put(t, ..) => t,
+        Record::Delete(t, _) | Record::DeleteRange(t, ..) if delta => t,
+        _ => {
+            return Err(Error::Corrupt(
+                "a full snapshot's source served a deletion".into(),
+            ))
         }
-        .into(),
-        parent: delta_from.map(|p| p.id.clone()),
-        lsn,
-        items,
-        streams,
-        entries,
-        value_bytes,
-        records: ch.records,
-        stream_bytes: ch.bytes,
-        source: opts.source.clone(),
-        digest: hex(digest.finalize().as_bytes()),
-        chunks,
-        run,
     };
-    let body = serde_json::to_vec(&manifest).map_err(|e| Error::Io(format!("manifest: {e}")))?;
-    let added = added_packs + repo.put_object(&format!("snapshots/{id}"), &body)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let store_records = items + streams + entries;
-    Ok(CreateSummary {
-        snapshot: id,
-        kind: manifest.kind,
-        parent: manifest.parent,
-        lsn,
-        records: ch.records,
-        records_changed: ch.puts,
-        records_deleted: ch.deletes,
-        records_unchanged: if delta_from.is_some() {
-            store_records.saturating_sub(ch.puts)
-        } else {
-            0
-        },
-        chunks: manifest.chunks.len() as u64,
-        chunks_new,
-        stream_bytes: ch.bytes,
-        bytes_added: added,
-        dedup_ratio: ch.bytes as f64 / added.max(1) as f64,
-        seconds,
-        mib_per_second: ch.bytes as f64 / (1 << 20) as f64 / seconds.max(1e-9),
-    })
+    if !botstore::restore::is_primary(t) {
+        return Err(Error::Corrupt(format!(
+            "the record source served a record of table {}, which a backup does not store",
+            t.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Take a snapshot of `store` (in this process) into `repo`.
+pub fn create(repo: &Repo, store: &Store, opts: &CreateOptions) -> Result<CreateSummary> {
+    let plan = Plan::new(repo, opts)?;
+    let mut src = ViewSource::open(store, plan.since_lsn())?;
+    plan.write(&mut src)
 }

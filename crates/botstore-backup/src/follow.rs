@@ -131,6 +131,10 @@ impl<'a> Follower<'a> {
             },
         )?;
         self.last_snapshot = Instant::now();
+        // Nothing changed since the latest snapshot: none was written, nothing to report.
+        if s.kind == "unchanged" {
+            return Ok(s.lsn);
+        }
         if let Some(st) = self.opts.stats {
             st.snapshots_total.fetch_add(1, Ordering::Relaxed);
             st.bytes_added_total

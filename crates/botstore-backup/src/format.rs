@@ -172,11 +172,17 @@ pub struct Manifest {
     pub items: u64,
     pub streams: u64,
     pub entries: u64,
+    /// Lease records at `lsn` (absent in manifests written before they were counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leases: Option<u64>,
     /// Value bytes of items and stream entries at `lsn`.
     pub value_bytes: u64,
     /// Records in this snapshot's stream, and their bytes.
     pub records: u64,
     pub stream_bytes: u64,
+    /// A delta's records by kind (absent for full snapshots and older deltas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::counts::DeltaCounts>,
     /// Where the store was (canonical path or a name given with `--source`).
     pub source: String,
     /// Keyed BLAKE3 (chunk-id key) of the record stream, hex.
@@ -190,6 +196,16 @@ pub struct Manifest {
 impl Manifest {
     pub fn is_full(&self) -> bool {
         self.kind == "full"
+    }
+
+    /// The store at this snapshot's LSN.
+    pub fn counts(&self) -> crate::counts::StoreCounts {
+        crate::counts::StoreCounts {
+            items: self.items,
+            streams: self.streams,
+            entries: self.entries,
+            leases: self.leases,
+        }
     }
 }
 

@@ -3,6 +3,9 @@
 //! * [`repo`]: where objects live ([`Repository`], [`LocalRepo`] for a folder).
 //! * [`crypto`]: the repository key, wrapped under a password (argon2id) or a key file.
 //! * [`format`]: the record stream, index and snapshot manifest encodings.
+//! * [`source`]: where a snapshot's records come from; [`transfer`]: the same records as
+//!   one byte stream, which a server sends a client that makes the backup.
+//! * [`counts`]: the counts every operation reports.
 //! * [`create`], [`restore`], [`verify`], [`diff`], [`forget`], [`prune`]: the operations.
 //!
 //! Layout and byte formats: `docs/BACKUP-FORMAT.md`.
@@ -10,6 +13,7 @@
 #![deny(unsafe_code)]
 
 pub mod catalog;
+pub mod counts;
 pub mod create;
 pub mod crypto;
 pub mod diff;
@@ -22,9 +26,12 @@ pub mod prune;
 pub mod repo;
 pub mod restore;
 pub mod segment;
+pub mod source;
+pub mod transfer;
 pub mod verify;
 
-pub use create::{create, CreateOptions, CreateSummary, Progress};
+pub use counts::{DeltaCounts, StoreCounts};
+pub use create::{create, CreateOptions, CreateSummary, Plan, Progress};
 pub use crypto::{KdfParams, Repo, Secret};
 pub use diff::{diff, DiffReport, NsDiff};
 pub use follow::{follow, FollowEvent, FollowOptions, FollowStats};
@@ -34,6 +41,7 @@ pub use pitr::{restore_at, PitrSummary, PointInTime};
 pub use prune::{prune, PruneOptions, PruneReport};
 pub use repo::{LocalRepo, Repository};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
+pub use source::{RecordSource, SourceHeader, SourceKind, ViewSource};
 pub use verify::{verify, VerifyReport};
 
 /// Errors of backup operations. Each message names the object or blob concerned.

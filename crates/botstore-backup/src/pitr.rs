@@ -3,6 +3,7 @@
 //! or time, exactly. `ns` restores one namespace subtree.
 
 use crate::catalog::{Catalog, Index};
+use crate::counts::StoreCounts;
 use crate::crypto::Repo;
 use crate::format::Manifest;
 use crate::restore::{check_target, in_subtree, load_chain, RestoreOptions};
@@ -38,9 +39,9 @@ pub struct PitrSummary {
     pub last_change_time: Option<i64>,
     pub segments: u64,
     pub changes_applied: u64,
-    pub records: u64,
-    pub items: u64,
-    pub streams: u64,
+    /// The restored store.
+    #[serde(flatten)]
+    pub counts: StoreCounts,
     pub file_bytes: u64,
     pub seconds: f64,
     /// Newer base snapshots passed over because they cannot be restored (why, each).
@@ -204,7 +205,7 @@ pub fn restore_at(
     let ns_key = pit.ns.as_ref().map(codec::ns_enc);
     let ns = ns_key.as_deref();
     let mut loader = botstore::create_loader(&to.to_string_lossy(), opts.force)?;
-    let (records, _) = load_chain(repo, &mut *loader, chain, ns, opts.progress)?;
+    load_chain(repo, &mut *loader, chain, ns, opts.progress)?;
     let index = if segs.is_empty() {
         Default::default()
     } else {
@@ -254,9 +255,7 @@ pub fn restore_at(
         last_change_time: last_time,
         segments: used,
         changes_applied: applied,
-        records,
-        items: report.items,
-        streams: report.streams,
+        counts: StoreCounts::of_load(&report),
         file_bytes: report.file_bytes,
         seconds: started.elapsed().as_secs_f64(),
         skipped: plan.skipped.clone(),

@@ -2,6 +2,7 @@
 //! data folder, loaded straight into the embedded engine's file.
 
 use crate::catalog::{Catalog, Index};
+use crate::counts::{rate, StoreCounts};
 use crate::crypto::Repo;
 use crate::format::{decode_record, Manifest, Record};
 use crate::{hex, Error, Result};
@@ -27,13 +28,18 @@ pub struct RestoreSummary {
     /// The snapshots applied, full first.
     pub chain: Vec<String>,
     pub lsn: u64,
-    pub records: u64,
+    /// The restored store (counted by the loader; [`Manifest::counts`] is what the
+    /// snapshot says it holds).
+    #[serde(flatten)]
+    pub counts: StoreCounts,
+    /// What the snapshot's manifest says the store held (`counts` should agree).
+    #[serde(skip)]
+    pub manifest_counts: StoreCounts,
     pub stream_bytes: u64,
-    pub items: u64,
-    pub streams: u64,
     pub file_bytes: u64,
     pub seconds: f64,
-    pub mib_per_second: f64,
+    /// Record stream MiB per second, for restores of at least 1 s and 1 MiB.
+    pub mib_per_second: Option<f64>,
 }
 
 /// Decrypt and check a blob; the error says what is wrong with it.
@@ -195,19 +201,18 @@ pub fn restore(repo: &Repo, to: &Path, opts: &RestoreOptions) -> Result<RestoreS
     let target = catalog.find(opts.snapshot.as_deref())?;
     let chain = catalog.chain(target)?;
     let mut loader = botstore::create_loader(&to.to_string_lossy(), opts.force)?;
-    let (records, done) = load_chain(repo, &mut *loader, &chain, None, opts.progress)?;
+    let (_, done) = load_chain(repo, &mut *loader, &chain, None, opts.progress)?;
     let report = loader.finish()?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(RestoreSummary {
         snapshot: target.id.clone(),
         chain: chain.iter().map(|m| m.id.clone()).collect(),
         lsn: target.lsn,
-        records,
+        counts: StoreCounts::of_load(&report),
+        manifest_counts: target.counts(),
         stream_bytes: done,
-        items: report.items,
-        streams: report.streams,
         file_bytes: report.file_bytes,
         seconds,
-        mib_per_second: done as f64 / (1 << 20) as f64 / seconds.max(1e-9),
+        mib_per_second: rate(done, seconds),
     })
 }

@@ -195,10 +195,15 @@ async fn full_backup_restores_an_identical_store() {
     // The restored store takes writes after the restored LSN.
     let v = dst.put(&ns, "new", Value::json_text("{}")).await.unwrap();
     assert_eq!(v.0, r.lsn + 1);
-    // A second backup of an unchanged store adds (almost) nothing.
+    // A second backup of an unchanged store writes nothing and names the snapshot that
+    // already holds it.
+    let before = repo.store.list("").unwrap();
     let again = create(&repo, &src, &CreateOptions::new("src")).unwrap();
-    assert_eq!(again.kind, "delta");
-    assert_eq!(again.records, 1);
+    assert_eq!(again.kind, "unchanged");
+    assert_eq!(again.snapshot, s.snapshot);
+    assert_eq!((again.lsn, again.bytes_added, again.chunks), (s.lsn, 0, 0));
+    assert_eq!(again.counts, s.counts);
+    assert_eq!(repo.store.list("").unwrap(), before, "nothing was written");
     let full_again = create(
         &repo,
         &src,
@@ -425,12 +430,12 @@ async fn one_percent_of_scattered_changes_adds_about_one_percent() {
     let delta = create(&repo, &src, &CreateOptions::new("src")).unwrap();
     let ratio = delta.bytes_added as f64 / full.bytes_added as f64;
     eprintln!(
-        "full: {} B added in {:.2}s; 1% change: delta {} B added ({:.2}%), {} records, {:.3}s",
+        "full: {} B added in {:.2}s; 1% change: delta {} B added ({:.2}%), {:?}, {:.3}s",
         full.bytes_added,
         full.seconds,
         delta.bytes_added,
         ratio * 100.0,
-        delta.records,
+        delta.changes,
         delta.seconds
     );
     assert_eq!(delta.kind, "delta");

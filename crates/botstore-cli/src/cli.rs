@@ -23,8 +23,9 @@ Errors go to stderr and name the rule they broke, e.g. `invalid input (key.empty
 With --json, errors are one JSON object on stderr: {\"error\", \"kind\", \"exit_code\"}.
 
 With --remote URL (or BOTSTORE_REMOTE) the data commands (put, get, del, ls, ns, stream,
-changes, stats, compact, import, export) and token work on that server instead of
---data, with the same output and exit codes; --token (BOTSTORE_TOKEN) is the API token.
+changes, stats, compact, import, export), token and backup create work on that server
+instead of --data, with the same output and exit codes; --token (BOTSTORE_TOKEN) is the
+API token.
 One difference: export over --remote writes items only (the HTTP API cannot list
 streams).";
 
@@ -182,8 +183,8 @@ pub enum Command {
     /// Create, list and revoke API tokens: in --data's tokens.json, or on the server
     /// with --remote (needs an admin token).
     Token(TokenArgs),
-    /// Encrypted, incremental backups of --data: init, create, ls, verify, restore, drill,
-    /// diff, forget, prune
+    /// Encrypted, incremental backups of --data, or of a running server with --remote
+    /// (create): init, create, ls, verify, restore, drill, diff, forget, prune, follow
     /// (docs/BACKUP-FORMAT.md). Key: --password-file, BOTSTORE_BACKUP_PASSWORD or --key-file.
     #[command(subcommand)]
     Backup(crate::commands::backup::BackupCommand),

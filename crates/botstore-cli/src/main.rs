@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // The matches are kept: `serve` asks them where a global option's value came from.
-    let matches = cli::Cli::command().get_matches();
+    let matches = commands::backup::hide_store_options(cli::Cli::command()).get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(c) => c.with_env(),
         Err(e) => e.exit(),

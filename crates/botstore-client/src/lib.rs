@@ -40,11 +40,13 @@
 #![deny(unsafe_code)]
 
 mod api;
+mod backup;
 mod client;
 mod error;
 mod meta;
 mod ops;
 
+pub use backup::RecordStream;
 /// Defined in the core (they are part of [`botstore::StoreApi`]); re-exported so the
 /// old paths keep working.
 pub use botstore::{ChangePage, WriteOptions};

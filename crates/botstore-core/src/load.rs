@@ -26,6 +26,10 @@ pub struct LoadReport {
     pub items: u64,
     /// Streams loaded.
     pub streams: u64,
+    /// Entries of those streams (from their metas).
+    pub stream_entries: u64,
+    /// Lease records loaded.
+    pub leases: u64,
     /// Entries of the expiry index rebuilt.
     pub expiry_entries: u64,
     /// Namespaces whose counters were rebuilt.

@@ -14,7 +14,7 @@ use botstore::model::NamespaceStats;
 use botstore::record_check::{self, sealed};
 use botstore::restore::{self, DerivedBuilder};
 use botstore::{Error, Result};
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::path::{Path, PathBuf};
 
 type WriteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
@@ -319,10 +319,15 @@ impl Loader {
                 .open_table(tables::def(Table::Namespaces))
                 .map_err(Error::storage)?;
             for (k, v) in records {
+                report.stream_entries += codec::decode_ns_stats(&v)?.stream_entries;
                 ns.insert(&k[..], &sealed(Table::Namespaces, &k, &v)[..])
                     .map_err(Error::storage)?;
                 report.namespaces += 1;
             }
+            let leases = txn
+                .open_table(tables::def(Table::Leases))
+                .map_err(Error::storage)?;
+            report.leases = leases.len().map_err(Error::storage)?;
         }
         self.commit(redb::Durability::Immediate)?;
         drop(self.db.take());

@@ -374,6 +374,7 @@ pub fn op_name(method: &axum::http::Method, path: &str) -> &'static str {
         (M::GET, _) if under("/v1/namespace-ttls") => "namespace_ttl_get",
         (M::PUT, _) if under("/v1/namespace-ttls") => "namespace_ttl_put",
         (M::POST, "/v1/admin/compact") => "compact",
+        (M::POST, "/v1/admin/backup/records") => "backup_records",
         (M::POST, "/v1/tokens") => "token_create",
         (M::GET, "/v1/tokens") => "token_list",
         (M::DELETE, _) if under("/v1/tokens") => "token_revoke",

@@ -620,6 +620,39 @@ async fn every_operation_answers_what_the_document_says() {
         .await;
     assert_eq!(a.status, 200);
 
+    // The records of a read view, for a backup made by the client.
+    let a = api
+        .json_call(
+            "backupRecords",
+            Method::POST,
+            "/v1/admin/backup/records",
+            json!({"since_lsn": null}),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("application/octet-stream"));
+    {
+        use botstore_backup::RecordSource;
+        let mut src = botstore_backup::transfer::TransferSource::open(&a.body[..]).unwrap();
+        assert_eq!(src.header().kind, botstore_backup::SourceKind::Full);
+        let mut n = 0;
+        src.records(&mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert!(n > 3, "{n} records");
+    }
+    let a = api
+        .json_call(
+            "backupRecords",
+            Method::POST,
+            "/v1/admin/backup/records",
+            json!({"since_lsn": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 400);
+
     // Tokens.
     let a = api
         .json_call(

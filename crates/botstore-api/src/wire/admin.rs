@@ -127,6 +127,17 @@ pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
 }
 
+/// Body of `POST /v1/admin/backup/records`: which records of a read view to stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRecordsRequest {
+    /// The LSN of the snapshot the backup follows: the records changed after it (a delta
+    /// when the change feed still holds every change since; else all of them), or none
+    /// when the store is still at it. `null` or absent: all records (a full snapshot).
+    #[serde(default)]
+    pub since_lsn: Option<u64>,
+}
+
 // ------------------------------------------------------------------ health
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -1,24 +1,27 @@
 //! `botstore backup ...`: encrypted, incremental backups of the data folder
 //! (crates/botstore-backup; format in docs/BACKUP-FORMAT.md).
 //!
-//! `create` opens the embedded store in --data itself, so it needs the folder free: a
-//! running server holds its file lock (a server-side backup option comes later).
+//! `create` opens the embedded store in --data itself (the folder must be free), or with
+//! --remote takes the records from a running server (`backup_create.rs`). `follow` needs
+//! --data; every other subcommand works on the repository alone.
 
 use crate::cli::Cli;
 use crate::exit::Failure;
-use crate::output::{human_bytes, human_time, json_doc};
+use crate::output::{human_bytes, json_doc};
 use crate::progress::bytes_bar;
 use anyhow::Context;
-use botstore::{ErrorKind, StoreOptions};
-use botstore_backup::{
-    CreateOptions, KdfParams, LocalRepo, Manifest, Repo, RestoreOptions, Secret,
-};
+use botstore::ErrorKind;
+use botstore_backup::{KdfParams, LocalRepo, Repo, RestoreOptions, Secret};
 use clap::{Args, Subcommand};
-use serde::Serialize;
+use create_cmd::counts_text;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[path = "backup_create.rs"]
+mod create_cmd;
+#[path = "backup_ls.rs"]
+mod ls;
 #[path = "backup_pitr.rs"]
 mod pitr;
 #[path = "backup_retention.rs"]
@@ -30,8 +33,13 @@ mod verify;
 pub enum BackupCommand {
     /// Create an encrypted repository in a local folder.
     Init(InitArgs),
-    /// Back up --data: a consistent snapshot from one read view (writers may carry on);
-    /// a delta of the latest snapshot of the same source when the change feed covers it.
+    /// Back up --data, or with --remote URL a running server (its token needs admin): a
+    /// consistent snapshot from one read view (writers may carry on); a delta of the
+    /// latest snapshot of the same source when the change feed covers it; nothing when
+    /// the store has not changed since that snapshot.
+    ///
+    /// With --remote the server streams the records and this process chunks, encrypts
+    /// and writes them: the repository and its key stay on this side.
     Create(CreateArgs),
     /// List snapshots, oldest first, then a line per source of change-feed segments (LSN
     /// range, count, bytes). With --json: one array, snapshots then every segment
@@ -51,8 +59,9 @@ pub enum BackupCommand {
     Forget(ForgetArgs),
     /// Delete packs and index entries no snapshot references (safe to interrupt).
     Prune(PruneArgs),
-    /// Ship the change feed into the repository every --every (default 1s) for
-    /// point-in-time restore, until SIGINT/SIGTERM (then a last segment is written).
+    /// Ship the change feed of --data into the repository every --every (default 1s) for
+    /// point-in-time restore, until SIGINT/SIGTERM (then a last segment is written). For
+    /// a running server, start it with --backup-repo instead: it ships them itself.
     Follow(pitr::FollowArgs),
 }
 
@@ -88,7 +97,9 @@ pub struct CreateArgs {
     /// A full snapshot even when a delta is possible.
     #[arg(long)]
     pub full: bool,
-    /// Name of the source in the repository (default: the data folder's absolute path).
+    /// Name of the source in the repository (default: the data folder's absolute path;
+    /// with --remote, the server's URL). Deltas follow the latest snapshot of the same
+    /// source, so a backup over --remote continues one made on --data given this name.
     #[arg(long, value_name = "NAME")]
     pub source: Option<String>,
 }
@@ -220,9 +231,76 @@ async fn blocking<T: Send + 'static>(
         .context("backup task failed")?
 }
 
-pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow::Result<()> {
-    if cli.remote.is_some() {
-        return Err(Failure::invalid("backup works on --data, not on --remote").into());
+/// Store options are hidden from the help of the subcommands they do not apply to:
+/// every one but `create` and `follow` works on the repository alone (and accepts them
+/// unused, so that BOTSTORE_DATA or BOTSTORE_REMOTE in the environment do not get in the
+/// way), and `follow` refuses a --remote option given on the command line. (A subcommand that defines an argument of a
+/// global's id gets no copy of the global; the value still reaches the global's field.)
+pub fn hide_store_options(cmd: clap::Command) -> clap::Command {
+    const REMOTE: [&str; 4] = ["remote", "token", "ca_cert", "timeout"];
+    const LOCAL: [&str; 4] = ["data", "durability", "changes_retention", "cache_mib"];
+    let global = |id: &str| cmd.get_arguments().find(|a| a.get_id() == id).cloned();
+    let remote: Vec<clap::Arg> = REMOTE.iter().filter_map(|id| global(id)).collect();
+    let local: Vec<clap::Arg> = LOCAL.iter().filter_map(|id| global(id)).collect();
+    let names: Vec<String> = cmd
+        .find_subcommand("backup")
+        .map(|b| {
+            b.get_subcommands()
+                .map(|c| c.get_name().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    cmd.mut_subcommand("backup", |mut b| {
+        for name in &names {
+            let hide: Vec<clap::Arg> = match name.as_str() {
+                "create" => vec![],
+                "follow" => remote.clone(),
+                _ => remote.iter().chain(local.iter()).cloned().collect(),
+            };
+            b = b.mut_subcommand(name, |mut sc| {
+                for a in hide {
+                    sc = sc.arg(a.hide(true));
+                }
+                sc
+            });
+        }
+        b
+    })
+}
+
+/// Whether `id` was given on the command line, before `backup`, after it, or after its
+/// subcommand (an environment variable is no mistake: it is ignored where it does not
+/// apply).
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    use clap::parser::ValueSource;
+    let on = |m: &clap::ArgMatches| m.value_source(id) == Some(ValueSource::CommandLine);
+    let backup = matches.subcommand_matches("backup");
+    on(matches)
+        || backup.is_some_and(on)
+        || backup
+            .and_then(|b| b.subcommand())
+            .is_some_and(|(_, m)| on(m))
+}
+
+pub async fn run(
+    cli: &Cli,
+    matches: &clap::ArgMatches,
+    cmd: &BackupCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if matches!(cmd, BackupCommand::Follow(_)) {
+        if let Some(flag) = ["remote", "token", "ca_cert", "timeout"]
+            .into_iter()
+            .find(|id| given(matches, id))
+        {
+            return Err(Failure::invalid(format!(
+                "backup follow reads the change feed of --data; --{} does not apply to it. \
+                 For a running server, start it with --backup-repo REPO and it ships the \
+                 feed itself (docs/OPERATIONS.md, Backups)",
+                flag.replace('_', "-")
+            ))
+            .into());
+        }
     }
     let json = cli.json;
     match cmd {
@@ -252,73 +330,13 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                 )?;
             }
         }
-        BackupCommand::Create(a) => create(cli, a, out).await?,
+        BackupCommand::Create(a) => create_cmd::create(cli, a, out).await?,
         BackupCommand::Diff(a) => retention::diff(a, json, out).await?,
         BackupCommand::Forget(a) => retention::forget(a, json, out).await?,
         BackupCommand::Prune(a) => {
             retention::prune(&a.repo, a.dry_run, a.repack_below, json, out).await?
         }
-        BackupCommand::Ls(a) => {
-            let repo = open_repo(a)?;
-            let (catalog, segs) = blocking(move || {
-                // A damaged manifest is listed as such rather than hiding the others.
-                let catalog = botstore_backup::catalog::Catalog::load(&repo).map_err(fail)?;
-                let segs = botstore_backup::segment::manifests(&repo).map_err(fail)?;
-                Ok((catalog, segs))
-            })
-            .await?;
-            let (segs, bad_segs) = segs;
-            let all = &catalog.manifests;
-            if json {
-                let mut list: Vec<serde_json::Value> = Vec::new();
-                for m in all {
-                    list.push(serde_json::to_value(SnapOut::new(m))?);
-                }
-                for (id, u) in &catalog.damaged {
-                    list.push(serde_json::json!({"id": id, "kind": "damaged", "error": u.error}));
-                }
-                for u in &bad_segs {
-                    list.push(serde_json::json!({"name": u.name, "kind": "damaged segment", "error": u.error}));
-                }
-                for (name, m) in &segs {
-                    list.push(serde_json::to_value(SegOut::new(name, m))?);
-                }
-                json_doc(out, &list)?;
-            } else {
-                for m in all {
-                    writeln!(
-                        out,
-                        "{}  {}  {:<5} lsn {:<10} {} items, {} streams, {} entries, {}  {}{}",
-                        m.id,
-                        human_time(m.time),
-                        m.kind,
-                        m.lsn,
-                        m.items,
-                        m.streams,
-                        m.entries,
-                        human_bytes(m.value_bytes),
-                        m.source,
-                        m.parent
-                            .as_deref()
-                            .map(|p| format!("  (parent {p})"))
-                            .unwrap_or_default()
-                    )?;
-                }
-                for (id, u) in &catalog.damaged {
-                    writeln!(
-                        out,
-                        "{id}  DAMAGED: {} (backup verify tells what is still restorable)",
-                        u.error
-                    )?;
-                }
-                for line in segment_summary(&segs) {
-                    writeln!(out, "{line}")?;
-                }
-                for u in &bad_segs {
-                    writeln!(out, "segment {}  DAMAGED: {}", u.name, u.error)?;
-                }
-            }
-        }
+        BackupCommand::Ls(a) => ls::ls(a, json, out).await?,
         BackupCommand::Verify(a) => verify::verify(a, json, out).await?,
         BackupCommand::Follow(a) => pitr::follow(cli, a, out).await?,
         BackupCommand::Restore(a) if a.lsn.is_some() || a.at.is_some() || a.ns.is_some() => {
@@ -334,22 +352,30 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
                 json,
             )
             .await?;
+            if !s.manifest_counts.agrees_with(&s.counts) {
+                eprintln!(
+                    "warning: the restored store has {}, the snapshot's manifest says {} \
+                     (the source's namespace counters may have been off)",
+                    counts_text(&s.counts),
+                    counts_text(&s.manifest_counts)
+                );
+            }
             if json {
                 json_doc(out, &s)?;
             } else {
                 writeln!(
                     out,
-                    "restored snapshot {} (lsn {}, {} snapshot(s) in its chain) into {}: {} records, {} items, {} streams, {} in {:.2}s ({:.1} MiB/s)",
+                    "restored snapshot {} (lsn {}, {} in its chain) into {}: {}; {} of records in {:.2}s{}",
                     s.snapshot,
                     s.lsn,
-                    s.chain.len(),
+                    create_cmd::plural(s.chain.len() as u64, "snapshot", "snapshots"),
                     a.to.display(),
-                    s.records,
-                    s.items,
-                    s.streams,
+                    counts_text(&s.counts),
                     human_bytes(s.stream_bytes),
                     s.seconds,
                     s.mib_per_second
+                        .map(|r| format!(" ({r:.1} MiB/s)"))
+                        .unwrap_or_default()
                 )?;
             }
         }
@@ -370,13 +396,25 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
             if let Some(Err(e)) = opened {
                 return Err(e.into());
             }
+            if !s.manifest_counts.agrees_with(&s.counts) {
+                return Err(Failure::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "drill FAILED: snapshot {} restored with {}, but its manifest says {}",
+                        s.snapshot,
+                        counts_text(&s.counts),
+                        counts_text(&s.manifest_counts)
+                    ),
+                )
+                .into());
+            }
             // The measured recovery time, for the server's metrics.
             let rec = botstore_backup::drill::DrillRecord {
                 time: botstore_backup::now_ms(),
                 snapshot: s.snapshot.clone(),
                 lsn: s.lsn,
                 recovery_seconds: s.seconds,
-                records: s.records,
+                records: s.counts.items + s.counts.entries + s.counts.leases.unwrap_or(0),
                 stream_bytes: s.stream_bytes,
                 ok: true,
             };
@@ -384,17 +422,25 @@ pub async fn run(cli: &Cli, cmd: &BackupCommand, out: &mut dyn Write) -> anyhow:
             if json {
                 json_doc(
                     out,
-                    &serde_json::json!({"snapshot": s.snapshot, "lsn": s.lsn, "recovery_seconds": s.seconds, "records": s.records, "stream_bytes": s.stream_bytes}),
+                    &serde_json::json!({
+                        "snapshot": s.snapshot,
+                        "lsn": s.lsn,
+                        "recovery_seconds": s.seconds,
+                        "items": s.counts.items,
+                        "streams": s.counts.streams,
+                        "entries": s.counts.entries,
+                        "leases": s.counts.leases,
+                        "stream_bytes": s.stream_bytes,
+                    }),
                 )?;
             } else {
                 writeln!(
                     out,
-                    "drill ok: snapshot {} (lsn {}) restored and checked against its manifest digest in {:.2}s ({} records, {})",
+                    "drill ok: snapshot {} (lsn {}) restored and checked against its manifest in {:.2}s: {}",
                     s.snapshot,
                     s.lsn,
                     s.seconds,
-                    s.records,
-                    human_bytes(s.stream_bytes)
+                    counts_text(&s.counts)
                 )?;
             }
         }
@@ -428,176 +474,9 @@ async fn restore(
     r
 }
 
-async fn create(cli: &Cli, a: &CreateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let data = cli.data.clone();
-    if !data.join("store.redb").exists() {
-        return Err(Failure::new(
-            ErrorKind::NotFound,
-            format!("no store in {} (give --data DIR)", data.display()),
-        )
-        .into());
-    }
-    let repo = open_repo(&a.repo)?;
-    let source = match &a.source {
-        Some(s) => s.clone(),
-        None => absolute(&data),
-    };
-    let store = crate::commands::open_local(cli, &data, StoreOptions::default())?;
-    let bar = bytes_bar(Some(0), cli.json);
-    let (b2, full) = (bar.clone(), a.full);
-    let summary = blocking(move || {
-        let p = |pr: &botstore_backup::Progress| {
-            b2.set_length(pr.estimated_bytes.max(pr.stream_bytes));
-            b2.set_position(pr.stream_bytes);
-        };
-        let opts = CreateOptions {
-            full,
-            progress: Some(&p),
-            ..CreateOptions::new(source)
-        };
-        let r = botstore_backup::create(&repo, &store, &opts).map_err(fail);
-        drop(store);
-        r
-    })
-    .await?;
-    bar.finish_and_clear();
-    if cli.json {
-        json_doc(out, &summary)?;
-    } else {
-        let s = &summary;
-        writeln!(
-            out,
-            "snapshot {} ({}{}) at lsn {}: {} records ({} new or changed, {} deleted, {} unchanged), {}/{} chunks new, {} added, dedup {:.1}x, {} in {:.2}s ({:.1} MiB/s)",
-            s.snapshot,
-            s.kind,
-            s.parent.as_deref().map(|p| format!(" of {p}")).unwrap_or_default(),
-            s.lsn,
-            s.records,
-            s.records_changed,
-            s.records_deleted,
-            s.records_unchanged,
-            s.chunks_new,
-            s.chunks,
-            human_bytes(s.bytes_added),
-            s.dedup_ratio,
-            human_bytes(s.stream_bytes),
-            s.seconds,
-            s.mib_per_second
-        )?;
-    }
-    Ok(())
-}
-
 fn absolute(p: &Path) -> String {
     std::fs::canonicalize(p)
         .unwrap_or_else(|_| p.to_path_buf())
         .display()
         .to_string()
-}
-
-/// A change-feed segment as `backup ls --json` prints it (without its chunk list).
-#[derive(Serialize)]
-struct SegOut<'a> {
-    kind: &'static str,
-    name: &'a str,
-    source: &'a str,
-    first_lsn: u64,
-    last_lsn: u64,
-    first_time: i64,
-    last_time: i64,
-    time: i64,
-    changes: u64,
-    stream_bytes: u64,
-    chunks: usize,
-}
-
-impl<'a> SegOut<'a> {
-    fn new(name: &'a str, m: &'a botstore_backup::segment::SegmentManifest) -> Self {
-        SegOut {
-            kind: "segment",
-            name,
-            source: &m.source,
-            first_lsn: m.first_lsn,
-            last_lsn: m.last_lsn,
-            first_time: m.first_time,
-            last_time: m.last_time,
-            time: m.time,
-            changes: m.changes,
-            stream_bytes: m.stream_bytes,
-            chunks: m.chunks.len(),
-        }
-    }
-}
-
-/// One line per source of segments (`segs` grouped by source, by first LSN): the LSN range
-/// covered, how many segments and changes, their bytes, and any holes in the range.
-fn segment_summary(segs: &[(String, botstore_backup::segment::SegmentManifest)]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut i = 0;
-    while i < segs.len() {
-        let source = &segs[i].1.source;
-        let j = i + segs[i..]
-            .iter()
-            .take_while(|(_, m)| &m.source == source)
-            .count();
-        let group = &segs[i..j];
-        let (first, last) = (group[0].1.first_lsn, group[group.len() - 1].1.last_lsn);
-        let changes: u64 = group.iter().map(|(_, m)| m.changes).sum();
-        let bytes: u64 = group.iter().map(|(_, m)| m.stream_bytes).sum();
-        let holes = group
-            .windows(2)
-            .filter(|w| w[1].1.first_lsn > w[0].1.last_lsn + 1)
-            .count();
-        lines.push(format!(
-            "segments  lsn {first}..={last}  {} segments, {changes} changes, {}, until {}  {source}{}",
-            group.len(),
-            human_bytes(bytes),
-            human_time(group[group.len() - 1].1.time),
-            if holes > 0 {
-                format!("  ({holes} gaps)")
-            } else {
-                String::new()
-            }
-        ));
-        i = j;
-    }
-    lines
-}
-
-/// A snapshot as `backup ls --json` prints it (without its chunk list).
-#[derive(Serialize)]
-struct SnapOut<'a> {
-    id: &'a str,
-    time: i64,
-    kind: &'a str,
-    parent: Option<&'a str>,
-    lsn: u64,
-    items: u64,
-    streams: u64,
-    entries: u64,
-    value_bytes: u64,
-    records: u64,
-    stream_bytes: u64,
-    chunks: usize,
-    source: &'a str,
-}
-
-impl<'a> SnapOut<'a> {
-    fn new(m: &'a Manifest) -> Self {
-        SnapOut {
-            id: &m.id,
-            time: m.time,
-            kind: &m.kind,
-            parent: m.parent.as_deref(),
-            lsn: m.lsn,
-            items: m.items,
-            streams: m.streams,
-            entries: m.entries,
-            value_bytes: m.value_bytes,
-            records: m.records,
-            stream_bytes: m.stream_bytes,
-            chunks: m.chunks.len(),
-            source: &m.source,
-        }
-    }
 }

@@ -214,7 +214,7 @@ pub async fn restore(a: &RestoreArgs, json: bool, out: &mut dyn Write) -> anyhow
     } else {
         writeln!(
             out,
-            "restored {}lsn {}{} into {}: snapshot {} (lsn {}) and {} change(s) from {} segment(s); {} items, {} streams in {:.2}s",
+            "restored {}lsn {}{} into {}: snapshot {} (lsn {}) and {} change(s) from {} segment(s); {} in {:.2}s",
             a.ns.as_deref().map(|n| format!("namespace {n} at ")).unwrap_or_default(),
             s.lsn,
             s.last_change_time
@@ -225,8 +225,7 @@ pub async fn restore(a: &RestoreArgs, json: bool, out: &mut dyn Write) -> anyhow
             s.snapshot_lsn,
             s.changes_applied,
             s.segments,
-            s.items,
-            s.streams,
+            super::counts_text(&s.counts),
             s.seconds
         )?;
     }

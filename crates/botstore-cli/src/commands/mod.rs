@@ -128,7 +128,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     }
     if let Command::Backup(b) = &cli.command {
         let mut out = BufWriter::new(io::stdout().lock());
-        let r = backup::run(&cli, b, &mut out).await;
+        let r = backup::run(&cli, matches, b, &mut out).await;
         let flushed = out.flush().context("writing to stdout");
         return r.and(flushed);
     }

@@ -33,6 +33,8 @@ pub enum BodySpec {
     Text,
     /// `text/html` (the page at `/`).
     Html,
+    /// `application/octet-stream`: bytes of a format of their own (the record transfer).
+    Binary,
     /// A JSON Merge Patch or JSON Patch document.
     Patch,
 }
@@ -57,6 +59,9 @@ fn body(b: BodySpec, g: &mut SchemaGenerator) -> Option<Json> {
         BodySpec::EventStream => json!({"text/event-stream": {"schema": {"type": "string"}}}),
         BodySpec::Text => json!({"text/plain": {"schema": {"type": "string"}}}),
         BodySpec::Html => json!({"text/html": {"schema": {"type": "string"}}}),
+        BodySpec::Binary => json!({
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        }),
         BodySpec::Patch => json!({
             "application/merge-patch+json": {"schema": {}},
             "application/json-patch+json": {"schema": botstore_api::schema::json_patch()}

@@ -178,7 +178,11 @@ pub fn problems(op: &Operation) -> Vec<u16> {
     if !matches!(op.request, BodySpec::None) {
         out.extend([408, 413, 415]);
     }
-    let write = op.method != "get" && !matches!(op.id, "getMany" | "createToken" | "revokeToken");
+    let write = op.method != "get"
+        && !matches!(
+            op.id,
+            "getMany" | "createToken" | "revokeToken" | "backupRecords"
+        );
     if write {
         out.push(507);
     }
@@ -504,6 +508,16 @@ pub static OPERATIONS: &[Operation] = &[
         params: &[],
         request: BodySpec::None,
         responses: &[(200, BodySpec::Json(s::<CompactOut>))],
+    },
+    Operation {
+        id: "backupRecords",
+        method: "post",
+        path: "/v1/admin/backup/records",
+        summary: "The primary records of one read view, full or changed since `since_lsn`, as a record transfer stream (docs/BACKUP-FORMAT.md) for a backup made by the client (admin).",
+        auth: true,
+        params: &[],
+        request: BodySpec::Json(s::<BackupRecordsRequest>),
+        responses: &[(200, BodySpec::Binary)],
     },
     Operation {
         id: "createToken",

@@ -3,6 +3,7 @@
 //! ([`botstore_api::paths`]), so that percent-encoded slashes stay inside their segment.
 
 pub mod admin;
+pub mod backup;
 pub mod batch;
 pub mod feed;
 pub mod home;
@@ -44,6 +45,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/stats", get(admin::stats))
         .route("/v1/stats/{*rest}", get(admin::stats))
         .route("/v1/admin/compact", post(admin::compact))
+        .route("/v1/admin/backup/records", post(backup::records))
         .route(
             "/v1/tokens",
             post(admin::create_token).get(admin::list_tokens),
