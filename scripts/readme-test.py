@@ -22,7 +22,7 @@ mtimes kept, so cargo finds the build fresh) with `target` a link to this checko
 target folder ($CARGO_TARGET_DIR, else ./target): scripts/serve.sh reuses the release
 build and only builds when it is stale. HOME is a scratch home, and CARGO_INSTALL_ROOT
 its ~/.cargo: its bin folder comes first on PATH and gets the `botstore` scripts/serve.sh
-links (or `cargo install` puts) there; a link it makes in the real $CARGO_HOME/bin instead
+links (BOTSTORE_BIN_DIR) or `cargo install` puts there; a link it makes in the real $CARGO_HOME/bin instead
 is undone and fails the test. CARGO_HOME stays cargo's own (under another path every
 registry crate counts as changed: a full rebuild), as do RUSTUP_HOME and pip's cache. PATH
 loses every folder holding a `botstore` (their other tools stay, through links), so a
@@ -268,7 +268,12 @@ def scratch_home(home: Path, tools: Path) -> dict[str, str]:
         env.pop(name, None)
     install_root = home / ".cargo"
     (install_root / "bin").mkdir(parents=True)
-    env.update(HOME=str(home), CARGO_HOME=str(real_cargo_home()), CARGO_INSTALL_ROOT=str(install_root))
+    env.update(
+        HOME=str(home),
+        CARGO_HOME=str(real_cargo_home()),
+        CARGO_INSTALL_ROOT=str(install_root),
+        BOTSTORE_BIN_DIR=str(install_root / "bin"),  # where scripts/serve.sh links botstore
+    )
     for var, default in (("RUSTUP_HOME", ".rustup"), ("PYENV_ROOT", ".pyenv"), ("PIP_CACHE_DIR", ".cache/pip")):
         value = os.environ.get(var) or str(real_home / default)
         if Path(value).exists():
