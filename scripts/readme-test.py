@@ -443,7 +443,7 @@ def main() -> int:
             for failure in failures:
                 print(f"  {failure}")
             return 1
-        print(f"\nREADME test: ok, {len(runnable)} blocks in {elapsed:.0f} s")
+        print(f"\nREADME test: ok, every block ran clean ({len(runnable)} of them, {elapsed:.0f} s)")
         return 0
     except KeyboardInterrupt as stop:
         print(f"README test: interrupted ({stop})", file=sys.stderr)
