@@ -14,6 +14,9 @@ export BOTSTORE_CRASH_ROUNDS="${BOTSTORE_CRASH_ROUNDS:-24}"
 
 cargo test --workspace --all-features --no-fail-fast
 
+# How scripts/serve.sh and scripts/install.sh put botstore on PATH (no build).
+scripts/install-test.sh
+
 # The Python package (python/): its own tests, the LangGraph and Bot Framework
 # conformance suites, in embedded mode and against a real `botstore serve`.
 scripts/python-env.sh
