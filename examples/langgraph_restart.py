@@ -15,7 +15,7 @@ script runs the conversation in two processes on the same data folder:
 It prints the transcript and exits with status 1 if the conversation did not continue
 exactly as it should.
 
-    scripts/python-env.sh     # or, in python/: pip install '.[langgraph]' langgraph
+    scripts/python-env.sh release   # or: pip install './python[langgraph]' langgraph
     python examples/langgraph_restart.py               # in a temporary folder, removed after
     python examples/langgraph_restart.py ./lg-data     # in a folder that stays
     botstore --data ./lg-data ns langgraph             # its threads, with the CLI
