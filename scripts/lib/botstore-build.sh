@@ -12,7 +12,7 @@ botstore_target_dir() {
 # Build the release CLI; sets BOTSTORE_RELEASE_BIN to the binary's path.
 build_botstore_release() {
     echo "building botstore (release: cargo build --release -p botstore-cli); the first build" \
-        "takes about 4 minutes on 2 cores, later ones seconds" >&2
+        "takes about 3 minutes on 2 cores, later ones seconds" >&2
     cargo build --release -p botstore-cli
     local dir
     dir=$(botstore_target_dir)
