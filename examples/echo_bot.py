@@ -15,7 +15,7 @@ and logs every activity with ``TranscriptLoggerMiddleware`` to a
 
 It exits with status 1 if a reply or the transcript is not what it should be.
 
-    scripts/python-env.sh     # or, in python/: pip install '.[botbuilder]'
+    scripts/python-env.sh release   # or: pip install './python[botbuilder]'
     python examples/echo_bot.py               # in a temporary data folder
     python examples/echo_bot.py ./bot-data    # in a folder that stays (runs add up)
 

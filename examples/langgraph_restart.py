@@ -15,8 +15,8 @@ script runs the conversation in two processes on the same data folder:
 It prints the transcript and exits with status 1 if the conversation did not continue
 exactly as it should.
 
-    scripts/python-env.sh     # or, in python/: pip install '.[langgraph]' langgraph
-    python examples/langgraph_restart.py               # in a temporary data folder
+    scripts/python-env.sh release   # or: pip install './python[langgraph]' langgraph
+    python examples/langgraph_restart.py               # in a temporary folder, removed after
     python examples/langgraph_restart.py ./lg-data     # in a folder that stays
     botstore --data ./lg-data ns langgraph             # its threads, with the CLI
 
@@ -154,7 +154,15 @@ def main() -> int:
     if args.phase == "after":
         return after_crash(args.data, args.thread)
 
-    data = args.data or os.path.join(tempfile.mkdtemp(prefix="botstore-langgraph-"), "data")
+    if args.data:
+        return run_both(args.data)
+    # No folder given: a temporary one, removed afterwards whatever happens.
+    with tempfile.TemporaryDirectory(prefix="botstore-langgraph-") as scratch:
+        return run_both(os.path.join(scratch, "data"))
+
+
+def run_both(data: str) -> int:
+    """Run the two processes on `data`: the first crashes, the second resumes."""
     thread = f"conversation-{uuid.uuid4().hex[:8]}"
     print(f"Data folder: {data}, thread {thread}\n")
 

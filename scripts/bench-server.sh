@@ -12,14 +12,20 @@
 # `botstore bench` needs botstore-bench next to it or on PATH),
 # PORT (default 7720), DURATION (default 5s), WORKLOADS (default: both runs), PROFILE=1
 # records a cpu-clock profile of the server (perf) over the whole run and prints its top
-# entries per thread and per symbol.
+# entries per thread and per symbol (it builds the `profiling` profile, the release build
+# with debug info, into target/profiling/: the release profile has none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -z "${BIN:-}" ]; then
     # `botstore bench` runs the botstore-bench binary next to `botstore`.
-    cargo build --release -p botstore-cli -p botstore-bench
-    BIN=target/release/botstore
+    if [ "${PROFILE:-0}" = 1 ]; then
+        cargo build --profile profiling -p botstore-cli -p botstore-bench
+        BIN=target/profiling/botstore
+    else
+        cargo build --release -p botstore-cli -p botstore-bench
+        BIN=target/release/botstore
+    fi
 fi
 PORT=${PORT:-7720}
 DURATION=${DURATION:-5s}

@@ -5,8 +5,10 @@
 # (The README's first command is scripts/serve.sh; this one needs no server.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p botstore-cli
-bs() { echo "\$ botstore $*" >&2; ./target/release/botstore "$@"; }
+# shellcheck source=scripts/lib/botstore-build.sh
+source scripts/lib/botstore-build.sh
+build_botstore_release
+bs() { echo "\$ botstore $*" >&2; "$BOTSTORE_RELEASE_BIN" "$@"; }
 export BOTSTORE_DATA="${BOTSTORE_DATA:-./botstore-data}"
 
 v=$(bs --json put demo/users/u42 profile '{"name":"Ada","turns":0}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')

@@ -14,12 +14,23 @@ export BOTSTORE_CRASH_ROUNDS="${BOTSTORE_CRASH_ROUNDS:-24}"
 
 cargo test --workspace --all-features --no-fail-fast
 
+# How scripts/serve.sh and scripts/install.sh put botstore on PATH (no build).
+scripts/install-test.sh
+
 # The Python package (python/): its own tests, the LangGraph and Bot Framework
-# conformance suites, in embedded mode and against a real `botstore serve`.
-scripts/python-env.sh
+# conformance suites, in embedded mode and against a real `botstore serve`. In a venv of
+# the tests' own (python/.venv-test), installed from a debug-profile wheel: a user's
+# python/.venv (scripts/python-env.sh release) stays as it was built.
+scripts/python-env.sh test
+# The same dependency features as the module's build: this reuses its crates.
 cargo build --bin botstore
-export BOTSTORE_BIN="$PWD/target/debug/botstore"
-python/.venv/bin/python -m pytest python/tests -q
+# shellcheck source=scripts/lib/botstore-build.sh
+source scripts/lib/botstore-build.sh
+BOTSTORE_BIN="$(botstore_target_dir)/debug/botstore"
+export BOTSTORE_BIN
+python/.venv-test/bin/python -m pytest python/tests -q
+# The wheel alone, in a fresh venv: import, put, get (seconds: the wheel is built).
+scripts/wheel-test.sh debug
 
 # The README top to bottom, in a scratch copy, checked (scripts/readme-test.py); the test
 # suite's venv stands in for the README's `scripts/python-env.sh release` build.

@@ -1,0 +1,3 @@
+//! Empty: cargo resolves `[build-dependencies]` (and so unifies their features) only for
+//! a package with a build script.
+fn main() {}
