@@ -34,7 +34,7 @@ scripts/wheel-test.sh debug
 
 # The README top to bottom, in a scratch copy, checked (scripts/readme-test.py); the test
 # suite's venv stands in for the README's `scripts/python-env.sh release` build.
-BOTSTORE_README_VENV="$PWD/python/.venv" scripts/readme-test.py
+BOTSTORE_README_VENV="$PWD/python/.venv-test" scripts/readme-test.py
 
 # Schemathesis, every check, against a real `botstore serve` (the debug build above):
 # the OpenAPI document must describe what the server really takes and answers.
