@@ -3,14 +3,16 @@
 //! replay must stop cleanly at the first bad frame and never panic.
 
 use botstore::kv::WriteSet;
-use botstore_embedded::journal::replay::parse_header;
-use botstore_embedded::journal::{encode_frame, encode_frame_v1, read_frames, Frame};
+use botstore_embedded::journal::replay::{frame_check, parse_header};
+use botstore_embedded::journal::{
+    encode_frame, encode_frame_v1, encode_frame_v2, read_frames, Frame,
+};
 use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 /// Header bytes of a version 1 frame: magic, body_len, crc, generation, first and last
-/// LSN (a version 2 frame adds the store id; `parse_header` tells them apart).
+/// LSN (versions 2 and 3 add the store id; `parse_header` tells them apart).
 const HEADER: usize = 4 + 4 + 4 + 8 + 8 + 8;
 
 thread_local! {
@@ -49,11 +51,13 @@ pub fn check(data: &[u8]) {
     });
 }
 
-/// Walk the bytes as consecutive frames (by their `body_len`) and set each one's CRC.
+/// Walk the bytes as consecutive frames (by their `body_len`) and set each one's CRC (by
+/// its version's rule: a chunk without a frame magic gets version 2's).
 pub fn fix_checksums(log: &mut [u8]) {
     let mut off = 0usize;
     while off + HEADER <= log.len() {
-        let header = parse_header(&log[off..]).map_or(HEADER, |h| h.header_len);
+        let (header, version) =
+            parse_header(&log[off..]).map_or((HEADER, 2), |h| (h.header_len, h.version));
         let body_len = u32::from_le_bytes(log[off + 4..off + 8].try_into().unwrap()) as usize;
         let Some(end) = (off + header)
             .checked_add(body_len)
@@ -61,7 +65,7 @@ pub fn fix_checksums(log: &mut [u8]) {
         else {
             return;
         };
-        let crc = crc32fast::hash(&log[off + 12..end]);
+        let crc = frame_check(version, &log[off..end]);
         log[off + 8..off + 12].copy_from_slice(&crc.to_le_bytes());
         off = end;
     }
@@ -92,9 +96,12 @@ fn check_file(file: &File, scratch: &File, log: &[u8], generation: u64) {
         for (t, k, v) in &f.writes {
             ws.insert((*t, k.clone()), v.clone());
         }
-        match h.store_id {
-            Some(id) => encode_frame(&mut buf, id, f.generation, f.first_lsn, f.last_lsn, &ws),
-            None => encode_frame_v1(&mut buf, f.generation, f.first_lsn, f.last_lsn, &ws),
+        match (h.version, h.store_id) {
+            (3, Some(id)) => encode_frame(&mut buf, id, f.generation, f.first_lsn, f.last_lsn, &ws),
+            (_, Some(id)) => {
+                encode_frame_v2(&mut buf, id, f.generation, f.first_lsn, f.last_lsn, &ws)
+            }
+            (_, None) => encode_frame_v1(&mut buf, f.generation, f.first_lsn, f.last_lsn, &ws),
         }
         let canonical = f
             .writes
