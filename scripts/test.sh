@@ -29,12 +29,15 @@ source scripts/lib/botstore-build.sh
 BOTSTORE_BIN="$(botstore_target_dir)/debug/botstore"
 export BOTSTORE_BIN
 python/.venv-test/bin/python -m pytest python/tests -q
-# The wheel alone, in a fresh venv: import, put, get (seconds: the wheel is built).
-scripts/wheel-test.sh debug
 
 # The README top to bottom, in a scratch copy, checked (scripts/readme-test.py); the test
 # suite's venv stands in for the README's `scripts/python-env.sh release` build.
 BOTSTORE_README_VENV="$PWD/python/.venv-test" scripts/readme-test.py
+
+# The release wheel (maturin build --release, into target/wheels), alone in a fresh venv:
+# import, put, get. After the README's release build of the CLI, whose compiled crates it
+# shares, it takes seconds.
+scripts/wheel-test.sh
 
 # Schemathesis, every check, against a real `botstore serve` (the debug build above):
 # the OpenAPI document must describe what the server really takes and answers.

@@ -3,7 +3,7 @@
 # dev-profile wheel the tests build anyway, which takes seconds after
 # scripts/python-env.sh test), install it into a fresh venv (no test requirements, not
 # the source tree) and use it: import botstore, put, get, a failed precondition.
-# Run by scripts/test.sh with `debug`; `scripts/wheel-test.sh` checks a release wheel.
+# Run by scripts/test.sh (release, after the README test built the CLI in release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
