@@ -47,3 +47,26 @@ impl Run {
         self
     }
 }
+
+/// The address a `botstore serve` child (spawned with `stderr(Stdio::piped())`) says it
+/// listens on, from its log line `listening on ADDR`; its stderr is read to the end on a
+/// thread of its own, so the child never blocks on a full pipe.
+pub fn listen_addr(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("the child's stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+                    .collect();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("serve says where it listens")
+}
