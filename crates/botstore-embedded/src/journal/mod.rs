@@ -56,11 +56,15 @@ pub fn encode_frame(
     last_lsn: u64,
     writes: &WriteSet,
 ) {
-    out.clear();
-    out.extend_from_slice(&MAGIC_V3);
-    out.extend_from_slice(&[0; 8]); // body_len, crc: filled below
-    out.extend_from_slice(&store_id.to_le_bytes());
-    encode_rest(out, 3, HEADER_V2, generation, first_lsn, last_lsn, writes);
+    encode(
+        out,
+        3,
+        Some(store_id),
+        generation,
+        first_lsn,
+        last_lsn,
+        writes,
+    );
 }
 
 /// Encode a version 2 frame (its check leaves out the magic and length), as builds before
@@ -73,11 +77,15 @@ pub fn encode_frame_v2(
     last_lsn: u64,
     writes: &WriteSet,
 ) {
-    out.clear();
-    out.extend_from_slice(&replay::MAGIC_V2);
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&store_id.to_le_bytes());
-    encode_rest(out, 2, HEADER_V2, generation, first_lsn, last_lsn, writes);
+    encode(
+        out,
+        2,
+        Some(store_id),
+        generation,
+        first_lsn,
+        last_lsn,
+        writes,
+    );
 }
 
 /// Encode a version 1 frame (no store id), as builds before store ids wrote them: for
@@ -89,21 +97,34 @@ pub fn encode_frame_v1(
     last_lsn: u64,
     writes: &WriteSet,
 ) {
-    out.clear();
-    out.extend_from_slice(&MAGIC_V1);
-    out.extend_from_slice(&[0; 8]);
-    encode_rest(out, 1, HEADER_V1, generation, first_lsn, last_lsn, writes);
+    encode(out, 1, None, generation, first_lsn, last_lsn, writes);
 }
 
-fn encode_rest(
+/// A frame of `version` (1 without a store id, 2 or 3 with one) into `out`.
+fn encode(
     out: &mut Vec<u8>,
     version: u8,
-    header: usize,
+    store_id: Option<u64>,
     generation: u64,
     first_lsn: u64,
     last_lsn: u64,
     writes: &WriteSet,
 ) {
+    out.clear();
+    out.extend_from_slice(match version {
+        1 => &MAGIC_V1,
+        2 => &replay::MAGIC_V2,
+        _ => &MAGIC_V3,
+    });
+    out.extend_from_slice(&[0; 8]); // body_len, crc: filled below
+    if let Some(id) = store_id {
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    let header = if store_id.is_some() {
+        HEADER_V2
+    } else {
+        HEADER_V1
+    };
     out.extend_from_slice(&generation.to_le_bytes());
     out.extend_from_slice(&first_lsn.to_le_bytes());
     out.extend_from_slice(&last_lsn.to_le_bytes());
