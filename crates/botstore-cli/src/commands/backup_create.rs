@@ -155,10 +155,7 @@ async fn create_local(cli: &Cli, a: &CreateArgs) -> anyhow::Result<CreateSummary
     let bar = bytes_bar(Some(0), cli.json);
     let (b2, full) = (bar.clone(), a.full);
     let summary = blocking(move || {
-        let p = |pr: &botstore_backup::Progress| {
-            b2.set_length(pr.estimated_bytes.max(pr.stream_bytes));
-            b2.set_position(pr.stream_bytes);
-        };
+        let p = |pr: &botstore_backup::Progress| show(&b2, pr);
         let opts = CreateOptions {
             full,
             progress: Some(&p),
@@ -171,6 +168,12 @@ async fn create_local(cli: &Cli, a: &CreateArgs) -> anyhow::Result<CreateSummary
     .await;
     bar.finish_and_clear();
     summary
+}
+
+/// A backup's progress on its bar: bytes of the record stream against the estimate.
+fn show(bar: &indicatif::ProgressBar, pr: &botstore_backup::Progress) {
+    bar.set_length(pr.estimated_bytes.max(pr.stream_bytes));
+    bar.set_position(pr.stream_bytes);
 }
 
 /// The pieces of the server's answer, read on the backup thread.
@@ -212,10 +215,7 @@ async fn create_remote(cli: &Cli, url: &str, a: &CreateArgs) -> anyhow::Result<C
     let bar = bytes_bar(Some(0), cli.json);
     let (b2, full) = (bar.clone(), a.full);
     let work = blocking(move || {
-        let p = |pr: &botstore_backup::Progress| {
-            b2.set_length(pr.estimated_bytes.max(pr.stream_bytes));
-            b2.set_position(pr.stream_bytes);
-        };
+        let p = |pr: &botstore_backup::Progress| show(&b2, pr);
         let opts = CreateOptions {
             full,
             progress: Some(&p),
