@@ -196,12 +196,8 @@ impl Shared {
         let _ = tables::guard("closing the failed database", || {
             old.close().map_err(Error::storage)
         });
-        let db = open_database(&self.files, &self.db_path, self.cache_size).map_err(|e| {
-            faults::classify(
-                &format!("cannot reopen {}", self.db_path.display()),
-                Error::storage(e),
-            )
-        })?;
+        let db = open_database(&self.files, &self.db_path, self.cache_size)
+            .map_err(|e| open_error(&format!("cannot reopen {}", self.db_path.display()), e))?;
         *g = db;
         self.db_ok.store(true, Ordering::Release);
         Ok(())
@@ -226,7 +222,8 @@ impl Shared {
     /// neither.
     pub fn view(&self) -> Result<memtable::EngineView> {
         let m = self.memtables()?;
-        let txn = self.db()?.begin_read().map_err(Error::storage)?;
+        let db = self.db()?;
+        let txn = tables::guard("opening a read", || db.begin_read().map_err(Error::storage))?;
         Ok(memtable::Overlay {
             mem: m.active,
             below: memtable::Overlay {
@@ -346,10 +343,7 @@ impl EmbeddedBackend {
         }
         let db = open_database(&opts.files, &path, opts.cache_size).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => in_use::in_use_error(&dir),
-            e => faults::classify(
-                &format!("cannot open {}", path.display()),
-                Error::storage(e),
-            ),
+            e => open_error(&format!("cannot open {}", path.display()), e),
         })?;
         // Until the database is handed to `Shared`, an early return closes it the safe way.
         let db = ClosingDb(Some(db));
@@ -392,7 +386,8 @@ impl EmbeddedBackend {
         let frames = scan.frames;
         let recovered = (frames.len(), frames.iter().map(|f| f.writes.len()).sum());
         let next = generation + 1;
-        let replayed = allocated.and_then(|()| replay_commit(db.get()?, &frames, next, store_id));
+        let replayed =
+            allocated.and_then(|()| replay_commit(db.get()?, &frames, next, store_id, &dir));
         let db = db.take()?;
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
@@ -570,15 +565,33 @@ fn open_database(
     }))
     .unwrap_or_else(|_| {
         Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(
-            "store.redb is damaged: redb stopped while opening it".into(),
+            "redb stopped while opening it".into(),
         )))
     })
 }
 
+/// What a failed [`open_database`] means: damage redb found in the file is
+/// [`Error::Corrupt`] (the file must be restored or repaired, a retry will not help), a full
+/// disk [`Error::NoSpace`], anything else [`Error::Storage`].
+fn open_error(what: &str, e: redb::DatabaseError) -> Error {
+    match e {
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => {
+            Error::Corrupt(format!("{what}: store.redb is damaged: {m}"))
+        }
+        e => faults::classify(what, Error::storage(e)),
+    }
+}
+
 /// The replay, the table creation and the generation bump as one `Immediate` commit.
-fn replay_commit(db: &Database, frames: &[journal::Frame], next: u64, store_id: u64) -> Result<()> {
+fn replay_commit(
+    db: &Database,
+    frames: &[journal::Frame],
+    next: u64,
+    store_id: u64,
+    dir: &Path,
+) -> Result<()> {
     tables::guard("the journal's replay", || {
-        replay_commit_unguarded(db, frames, next, store_id)
+        replay_commit_unguarded(db, frames, next, store_id, dir)
     })
 }
 
@@ -587,6 +600,7 @@ fn replay_commit_unguarded(
     frames: &[journal::Frame],
     next: u64,
     store_id: u64,
+    dir: &Path,
 ) -> Result<()> {
     let what = "cannot commit the journal's replay";
     let mut txn = db
@@ -606,7 +620,7 @@ fn replay_commit_unguarded(
                     .map(|(t, k, v)| (*t, k.as_slice(), v.as_deref())),
             )?;
         }
-        tables::seal_unchecked_records(&txn)?;
+        tables::seal_unchecked_records(&txn, &format!("store.redb in {}", dir.display()))?;
         tables::set_store_id(&txn, store_id)?;
         tables::set_journal_generation(&txn, next)
     });

@@ -137,8 +137,8 @@ impl Loader {
         let txn = db.begin_write().map_err(Error::storage)?;
         tables::create_all(&txn)?;
         // Everything this load writes is sealed (botstore::record_check).
-        tables::seal_unchecked_records(&txn)?;
         let origin = format!("the store being loaded in {}", dir.display());
+        tables::seal_unchecked_records(&txn, &origin)?;
         Ok(Loader {
             origin,
             dir,
@@ -175,7 +175,7 @@ impl Loader {
             let mut expiry = match derived {
                 Some(_) => Some(
                     txn.open_table(tables::def(Table::Expiry))
-                        .map_err(Error::storage)?,
+                        .map_err(tables::table_error)?,
                 ),
                 None => None,
             };
@@ -191,7 +191,11 @@ impl Loader {
                 }
                 if open.as_ref().map(|(ot, _)| *ot) != Some(t) {
                     drop(open.take());
-                    open = Some((t, txn.open_table(tables::def(t)).map_err(Error::storage)?));
+                    open = Some((
+                        t,
+                        txn.open_table(tables::def(t))
+                            .map_err(tables::table_error)?,
+                    ));
                 }
                 let Some((_, tab)) = open.as_mut() else {
                     continue;
@@ -249,7 +253,9 @@ impl Loader {
     pub fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let origin = self.origin.clone();
         let txn = self.txn()?;
-        let tab = txn.open_table(tables::def(table)).map_err(Error::storage)?;
+        let tab = txn
+            .open_table(tables::def(table))
+            .map_err(tables::table_error)?;
         let v = tab.get(key).map_err(Error::storage)?;
         v.map(|v| record_check::open(table, key, v.value(), &origin).map(<[u8]>::to_vec))
             .transpose()
@@ -274,7 +280,7 @@ impl Loader {
             let txn = self.txn()?;
             let mut expiry = txn
                 .open_table(tables::def(Table::Expiry))
-                .map_err(Error::storage)?;
+                .map_err(tables::table_error)?;
             let records = match built {
                 Some(d) => {
                     report.items = d.items;
@@ -288,7 +294,7 @@ impl Loader {
                     let mut derived = DerivedBuilder::new();
                     let items = txn
                         .open_table(tables::def(Table::Items))
-                        .map_err(Error::storage)?;
+                        .map_err(tables::table_error)?;
                     for e in items.iter().map_err(Error::storage)? {
                         let (k, v) = e.map_err(Error::storage)?;
                         report.items += 1;
@@ -302,7 +308,7 @@ impl Loader {
                     }
                     let streams = txn
                         .open_table(tables::def(Table::Streams))
-                        .map_err(Error::storage)?;
+                        .map_err(tables::table_error)?;
                     for e in streams.iter().map_err(Error::storage)? {
                         let (k, v) = e.map_err(Error::storage)?;
                         report.streams += 1;
@@ -317,7 +323,7 @@ impl Loader {
             drop(expiry);
             let mut ns = txn
                 .open_table(tables::def(Table::Namespaces))
-                .map_err(Error::storage)?;
+                .map_err(tables::table_error)?;
             for (k, v) in records {
                 report.stream_entries += codec::decode_ns_stats(&v)?.stream_entries;
                 ns.insert(&k[..], &sealed(Table::Namespaces, &k, &v)[..])
@@ -326,7 +332,7 @@ impl Loader {
             }
             let leases = txn
                 .open_table(tables::def(Table::Leases))
-                .map_err(Error::storage)?;
+                .map_err(tables::table_error)?;
             report.leases = leases.len().map_err(Error::storage)?;
         }
         self.commit(redb::Durability::Immediate)?;

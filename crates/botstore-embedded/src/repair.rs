@@ -418,7 +418,7 @@ pub fn repair(dir: &Path, choice: Choice) -> Result<Repaired> {
         )?;
     }
     // A store written before record checks is sealed here, as its next open would.
-    tables::seal_unchecked_records(&txn)?;
+    tables::seal_unchecked_records(&txn, &format!("store.redb in {}", dir.display()))?;
     if choice == Choice::SkipDamaged {
         rebuild_derived(&txn, &format!("store.redb in {}", dir.display()))?;
     }
@@ -447,7 +447,7 @@ fn rebuild_derived(txn: &redb::WriteTransaction, origin: &str) -> Result<()> {
     {
         let items = txn
             .open_table(tables::def(Table::Items))
-            .map_err(Error::storage)?;
+            .map_err(tables::table_error)?;
         for e in items.iter().map_err(Error::storage)? {
             let (k, v) = e.map_err(Error::storage)?;
             let body = open(Table::Items, k.value(), v.value(), origin)?;
@@ -457,7 +457,7 @@ fn rebuild_derived(txn: &redb::WriteTransaction, origin: &str) -> Result<()> {
         }
         let streams = txn
             .open_table(tables::def(Table::Streams))
-            .map_err(Error::storage)?;
+            .map_err(tables::table_error)?;
         for e in streams.iter().map_err(Error::storage)? {
             let (k, v) = e.map_err(Error::storage)?;
             b.stream(
@@ -470,7 +470,9 @@ fn rebuild_derived(txn: &redb::WriteTransaction, origin: &str) -> Result<()> {
         (Table::Expiry, expiry),
         (Table::Namespaces, b.namespace_records().collect()),
     ] {
-        let mut tab = txn.open_table(tables::def(t)).map_err(Error::storage)?;
+        let mut tab = txn
+            .open_table(tables::def(t))
+            .map_err(tables::table_error)?;
         tab.retain(|_, _| false).map_err(Error::storage)?;
         for (k, v) in records {
             tab.insert(k.as_slice(), sealed(t, &k, &v).as_slice())

@@ -42,7 +42,7 @@ pub fn journal_generation(txn: &ReadTransaction) -> Result<u64> {
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(Error::storage(e)),
+            Err(e) => return Err(table_error(e)),
         }
     }
     Ok(0)
@@ -52,11 +52,11 @@ pub fn journal_generation(txn: &ReadTransaction) -> Result<u64> {
 /// from the store's `meta` table).
 pub fn set_journal_generation(txn: &WriteTransaction, generation: u64) -> Result<()> {
     txn.open_table(ENGINE_META)
-        .map_err(Error::storage)?
+        .map_err(table_error)?
         .insert(META_JOURNAL_GENERATION, &generation.to_be_bytes()[..])
         .map_err(Error::storage)?;
     txn.open_table(def(Table::Meta))
-        .map_err(Error::storage)?
+        .map_err(table_error)?
         .remove(META_JOURNAL_GENERATION)
         .map_err(Error::storage)?;
     Ok(())
@@ -70,8 +70,19 @@ pub const META_RECORD_CHECKS: &[u8] = b"record_checks";
 /// Seal every record of a store written before record checks (and mark the store), in the
 /// open's write transaction; a store that is marked already is left as it is. A new store
 /// has no records, so this only marks it.
-pub fn seal_unchecked_records(txn: &WriteTransaction) -> Result<()> {
-    let mut meta = txn.open_table(ENGINE_META).map_err(Error::storage)?;
+///
+/// The marker's absence alone is not trusted: damage to `store.redb` can hide it, and
+/// sealing records that carry checks already would seal their checks into their bodies
+/// (every read would then return 4 bytes more) and turn damaged records into records that
+/// pass (found by the fault tests' flips written while redb checkpoints). So every record is
+/// looked at first, and the store is sealed only when no record carries a valid check. If
+/// any does, the store was sealed and only the marker was lost: it is written again, and
+/// records that fail their check stay as they are, so reads of them fail with `Corrupt` and
+/// `verify` lists them, as for any damage. (A record written before checks passes one by
+/// chance with odds of 1 in 2^32; such a store's other records then read as damaged: loud,
+/// never other bytes.)
+pub fn seal_unchecked_records(txn: &WriteTransaction, origin: &str) -> Result<()> {
+    let mut meta = txn.open_table(ENGINE_META).map_err(table_error)?;
     if meta
         .get(META_RECORD_CHECKS)
         .map_err(Error::storage)?
@@ -79,38 +90,65 @@ pub fn seal_unchecked_records(txn: &WriteTransaction) -> Result<()> {
     {
         return Ok(());
     }
+    let (mut checked, mut unchecked) = (0u64, 0u64);
     for t in Table::ALL {
-        let mut tab = txn.open_table(def(t)).map_err(Error::storage)?;
-        // In chunks, so that a large store is not held in memory at once.
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let mut chunk = Vec::new();
-            {
-                let lo = match &after {
-                    Some(k) => Bound::Excluded(&k[..]),
-                    None => Bound::Unbounded,
-                };
-                let it = tab
-                    .range::<&[u8]>((lo, Bound::Unbounded))
-                    .map_err(Error::storage)?;
-                for e in it.take(4096) {
-                    let (k, v) = e.map_err(Error::storage)?;
-                    chunk.push((k.value().to_vec(), v.value().to_vec()));
-                }
+        let tab = txn.open_table(def(t)).map_err(table_error)?;
+        for e in tab.iter().map_err(Error::storage)? {
+            let (k, v) = e.map_err(Error::storage)?;
+            if botstore::record_check::open(t, k.value(), v.value(), origin).is_ok() {
+                checked += 1;
+            } else {
+                unchecked += 1;
             }
-            let Some((last, _)) = chunk.last() else {
-                break;
-            };
-            after = Some(last.clone());
-            for (k, v) in &chunk {
-                tab.insert(&k[..], &botstore::record_check::sealed(t, k, v)[..])
-                    .map_err(Error::storage)?;
-            }
+        }
+    }
+    if checked > 0 && unchecked > 0 {
+        tracing::warn!(
+            "{origin} is damaged: the marker saying its records carry checks was gone, and \
+             {unchecked} of {} records fail their check; reads of them fail, and `botstore \
+             verify` lists them",
+            checked + unchecked
+        );
+    }
+    if checked == 0 && unchecked > 0 {
+        for t in Table::ALL {
+            seal_table(txn, t)?;
         }
     }
     meta.insert(META_RECORD_CHECKS, &b"crc32"[..])
         .map_err(Error::storage)?;
     Ok(())
+}
+
+/// Seal every record of table `t` (see [`seal_unchecked_records`]).
+fn seal_table(txn: &WriteTransaction, t: Table) -> Result<()> {
+    let mut tab = txn.open_table(def(t)).map_err(table_error)?;
+    // In chunks, so that a large store is not held in memory at once.
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let mut chunk = Vec::new();
+        {
+            let lo = match &after {
+                Some(k) => Bound::Excluded(&k[..]),
+                None => Bound::Unbounded,
+            };
+            let it = tab
+                .range::<&[u8]>((lo, Bound::Unbounded))
+                .map_err(Error::storage)?;
+            for e in it.take(4096) {
+                let (k, v) = e.map_err(Error::storage)?;
+                chunk.push((k.value().to_vec(), v.value().to_vec()));
+            }
+        }
+        let Some((last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        after = Some(last.clone());
+        for (k, v) in &chunk {
+            tab.insert(&k[..], &botstore::record_check::sealed(t, k, v)[..])
+                .map_err(Error::storage)?;
+        }
+    }
 }
 
 /// [`ENGINE_META`] key: the store's id (be64, random, set by the first open of a build that
@@ -125,14 +163,14 @@ pub fn store_id(txn: &ReadTransaction) -> Result<Option<u64>> {
             None => Ok(None),
         },
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(Error::storage(e)),
+        Err(e) => Err(table_error(e)),
     }
 }
 
 /// Record the store's id.
 pub fn set_store_id(txn: &WriteTransaction, id: u64) -> Result<()> {
     txn.open_table(ENGINE_META)
-        .map_err(Error::storage)?
+        .map_err(table_error)?
         .insert(META_STORE_ID, &id.to_be_bytes()[..])
         .map_err(Error::storage)?;
     Ok(())
@@ -161,7 +199,29 @@ pub fn last_lsn(txn: &ReadTransaction) -> Result<Option<u64>> {
             .map_err(Error::storage)?
             .and_then(|g| Some(u64::from_be_bytes(g.value().get(..8)?.try_into().ok()?)))),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(Error::storage(e)),
+        Err(e) => Err(table_error(e)),
+    }
+}
+
+/// A failed `open_table`: a table whose stored definition is not the one this engine
+/// always writes (its key or value type, multimap or not) is damage to `store.redb`, so
+/// `Corrupt`; so is damage redb reports as such, and the poisoned locks a redb panic
+/// leaves. Anything else is `Storage`.
+pub fn table_error(e: redb::TableError) -> Error {
+    use redb::TableError as T;
+    match e {
+        T::TableTypeMismatch { .. }
+        | T::TableIsMultimap(_)
+        | T::TableIsNotMultimap(_)
+        | T::TypeDefinitionChanged { .. } => Error::Corrupt(format!("store.redb is damaged: {e}")),
+        T::Storage(redb::StorageError::Corrupted(m)) => {
+            Error::Corrupt(format!("store.redb is damaged: {m}"))
+        }
+        T::Storage(e @ redb::StorageError::LockPoisoned(_)) => Error::Corrupt(format!(
+            "store.redb is damaged (redb stopped on it earlier and refuses to go on until the \
+             store is opened again: {e})"
+        )),
+        e => Error::storage(e),
     }
 }
 
@@ -170,8 +230,11 @@ pub fn last_lsn(txn: &ReadTransaction) -> Result<Option<u64>> {
 /// error, and a panic would kill the thread that met it (the commit thread, the flusher)
 /// and poison the locks it held. After one, the operation failed loudly; nothing it read
 /// is returned.
+///
+/// A panic in redb also poisons redb's own locks: from then on redb answers every call
+/// with "Poisoned internal lock". That is the same damage, so it is `Corrupt` too.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
         let msg = p
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -180,7 +243,16 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         Err(Error::Corrupt(format!(
             "{what}: store.redb is damaged (redb stopped with: {msg})"
         )))
-    })
+    });
+    match r {
+        Err(Error::Storage(m)) if m.starts_with("Poisoned internal lock") => {
+            Err(Error::Corrupt(format!(
+                "{what}: store.redb is damaged (redb stopped on it earlier and refuses to go \
+                 on until the store is opened again: {m})"
+            )))
+        }
+        r => r,
+    }
 }
 
 /// A read view: a redb read transaction with tables opened on first use.
@@ -204,7 +276,7 @@ impl RedbView {
             let opened = match self.txn.open_table(def(t)) {
                 Ok(tab) => Some(Box::new(tab)),
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(Error::storage(e)),
+                Err(e) => return Err(table_error(e)),
             };
             let _ = cell.set(opened);
         }
@@ -280,7 +352,7 @@ pub fn apply_writes<'a>(
     for (t, k, v) in writes {
         if open.as_ref().map(|(ot, _)| *ot) != Some(t) {
             drop(open.take());
-            open = Some((t, txn.open_table(def(t)).map_err(Error::storage)?));
+            open = Some((t, txn.open_table(def(t)).map_err(table_error)?));
         }
         let Some((_, tab)) = open.as_mut() else {
             continue;
@@ -304,7 +376,7 @@ pub fn write_set_iter(w: &WriteSet) -> impl Iterator<Item = (Table, &[u8], Optio
 /// Create every table so read views never meet a missing one.
 pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     for t in Table::ALL {
-        txn.open_table(def(t)).map_err(Error::storage)?;
+        txn.open_table(def(t)).map_err(table_error)?;
     }
     Ok(())
 }
@@ -339,5 +411,69 @@ mod tests {
             view.get(Table::Meta, META_JOURNAL_GENERATION).unwrap(),
             None
         );
+    }
+
+    fn store_with(records: &[(Table, &[u8], Vec<u8>)], marked: bool) -> redb::Database {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("s.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        create_all(&txn).unwrap();
+        for (t, k, v) in records {
+            txn.open_table(def(*t)).unwrap().insert(*k, &v[..]).unwrap();
+        }
+        if marked {
+            txn.open_table(ENGINE_META)
+                .unwrap()
+                .insert(META_RECORD_CHECKS, &b"crc32"[..])
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        db
+    }
+
+    fn seal_and_read(db: &redb::Database, t: Table, k: &[u8]) -> Vec<u8> {
+        let txn = db.begin_write().unwrap();
+        seal_unchecked_records(&txn, "test").unwrap();
+        txn.commit().unwrap();
+        let r = db.begin_read().unwrap();
+        let marker = r.open_table(ENGINE_META).unwrap();
+        assert!(marker.get(META_RECORD_CHECKS).unwrap().is_some());
+        let tab = r.open_table(def(t)).unwrap();
+        let v = tab.get(k).unwrap().unwrap().value().to_vec();
+        v
+    }
+
+    /// A store written before record checks: every record is sealed once.
+    #[test]
+    fn records_of_a_store_without_checks_are_sealed() {
+        let db = store_with(&[(Table::Items, b"k1", b"plain".to_vec())], false);
+        let v = seal_and_read(&db, Table::Items, b"k1");
+        assert_eq!(
+            botstore::record_check::open(Table::Items, b"k1", &v, "test").unwrap(),
+            b"plain"
+        );
+    }
+
+    /// The marker lost (damage) in a sealed store: nothing is sealed twice, and a damaged
+    /// record stays damaged instead of being sealed into a record that passes.
+    #[test]
+    fn a_lost_marker_seals_nothing_twice() {
+        let good = botstore::record_check::sealed(Table::Items, b"k1", b"value");
+        let mut bad = botstore::record_check::sealed(Table::Items, b"k2", b"other");
+        bad[0] ^= 1;
+        let db = store_with(
+            &[
+                (Table::Items, b"k1", good.clone()),
+                (Table::Items, b"k2", bad.clone()),
+            ],
+            false,
+        );
+        assert_eq!(seal_and_read(&db, Table::Items, b"k1"), good);
+        let v = seal_and_read(&db, Table::Items, b"k2");
+        assert_eq!(v, bad);
+        assert!(matches!(
+            botstore::record_check::open(Table::Items, b"k2", &v, "test"),
+            Err(Error::Corrupt(_))
+        ));
     }
 }

@@ -6,6 +6,7 @@ use botstore_embedded::io::{FileKind, FileLayer};
 use botstore_embedded::{Durability, EmbeddedBackend, EmbeddedOptions};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,11 @@ pub struct Tally {
     pub failed_opens: AtomicUsize,
     pub dropped_writes: AtomicUsize,
     pub acknowledged: AtomicUsize,
+    /// Reads that answered "absent" for a present record while a flip on read was
+    /// misleading redb's descent (see `Harness::check_possible`).
+    pub absent_under_read_flips: AtomicUsize,
+    /// Reads of a key after such an "absent" that returned an earlier value of the key.
+    pub earlier_values_after_absent: AtomicUsize,
 }
 
 pub static TALLY: Tally = Tally {
@@ -32,6 +38,8 @@ pub static TALLY: Tally = Tally {
     failed_opens: AtomicUsize::new(0),
     dropped_writes: AtomicUsize::new(0),
     acknowledged: AtomicUsize::new(0),
+    absent_under_read_flips: AtomicUsize::new(0),
+    earlier_values_after_absent: AtomicUsize::new(0),
 };
 
 pub fn count(c: &AtomicUsize, n: usize) {
@@ -155,7 +163,13 @@ pub fn storage_error(e: &Error) -> bool {
 }
 
 pub struct Harness {
-    pub dir: tempfile::TempDir,
+    /// The data folder.
+    pub dir: PathBuf,
+    /// The temporary folder behind `dir`, when the harness made its own.
+    _tmp: Option<tempfile::TempDir>,
+    /// Where the harness writes what each key may read as, before and after every step, so
+    /// that a process that dies mid-step (see `flips.rs`) can be checked from outside.
+    pub model_file: Option<PathBuf>,
     pub faults: Arc<Faults>,
     pub backend: Option<Arc<EmbeddedBackend>>,
     pub store: Option<Store>,
@@ -167,6 +181,8 @@ pub struct Harness {
     pub active: bool,
     /// Faults fired since the last open (errors may follow).
     pub fired_mark: usize,
+    /// Faults fired before the current step began.
+    pub step_mark: usize,
     /// Flips are on: stored bytes may be damaged, an open may fail for good.
     pub flips: bool,
     /// redb's cache size for this case.
@@ -175,20 +191,38 @@ pub struct Harness {
     pub relaxed: bool,
     pub counter: u64,
     pub log: Vec<String>,
+    /// Keys a read found "absent" while they were there (a damaged or misread branch of
+    /// store.redb, see `check_possible`): from then on the store's view of them is damaged
+    /// (a delete may find nothing to delete, a lookup may reach an older page), so they may
+    /// read as any value ever written to them, never as other bytes.
+    pub astray: std::collections::BTreeSet<Key>,
+    /// Every value written to each key, acknowledged or not (`None`: deleted).
+    pub history: BTreeMap<Key, Possible>,
 }
 
 pub type Res = std::result::Result<(), String>;
 
 impl Harness {
     pub fn new(seed: u64, flips: bool, cache: usize, relaxed: bool) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = Self::in_dir(tmp.path().to_path_buf(), seed, flips, cache, relaxed);
+        h._tmp = Some(tmp);
+        h
+    }
+
+    /// A harness on the data folder `dir` (made if missing), every key absent.
+    pub fn in_dir(dir: PathBuf, seed: u64, flips: bool, cache: usize, relaxed: bool) -> Self {
         let mut model = BTreeMap::new();
         for n in 0..NSS.len() {
             for k in 0..KEYS {
                 model.insert((n, k), vec![None]);
             }
         }
+        std::fs::create_dir_all(&dir).unwrap();
         Harness {
-            dir: tempfile::tempdir().unwrap(),
+            dir,
+            _tmp: None,
+            model_file: None,
             faults: Faults::new(seed),
             backend: None,
             store: None,
@@ -196,12 +230,31 @@ impl Harness {
             pending: BTreeMap::new(),
             active: false,
             fired_mark: 0,
+            step_mark: 0,
             flips,
             cache,
             relaxed,
             counter: 0,
             log: Vec::new(),
+            astray: Default::default(),
+            history: Default::default(),
         }
+    }
+
+    /// Write the model to `model_file` (if set), with `intent` counted as possible: the
+    /// write about to run may or may not take effect if the process dies during it.
+    pub fn dump(&self, intent: Option<(Key, &Option<Vec<u8>>)>) {
+        let Some(path) = &self.model_file else {
+            return;
+        };
+        let mut model = self.model.clone();
+        if let Some((k, v)) = intent {
+            let p = model.entry(k).or_default();
+            if !p.contains(v) {
+                p.push(v.clone());
+            }
+        }
+        write_model(path, &model);
     }
 
     pub fn errors_allowed(&self) -> bool {
@@ -257,7 +310,7 @@ impl Harness {
 
     pub fn try_open(&mut self) -> botstore::Result<()> {
         let b = Arc::new(EmbeddedBackend::open(
-            self.dir.path(),
+            &self.dir,
             options(&self.faults, self.cache, self.relaxed),
         )?);
         self.store = Some(Store::with_options(
@@ -299,7 +352,9 @@ impl Harness {
                 Ok(got) => {
                     let got = got.map(|i| i.value.data);
                     self.check_possible(&format!("after open, key {k:?}"), k, &got)?;
-                    self.model.insert(k, vec![got]);
+                    if !self.astray.contains(&k) {
+                        self.model.insert(k, vec![got]);
+                    }
                 }
                 Err(e) => self.check_error(&format!("after open, get {k:?}"), &e)?,
             }
@@ -307,9 +362,15 @@ impl Harness {
         Ok(())
     }
 
-    pub fn check_possible(&self, what: &str, k: Key, got: &Option<Vec<u8>>) -> Res {
+    pub fn check_possible(&mut self, what: &str, k: Key, got: &Option<Vec<u8>>) -> Res {
         let possible = &self.model[&k];
         if possible.contains(got) {
+            return Ok(());
+        }
+        if self.astray.contains(&k)
+            && (got.is_none() || self.history.get(&k).is_some_and(|h| h.contains(got)))
+        {
+            count(&TALLY.earlier_values_after_absent, 1);
             return Ok(());
         }
         // A flip in a B-tree branch of store.redb can send a lookup to the wrong leaf: the
@@ -320,13 +381,35 @@ impl Harness {
             if let Ok(s) = self.store() {
                 let report = s.verify(&botstore::VerifyOptions::default(), &mut |_| {});
                 if report.map_or(true, |r| !r.is_clean()) {
+                    self.astray.insert(k);
                     return Ok(());
                 }
             }
+            // A flip on *read* of a branch page (the bytes on disk intact) sends the
+            // lookup to the wrong leaf once: redb does not check its pages' checksums on
+            // read, so nothing can tell this "absent" from a true one, and `verify`
+            // afterwards (reading the page again) finds nothing. Known limit of the
+            // engine under redb (docs/ARCHITECTURE.md, "What the checks cannot see"):
+            // counted and printed, never wrong bytes.
+            let fired = self.faults.fired();
+            if fired
+                .iter()
+                .skip(self.step_mark)
+                .any(|f| f.contains("FlipOnRead"))
+            {
+                count(&TALLY.absent_under_read_flips, 1);
+                self.astray.insert(k);
+                return Ok(());
+            }
         }
         let show = |v: &Option<Vec<u8>>| {
-            v.as_ref()
-                .map(|b| String::from_utf8_lossy(&b[..b.len().min(24)]).into_owned())
+            v.as_ref().map(|b| {
+                format!(
+                    "{} ({} bytes)",
+                    String::from_utf8_lossy(&b[..b.len().min(24)]),
+                    b.len()
+                )
+            })
         };
         Err(format!(
             "{what}: read {:?} ({} bytes), acknowledged/possible {:?}",
@@ -351,6 +434,7 @@ impl Harness {
                 p.push(v.clone());
             }
         };
+        add(self.history.entry(k).or_default(), &new);
         match r {
             Ok(true) => {
                 count(&TALLY.acknowledged, 1);
@@ -378,10 +462,12 @@ impl Harness {
     }
 
     pub async fn step(&mut self, s: &Step) -> Res {
+        self.step_mark = self.faults.fired().len();
         let what = format!("{s:?}");
         match s {
             Step::Put { ns: n, key, len } => {
                 let v = self.value(*len);
+                self.dump(Some(((*n, *key), &Some(v.clone()))));
                 let r = self
                     .store()?
                     .put(&ns(*n), &key_name(*key), Value::bytes(CT, v.clone()))
@@ -390,6 +476,7 @@ impl Harness {
                 self.written(&what, (*n, *key), Some(v), r)
             }
             Step::Delete { ns: n, key } => {
+                self.dump(Some(((*n, *key), &None)));
                 let r = self
                     .store()?
                     .delete(&ns(*n), &key_name(*key), Precondition::Any)
@@ -480,6 +567,7 @@ impl Harness {
         let mut keys = Vec::new();
         for k in &all {
             let v = self.value(100 + k.1 as u16 * 700);
+            self.dump(Some((*k, &Some(v.clone()))));
             match self
                 .store()?
                 .put(&ns(k.0), &key_name(k.1), Value::bytes(CT, v.clone()))
@@ -516,12 +604,20 @@ impl Harness {
 
 pub async fn run_case(seed: u64, flips: bool, cache: usize, relaxed: bool, steps: &[Step]) -> Res {
     let mut h = Harness::new(seed, flips, cache, relaxed);
+    run_steps(&mut h, steps).await
+}
+
+/// The body of [`run_case`] on a harness the caller set up.
+pub async fn run_steps(h: &mut Harness, steps: &[Step]) -> Res {
+    h.dump(None);
     let mut r = h.open().await;
+    h.dump(None);
     for (i, s) in steps.iter().enumerate() {
         if r.is_err() {
             break;
         }
         r = h.step(s).await.map_err(|e| format!("step {i}: {e}"));
+        h.dump(None);
     }
     if r.is_ok() {
         r = h.recover().await;
@@ -537,4 +633,47 @@ pub async fn run_case(seed: u64, flips: bool, cache: usize, relaxed: bool, steps
         )),
         Ok(()) => Ok(()),
     }
+}
+
+/// Write `model` to `path` atomically: one line per key, `ns key` then each possible value
+/// (`-` for absent, else hex).
+pub fn write_model(path: &Path, model: &BTreeMap<Key, Possible>) {
+    let mut out = String::new();
+    for ((n, k), possible) in model {
+        out.push_str(&format!("{n} {k}"));
+        for v in possible {
+            out.push(' ');
+            match v {
+                None => out.push('-'),
+                Some(b) => out.extend(b.iter().map(|x| format!("{x:02x}"))),
+            }
+        }
+        out.push('\n');
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, out).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Read what [`write_model`] wrote.
+pub fn read_model(path: &Path) -> BTreeMap<Key, Possible> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut model = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.split(' ');
+        let n: usize = parts.next().unwrap().parse().unwrap();
+        let k: usize = parts.next().unwrap().parse().unwrap();
+        let possible = parts
+            .map(|p| {
+                (p != "-").then(|| {
+                    (0..p.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(&p[i..i + 2], 16).unwrap())
+                        .collect()
+                })
+            })
+            .collect();
+        model.insert((n, k), possible);
+    }
+    model
 }
