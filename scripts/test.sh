@@ -31,7 +31,12 @@ export BOTSTORE_BIN
 python/.venv-test/bin/python -m pytest python/tests -q
 
 # The README top to bottom, in a scratch copy, checked (scripts/readme-test.py); the test
-# suite's venv stands in for the README's `scripts/python-env.sh release` build.
+# suite's venv stands in for the README's `scripts/python-env.sh release` build. The
+# README's first block starts scripts/serve.sh, whose first run builds the release CLI
+# while the README's `curl --retry 900` waits: built here first, so that wait is for the
+# server, not for a cold compile on a busy machine (the scratch copy then reuses every
+# compiled dependency from the shared target folder).
+cargo build --release -p botstore-cli
 BOTSTORE_README_VENV="$PWD/python/.venv-test" scripts/readme-test.py
 
 # The release wheel (maturin build --release, into target/wheels), alone in a fresh venv:
