@@ -33,6 +33,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod engines;
 pub mod fjall_backend;
 pub mod gen;
 mod harness;
