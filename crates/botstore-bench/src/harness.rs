@@ -1,8 +1,9 @@
 //! What every workload uses: the measurement window, per-worker tallies, opening and closing
 //! the embedded store and the baseline database, and the fsync anchor.
 
+use crate::fjall_backend::{FjallBackend, FjallVariant};
 use crate::{BenchConfig, BenchError, Result, WorkloadReport};
-use botstore::{Store, StoreOptions};
+use botstore::{Backend, Store, StoreOptions};
 use botstore_embedded::{EmbeddedBackend, EmbeddedOptions};
 use hdrhistogram::Histogram;
 use redb::{Database, TableDefinition};
@@ -166,10 +167,85 @@ pub fn is_durable_write(name: &str) -> bool {
     )
 }
 
-/// An embedded store with a handle on its backend (for the writer's counters).
+/// The engine under the store a workload runs on (`BenchConfig::engine`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineKind {
+    /// botstore's embedded engine: journal, memtables, flusher, redb.
+    #[default]
+    Embedded,
+    /// The fjall prototype backend ([`crate::fjall_backend`]), in one of its variants.
+    Fjall(FjallVariant),
+}
+
+impl EngineKind {
+    /// `embedded`, or a fjall variant's name (`fjall`, `fjall-lz4-32k`, `fjall-kv`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Embedded => "embedded",
+            EngineKind::Fjall(v) => v.name(),
+        }
+    }
+
+    /// Every engine, in the order a comparison runs them.
+    pub fn all() -> Vec<EngineKind> {
+        std::iter::once(EngineKind::Embedded)
+            .chain(FjallVariant::ALL.into_iter().map(EngineKind::Fjall))
+            .collect()
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = BenchError;
+    fn from_str(s: &str) -> Result<Self> {
+        EngineKind::all()
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = EngineKind::all().iter().map(|e| e.name()).collect();
+                BenchError(format!(
+                    "unknown engine {s:?} (one of {})",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// The backend under an [`Engine`]'s store, kept for its writer counters.
+#[derive(Clone)]
+pub enum Handle {
+    Embedded(Arc<EmbeddedBackend>),
+    Fjall(Arc<FjallBackend>),
+}
+
+impl Handle {
+    fn counters(&self) -> Counters {
+        match self {
+            Handle::Embedded(b) => counters_of(b),
+            Handle::Fjall(b) => {
+                let c = b.counters();
+                Counters {
+                    groups: c.groups.load(Ordering::Relaxed),
+                    batches: c.batches.load(Ordering::Relaxed),
+                    fsyncs: c.fsyncs.load(Ordering::Relaxed),
+                    checkpoints: 0,
+                }
+            }
+        }
+    }
+
+    fn close(&self) -> botstore::Result<()> {
+        match self {
+            Handle::Embedded(b) => b.close(),
+            Handle::Fjall(b) => b.close(),
+        }
+    }
+}
+
+/// A store on the configured engine with a handle on its backend (for the writer's
+/// counters).
 pub struct Engine {
     pub store: Store,
-    pub backend: Arc<EmbeddedBackend>,
+    pub backend: Handle,
     pub dir: PathBuf,
 }
 
@@ -186,22 +262,36 @@ impl Engine {
     pub fn open(cfg: &BenchConfig, dir: &Path) -> Result<Engine> {
         let dir = dir.join("botstore");
         let _ = std::fs::remove_dir_all(&dir);
-        let opts = EmbeddedOptions {
-            durability: cfg.durability,
-            cache_size: cfg.cache_size,
-            ..Default::default()
+        let (backend, handle): (Arc<dyn Backend>, Handle) = match cfg.engine {
+            EngineKind::Embedded => {
+                let opts = EmbeddedOptions {
+                    durability: cfg.durability,
+                    cache_size: cfg.cache_size,
+                    ..Default::default()
+                };
+                let b = Arc::new(EmbeddedBackend::open(&dir, opts)?);
+                (b.clone(), Handle::Embedded(b))
+            }
+            EngineKind::Fjall(v) => {
+                let b = Arc::new(FjallBackend::open(
+                    &dir,
+                    v,
+                    cfg.durability,
+                    cfg.cache_size as u64,
+                )?);
+                (b.clone(), Handle::Fjall(b))
+            }
         };
-        let backend = Arc::new(EmbeddedBackend::open(&dir, opts)?);
-        let store = Store::with_options(backend.clone(), StoreOptions::default());
+        let store = Store::with_options(backend, StoreOptions::default());
         Ok(Engine {
             store,
-            backend,
+            backend: handle,
             dir,
         })
     }
 
     pub fn counters(&self) -> Counters {
-        counters_of(&self.backend)
+        self.backend.counters()
     }
 
     /// The writer's counters at the start and at the end of the window (sampled by a task).
@@ -210,9 +300,9 @@ impl Engine {
         let (start, end) = (w.start, w.end);
         tokio::spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
-            let a = counters_of(&b);
+            let a = b.counters();
             tokio::time::sleep_until(tokio::time::Instant::from_std(end)).await;
-            (a, counters_of(&b))
+            (a, b.counters())
         })
     }
 

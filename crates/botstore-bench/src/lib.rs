@@ -33,6 +33,8 @@
 
 #![deny(unsafe_code)]
 
+pub mod engines;
+pub mod fjall_backend;
 pub mod gen;
 mod harness;
 mod memory;
@@ -41,6 +43,7 @@ mod sysload;
 mod workloads;
 
 pub use botstore_embedded::Durability;
+pub use harness::EngineKind;
 pub use memory::MemoryReport;
 
 use serde::{Deserialize, Serialize};
@@ -255,6 +258,9 @@ pub struct BenchConfig {
     /// Length of the fsync anchor loop (run once before each durable workload).
     pub anchor_duration: Duration,
     pub seed: u64,
+    /// The engine under the store (the embedded engine unless a comparison asks for
+    /// another; rows of another engine are named `workload@engine`).
+    pub engine: EngineKind,
     pub progress: Option<Progress>,
 }
 
@@ -275,6 +281,7 @@ impl Default for BenchConfig {
             memory_items: 1_000_000,
             anchor_duration: Duration::from_secs(2),
             seed: 42,
+            engine: EngineKind::Embedded,
             progress: None,
         }
     }
@@ -297,6 +304,7 @@ impl fmt::Debug for BenchConfig {
             .field("memory_items", &self.memory_items)
             .field("anchor_duration", &self.anchor_duration)
             .field("seed", &self.seed)
+            .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
 }
@@ -417,6 +425,11 @@ pub async fn run(cfg: &BenchConfig) -> Result<Vec<WorkloadReport>> {
             {
                 r.anchor_ratio = Some(r.ops_per_sec / a);
                 r.extra.insert("anchor_ops_per_sec".into(), a);
+            }
+        }
+        if cfg.engine != EngineKind::Embedded {
+            for r in &mut rows {
+                r.workload = format!("{}@{}", r.workload, cfg.engine.name());
             }
         }
         reports.extend(rows);
