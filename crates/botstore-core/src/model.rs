@@ -391,6 +391,16 @@ pub enum Mutation {
         /// The version the sweeper saw expire; a newer write keeps the item.
         version: Version,
     },
+    /// Seal the values of the records at `keys` of `table` (items or stream entries)
+    /// again with the store's codecs, changing nothing else: no new version, no change
+    /// record (`compact` rewriting values to the newest compression dictionary). Keys
+    /// that hold nothing, or a damaged record, are passed over.
+    Reseal {
+        /// [`crate::kv::Table::Items`] or [`crate::kv::Table::Entries`].
+        table: crate::kv::Table,
+        /// The records' keys in that table.
+        keys: Vec<Vec<u8>>,
+    },
     /// Drop up to `max` change-feed records below `before_lsn` (retention; no change record).
     ForgetChanges {
         /// Only records with a smaller LSN are dropped, oldest first.
@@ -429,7 +439,9 @@ impl Mutation {
             Mutation::LeaseAcquire { .. }
             | Mutation::LeaseRenew { .. }
             | Mutation::LeaseRelease { .. } => Topic::Leases,
-            Mutation::SetNamespaceTtl { .. } | Mutation::ForgetChanges { .. } => Topic::Upkeep,
+            Mutation::SetNamespaceTtl { .. }
+            | Mutation::ForgetChanges { .. }
+            | Mutation::Reseal { .. } => Topic::Upkeep,
         }
     }
 
@@ -471,7 +483,7 @@ impl Mutation {
             | Mutation::LeaseRelease { ns, .. }
             | Mutation::Expire { ns, .. } => Some(ns),
             Mutation::SetNamespaceTtl { prefix, .. } => Some(prefix),
-            Mutation::ForgetChanges { .. } => None,
+            Mutation::ForgetChanges { .. } | Mutation::Reseal { .. } => None,
         }
     }
 
@@ -480,7 +492,9 @@ impl Mutation {
     pub fn covers_prefix(&self) -> bool {
         matches!(
             self,
-            Mutation::SetNamespaceTtl { .. } | Mutation::ForgetChanges { .. }
+            Mutation::SetNamespaceTtl { .. }
+                | Mutation::ForgetChanges { .. }
+                | Mutation::Reseal { .. }
         )
     }
 

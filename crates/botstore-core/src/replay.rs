@@ -82,7 +82,7 @@ pub fn replay(get: &mut Get, change: &Change) -> Result<WriteSet> {
                 for s in info.first_seq..cut {
                     let ek = codec::entry_key(&sk, s);
                     if let Some(b) = get(Table::Entries, &ek)? {
-                        bytes += codec::decode_entry(s, &b)?.value.data.len() as u64;
+                        bytes += crate::compression::sealed_len(codec::entry_sealed_value(&b)?)?;
                         removed += 1;
                         w.insert((Table::Entries, ek), None);
                     }

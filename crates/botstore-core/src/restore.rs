@@ -5,7 +5,6 @@
 //! functions over the [`crate::codec`] records. The change feed is not part of a backup.
 
 use crate::codec::{self, Reader, Table};
-use crate::envelope;
 use crate::error::Result;
 use crate::model::NamespaceStats;
 use std::collections::BTreeMap;
@@ -52,7 +51,7 @@ pub fn item_facts(record: &[u8]) -> Result<ItemFacts> {
         r.bytes16()?;
     }
     r.bytes16()?;
-    let value_bytes = envelope::open_plain(r.rest())?.len() as u64;
+    let value_bytes = crate::compression::sealed_len(r.rest())?;
     Ok(ItemFacts {
         version,
         expires_at,
