@@ -57,7 +57,7 @@ pub use api::{ChangePage, Compacted, StoreApi, WriteOptions};
 pub use apply::{Batch, BatchResults};
 pub use backend::{Backend, CompactReport, Durability, Metric, MetricValue, Space, WriteGroup};
 pub use commit::{CommitMetrics, CommitOptions};
-pub use compression::{CompressionOptions, ZstdCodec};
+pub use compression::{CompressionOptions, CompressionSpec, ZstdCodec};
 pub use error::{Error, ErrorKind, Result, Rule};
 pub use kv::{KvRead, Table, WriteSet};
 pub use limits::Limits;

@@ -114,6 +114,100 @@ impl CompressionOptions {
     }
 }
 
+/// Compression settings as a person gives them: each one optional, laid over the
+/// defaults ([`CompressionSpec::apply`]). The text form (`--compression`) is a
+/// comma-separated list of `on`, `off`, `level=N`, `min-size=BYTES`,
+/// `dictionaries=on|off` and `off-prefix=NAME` (repeatable: a first namespace segment
+/// whose values stay raw), e.g. `level=6,off-prefix=blobs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompressionSpec {
+    /// [`CompressionOptions::enabled`].
+    pub enabled: Option<bool>,
+    /// [`CompressionOptions::level`].
+    pub level: Option<i32>,
+    /// [`CompressionOptions::min_size`].
+    pub min_size: Option<usize>,
+    /// [`CompressionOptions::dictionaries`].
+    pub dictionaries: Option<bool>,
+    /// [`CompressionOptions::off_prefixes`].
+    pub off_prefixes: Option<Vec<String>>,
+}
+
+impl CompressionSpec {
+    /// Parse the text form.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = |detail: String| Error::InvalidInput {
+            rule: crate::Rule::Range,
+            detail,
+        };
+        let on_off = |k: &str, v: &str| match v {
+            "on" | "true" => Ok(true),
+            "off" | "false" => Ok(false),
+            _ => Err(bad(format!("compression {k}={v:?}: expected on or off"))),
+        };
+        let mut spec = CompressionSpec::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                None if part == "on" => spec.enabled = Some(true),
+                None if part == "off" => spec.enabled = Some(false),
+                Some(("level", v)) => {
+                    spec.level =
+                        Some(v.parse().map_err(|_| {
+                            bad(format!("compression level {v:?}: expected a number"))
+                        })?)
+                }
+                Some(("min-size", v)) => {
+                    spec.min_size =
+                        Some(v.parse().map_err(|_| {
+                            bad(format!("compression min-size {v:?}: expected bytes"))
+                        })?)
+                }
+                Some(("dictionaries", v)) => spec.dictionaries = Some(on_off("dictionaries", v)?),
+                Some(("off-prefix", v)) if !v.is_empty() && !v.contains('/') => spec
+                    .off_prefixes
+                    .get_or_insert_with(Vec::new)
+                    .push(v.to_string()),
+                _ => {
+                    return Err(bad(format!(
+                        "compression setting {part:?}: expected on, off, level=N, \
+                         min-size=BYTES, dictionaries=on|off or off-prefix=NAME"
+                    )))
+                }
+            }
+        }
+        let mut o = CompressionOptions::default();
+        spec.apply(&mut o);
+        o.check()?;
+        Ok(spec)
+    }
+
+    /// Lay the settings given over `o`.
+    pub fn apply(&self, o: &mut CompressionOptions) {
+        if let Some(v) = self.enabled {
+            o.enabled = v;
+        }
+        if let Some(v) = self.level {
+            o.level = v;
+        }
+        if let Some(v) = self.min_size {
+            o.min_size = v;
+        }
+        if let Some(v) = self.dictionaries {
+            o.dictionaries = v;
+        }
+        if let Some(v) = &self.off_prefixes {
+            o.off_prefixes = v.clone();
+        }
+    }
+
+    /// The defaults with these settings laid over them.
+    pub fn options(&self) -> CompressionOptions {
+        let mut o = CompressionOptions::default();
+        self.apply(&mut o);
+        o
+    }
+}
+
 /// The first namespace segment of an item, stream or entry key (`crate::codec::named_key`,
 /// `entry_key`): the bytes before the first segment terminator, empty at the root.
 pub fn prefix_of(key: &[u8]) -> &[u8] {

@@ -543,3 +543,33 @@ fn compact_reseals_older_values_with_the_newest_dictionary() {
         assert_eq!(s.reseal().await.unwrap(), 0);
     });
 }
+
+#[test]
+fn settings_parse_from_text() {
+    let s = CompressionSpec::parse(
+        "level=6, min-size=256,dictionaries=off,off-prefix=blobs,off-prefix=raw",
+    )
+    .unwrap();
+    let o = s.options();
+    assert_eq!(
+        (o.enabled, o.level, o.min_size, o.dictionaries),
+        (true, 6, 256, false)
+    );
+    assert_eq!(o.off_prefixes, vec!["blobs".to_string(), "raw".to_string()]);
+    assert!(!CompressionSpec::parse("off").unwrap().options().enabled);
+    assert_eq!(
+        CompressionSpec::parse("").unwrap(),
+        CompressionSpec::default()
+    );
+    for bad in [
+        "level=x",
+        "level=99",
+        "level=0",
+        "fast",
+        "dictionaries=maybe",
+        "off-prefix=a/b",
+        "off-prefix=",
+    ] {
+        assert!(CompressionSpec::parse(bad).is_err(), "{bad}");
+    }
+}
