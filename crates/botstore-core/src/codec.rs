@@ -516,13 +516,30 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Layout: ver u8 | first u64 | last u64 | len u64 | bytes u64.
+/// [`encode_stream_record`] of a stream whose entries are all in plain envelopes.
 pub fn encode_stream_info(s: &StreamInfo) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
-    for n in [s.first_seq, s.last_seq, s.len, s.bytes] {
+    encode_stream_record(s, s.bytes + 4 * s.len)
+}
+
+/// Layout: ver u8 | first u64 | last u64 | len u64 | bytes u64 | stored bytes u64 (the
+/// entries' sealed envelopes). Records from before stored bytes were counted end after
+/// bytes ([`decode_stream_stored`] reads them as plain).
+pub fn encode_stream_record(s: &StreamInfo, stored: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(41);
+    out.push(RECORD_VERSION);
+    for n in [s.first_seq, s.last_seq, s.len, s.bytes, stored] {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out
+}
+
+/// The stored bytes of a stream's entries, from its record (see [`encode_stream_record`]).
+pub fn decode_stream_stored(b: &[u8]) -> Result<u64> {
+    let s = decode_stream_info(b)?;
+    if b.len() == 33 {
+        return Ok(s.bytes + 4 * s.len);
+    }
+    Reader::new(b.get(33..).unwrap_or_default(), "stream").u64()
 }
 
 /// Decode what [`encode_stream_info`] wrote.
@@ -577,19 +594,43 @@ impl LeaseRecord {
     }
 }
 
-/// Layout: ver u8 | items u64 | item bytes u64 | streams u64 | entries u64 | entry bytes u64.
+/// [`encode_ns_record`] of a namespace whose values are all in plain envelopes.
 pub fn encode_ns_stats(s: &NamespaceStats) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+    encode_ns_record(s, &StoredBytes::plain(s))
+}
+
+/// Layout: ver u8 | items u64 | item bytes u64 | streams u64 | entries u64 | entry bytes u64
+/// | stored item bytes u64 | stored entry bytes u64. Records written before stored bytes were
+/// counted end after entry bytes ([`decode_ns_stored`] reads them as plain).
+pub fn encode_ns_record(s: &NamespaceStats, stored: &StoredBytes) -> Vec<u8> {
+    let mut out = Vec::with_capacity(57);
+    out.push(RECORD_VERSION);
     for n in [
         s.items,
         s.item_bytes,
         s.streams,
         s.stream_entries,
         s.stream_bytes,
+        stored.items,
+        stored.entries,
     ] {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out
+}
+
+/// The stored bytes of a namespace counters record: its last two fields, or, in a
+/// record from before they were counted (41 bytes), the plain envelopes' size.
+pub fn decode_ns_stored(b: &[u8]) -> Result<StoredBytes> {
+    let s = decode_ns_stats(b)?;
+    if b.len() == 41 {
+        return Ok(StoredBytes::plain(&s));
+    }
+    let mut r = Reader::new(b.get(41..).unwrap_or_default(), "namespace stats");
+    Ok(StoredBytes {
+        items: r.u64()?,
+        entries: r.u64()?,
+    })
 }
 
 /// Decode what [`encode_ns_stats`] wrote.

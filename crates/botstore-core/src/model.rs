@@ -707,6 +707,31 @@ pub struct NamespaceStats {
     pub stream_bytes: u64,
 }
 
+/// What a namespace's values take as stored: their sealed envelopes (header and payload,
+/// compressed where compression paid), next to [`NamespaceStats`]' logical bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StoredBytes {
+    /// Stored bytes of the item values.
+    pub items: u64,
+    /// Stored bytes of the stream entry values.
+    pub entries: u64,
+}
+
+impl StoredBytes {
+    /// What `s`'s values take in plain envelopes (4 header bytes each): the figure of
+    /// counters written before stored bytes were counted, and of a store never compressed.
+    pub fn plain(s: &NamespaceStats) -> Self {
+        StoredBytes {
+            items: s.item_bytes + 4 * s.items,
+            entries: s.stream_bytes + 4 * s.stream_entries,
+        }
+    }
+    /// Both, added up.
+    pub fn total(&self) -> u64 {
+        self.items + self.entries
+    }
+}
+
 impl NamespaceStats {
     /// Whether the namespace holds no items and no streams.
     pub fn is_empty(&self) -> bool {

@@ -111,6 +111,9 @@ pub struct StoreStats {
     pub last_lsn: u64,
     /// The backend's name ([`Backend::name`]).
     pub backend: String,
+    /// What the values of each namespace take as stored (`stored[i]` is
+    /// `namespaces[i]`'s; empty when the source did not say, e.g. an older server).
+    pub stored: Vec<StoredBytes>,
 }
 
 impl StoreStats {
@@ -125,6 +128,17 @@ impl StoreStats {
             t.stream_bytes += n.stream_bytes;
         }
         t
+    }
+
+    /// The stored bytes of namespace `i` of [`StoreStats::namespaces`] (plain envelopes'
+    /// size when the source did not say).
+    pub fn stored_bytes(&self, i: usize) -> StoredBytes {
+        self.stored.get(i).copied().unwrap_or_else(|| {
+            self.namespaces
+                .get(i)
+                .map(|(_, s)| StoredBytes::plain(s))
+                .unwrap_or_default()
+        })
     }
 
     /// Logical bytes (item and stream values) of the namespaces listed.
@@ -892,18 +906,24 @@ impl Store {
         // One scan of every namespace's counters, from one view: the ones under the prefix,
         // and the store-wide total the disk estimate needs.
         let mut store_logical_bytes = 0;
-        let (mut namespaces, last_lsn) = self.reading(|v| {
+        let (all, last_lsn) = self.reading(|v| {
             Ok((
-                read::namespace_stats(v, &Namespace::root())?,
+                read::namespace_stats_stored(v, &Namespace::root())?,
                 read::last_lsn(v)?,
             ))
         })?;
-        namespaces.retain(|(ns, n)| {
+        let mut namespaces = Vec::new();
+        let mut stored = Vec::new();
+        for (ns, n, st) in all {
             store_logical_bytes += n.item_bytes + n.stream_bytes;
-            ns.starts_with(prefix)
-        });
+            if ns.starts_with(prefix) {
+                namespaces.push((ns, n));
+                stored.push(st);
+            }
+        }
         Ok(StoreStats {
             namespaces,
+            stored,
             store_logical_bytes,
             disk_bytes: self.backend.space()?.disk_bytes,
             last_lsn,

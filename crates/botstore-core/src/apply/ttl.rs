@@ -104,6 +104,7 @@ impl Applier<'_> {
                 let seq = key
                     .len()
                     .checked_sub(8)
+                    .filter(|i| *i >= 1)
                     .map(|i| codec::be64(&key[i..]))
                     .ok_or_else(|| Error::Corrupt("entry key too short".into()))??;
                 let e = codec::decode_entry_with(self.codecs, key, seq, &old)?;
@@ -119,7 +120,37 @@ impl Applier<'_> {
         if new == old {
             return Ok(false);
         }
+        let sealed_len = |b: &[u8]| -> Result<u64> {
+            Ok(match table {
+                Table::Items => ItemRecord::sealed_value(b)?.2.len(),
+                _ => codec::entry_sealed_value(b)?.len(),
+            } as u64)
+        };
+        let (was, now) = (sealed_len(&old)?, sealed_len(&new)?);
         self.tx.put(table, key.to_vec(), new);
+        // An entry's key is its stream's key, 0x00 and the sequence (checked above).
+        let sk = match table {
+            Table::Entries => &key[..key.len() - 9],
+            _ => key,
+        };
+        let ns = codec::ns_dec(crate::restore::key_namespace(sk)?)?;
+        if table == Table::Entries {
+            if let Some((info, stored)) = self.stream_info(sk)? {
+                let stored = stored.saturating_sub(was) + now;
+                self.tx.put(
+                    Table::Streams,
+                    sk.to_vec(),
+                    codec::encode_stream_record(&info, stored),
+                );
+            }
+        }
+        self.stats(&ns, |_, st| {
+            let field = match table {
+                Table::Items => &mut st.items,
+                _ => &mut st.entries,
+            };
+            *field = field.saturating_sub(was) + now;
+        })?;
         Ok(true)
     }
 
