@@ -32,7 +32,7 @@ fn main() {
     let mut w = BufWriter::new(std::fs::File::create(&out).expect("create OUT"));
     let mut written = 0u64;
     let mut n = [0u64; 4];
-    let mut line = |w: &mut BufWriter<std::fs::File>, v: serde_json::Value| -> u64 {
+    let line = |w: &mut BufWriter<std::fs::File>, v: serde_json::Value| -> u64 {
         let mut b = serde_json::to_vec(&v).unwrap();
         b.push(b'\n');
         w.write_all(&b).unwrap();

@@ -43,7 +43,7 @@ impl Applier<'_> {
             } => {
                 let sk = codec::named_key(ns, stream);
                 let existing = self.stream_info(&sk)?;
-                let (mut info, mut stored) = existing.clone().unwrap_or((
+                let (mut info, mut stored) = existing.unwrap_or((
                     StreamInfo {
                         first_seq: 1,
                         ..Default::default()
