@@ -117,11 +117,28 @@ impl Rng {
     }
 }
 
-/// The bytes of value `idx` of batch `id` of task `task`: a readable header, then noise.
+/// The bytes of value `idx` of batch `id` of task `task`: a readable header, then words
+/// and noise, so that values compress (and their prefix gets a dictionary: the kills land
+/// around dictionary writes and compressed values too).
 fn payload(task: usize, id: u64, idx: usize, len: usize, rng: &mut Rng) -> Vec<u8> {
+    const WORDS: [&str; 8] = [
+        "\"role\":\"user\",",
+        "\"content\":\"",
+        "hello ",
+        "how can I help ",
+        "order status ",
+        "\"}, ",
+        "thanks ",
+        "{\"type\":\"message\",",
+    ];
     let mut v = format!("t{task} b{id} i{idx} ").into_bytes();
     while v.len() < len {
-        v.extend_from_slice(&rng.next().to_le_bytes());
+        let r = rng.next();
+        if r % 3 == 0 {
+            v.extend_from_slice(&r.to_le_bytes());
+        } else {
+            v.extend_from_slice(WORDS[(r >> 8) as usize % WORDS.len()].as_bytes());
+        }
     }
     v.truncate(len.max(1));
     v
