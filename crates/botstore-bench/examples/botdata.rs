@@ -7,7 +7,7 @@
 //! cargo run --release -p botstore-bench --example botdata -- OUT.jsonl [MiB, default 200] [seed]
 //! ```
 //!
-//! By bytes, about: 30% conversation state (~2 KiB, `tenant-NN/conversations/<id>` key
+//! By bytes (the next record is always of the kind furthest below its share): 30% conversation state (~2 KiB, `tenant-NN/conversations/<id>` key
 //! `state`), 10% user profiles (~600 B, `tenant-NN/users/<id>` key `profile`), 35%
 //! checkpoints (`tenant-NN/threads/<id>` keys `checkpoint/00000000`, ... one per step, each
 //! holding every message so far, ~300 B a message, threads of 4 to 40 steps), 25%
@@ -38,10 +38,21 @@ fn main() {
         w.write_all(&b).unwrap();
         b.len() as u64
     };
+    // Bytes by kind so far; the next record is of the kind furthest below its share.
+    const SHARE: [f64; 4] = [0.30, 0.10, 0.35, 0.25];
+    let mut by_kind = [0u64; 4];
     while written < target {
         let tenant = format!("tenant-{:02}", g.rng().random_range(0..50));
-        let pick = g.rng().random_range(0..100);
-        if pick < 30 {
+        let total = (by_kind.iter().sum::<u64>() as f64).max(1.0);
+        let kind = (0..4)
+            .max_by(|&a, &b| {
+                let da = SHARE[a] - by_kind[a] as f64 / total;
+                let db = SHARE[b] - by_kind[b] as f64 / total;
+                da.total_cmp(&db)
+            })
+            .unwrap_or(0);
+        let before = written;
+        if kind == 0 {
             let id = g.uuid();
             let state = g.state(&id, 2048);
             written += line(
@@ -49,7 +60,7 @@ fn main() {
                 json!({"ns": [tenant, "conversations", id], "key": "state", "value": state}),
             );
             n[0] += 1;
-        } else if pick < 40 {
+        } else if kind == 1 {
             let id = g.uuid();
             let name = g
                 .line()
@@ -69,7 +80,7 @@ fn main() {
                 json!({"ns": [tenant, "users", id], "key": "profile", "value": profile}),
             );
             n[1] += 1;
-        } else if pick < 75 {
+        } else if kind == 2 {
             // A thread: one checkpoint per step, each holding the whole history so far.
             let id = g.uuid();
             let steps = g.rng().random_range(4..=40u64);
@@ -95,6 +106,7 @@ fn main() {
                 n[3] += 1;
             }
         }
+        by_kind[kind] += written - before;
     }
     w.flush().unwrap();
     eprintln!(
