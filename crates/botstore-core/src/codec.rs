@@ -518,7 +518,7 @@ fn hex(b: &[u8]) -> String {
 
 /// [`encode_stream_record`] of a stream whose entries are all in plain envelopes.
 pub fn encode_stream_info(s: &StreamInfo) -> Vec<u8> {
-    encode_stream_record(s, s.bytes + 4 * s.len)
+    encode_stream_record(s, s.bytes.saturating_add(s.len.saturating_mul(4)))
 }
 
 /// Layout: ver u8 | first u64 | last u64 | len u64 | bytes u64 | stored bytes u64 (the
@@ -537,7 +537,7 @@ pub fn encode_stream_record(s: &StreamInfo, stored: u64) -> Vec<u8> {
 pub fn decode_stream_stored(b: &[u8]) -> Result<u64> {
     let s = decode_stream_info(b)?;
     if b.len() == 33 {
-        return Ok(s.bytes + 4 * s.len);
+        return Ok(s.bytes.saturating_add(s.len.saturating_mul(4)));
     }
     Reader::new(b.get(33..).unwrap_or_default(), "stream").u64()
 }

@@ -722,13 +722,16 @@ impl StoredBytes {
     /// counters written before stored bytes were counted, and of a store never compressed.
     pub fn plain(s: &NamespaceStats) -> Self {
         StoredBytes {
-            items: s.item_bytes + 4 * s.items,
-            entries: s.stream_bytes + 4 * s.stream_entries,
+            // Saturating: the counters may come from a damaged record.
+            items: s.item_bytes.saturating_add(s.items.saturating_mul(4)),
+            entries: s
+                .stream_bytes
+                .saturating_add(s.stream_entries.saturating_mul(4)),
         }
     }
     /// Both, added up.
     pub fn total(&self) -> u64 {
-        self.items + self.entries
+        self.items.saturating_add(self.entries)
     }
 }
 

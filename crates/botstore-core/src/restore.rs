@@ -100,7 +100,7 @@ impl DerivedBuilder {
         let (s, st) = self.stats.entry(key_namespace(key)?.to_vec()).or_default();
         s.items += 1;
         s.item_bytes += f.value_bytes;
-        st.items += f.stored_bytes;
+        st.items = st.items.saturating_add(f.stored_bytes);
         Ok(f.expires_at
             .map(|e| (codec::expiry_key(e, key), f.version.to_be_bytes().to_vec())))
     }
@@ -113,7 +113,7 @@ impl DerivedBuilder {
         s.streams += 1;
         s.stream_entries += info.len;
         s.stream_bytes += info.bytes;
-        st.entries += stored;
+        st.entries = st.entries.saturating_add(stored);
         Ok(())
     }
 

@@ -675,3 +675,33 @@ fn stats_count_stored_bytes_exactly() {
         assert!(report.damage.is_empty(), "{:?}", report.damage);
     });
 }
+
+/// Found by the `records` fuzz target: counters from a damaged record must not overflow.
+#[test]
+fn stored_counts_of_huge_counters_saturate() {
+    let s = crate::model::NamespaceStats {
+        items: u64::MAX,
+        item_bytes: u64::MAX,
+        streams: 1,
+        stream_entries: u64::MAX / 2,
+        stream_bytes: 1,
+    };
+    let st = crate::StoredBytes::plain(&s);
+    assert_eq!(
+        (st.items, st.entries, st.total()),
+        (u64::MAX, u64::MAX, u64::MAX)
+    );
+    let mut rec = crate::codec::encode_ns_stats(&s);
+    rec.truncate(41);
+    assert_eq!(crate::codec::decode_ns_stored(&rec).unwrap(), st);
+    let info = crate::StreamInfo {
+        first_seq: 1,
+        last_seq: 0,
+        len: u64::MAX,
+        bytes: 5,
+    };
+    let mut b = crate::codec::encode_stream_info(&info);
+    assert_eq!(crate::codec::decode_stream_stored(&b).unwrap(), u64::MAX);
+    b.truncate(33);
+    assert_eq!(crate::codec::decode_stream_stored(&b).unwrap(), u64::MAX);
+}
