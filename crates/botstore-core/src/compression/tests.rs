@@ -705,3 +705,119 @@ fn stored_counts_of_huge_counters_saturate() {
     b.truncate(33);
     assert_eq!(crate::codec::decode_stream_stored(&b).unwrap(), u64::MAX);
 }
+
+/// A store as the build before compression wrote it: plain envelopes, namespace counters
+/// of five fields, stream metas of four. It reads unchanged, its stored bytes are those of
+/// plain envelopes, verify finds nothing wrong, and compact compresses it in place with the
+/// counts still exact.
+#[test]
+fn a_store_written_before_compression_reads_unchanged_and_compacts() {
+    use crate::codec::{self, encode_entry, entry_key, ns_enc};
+    use crate::model::{NamespaceStats, StreamInfo};
+    use crate::record_check::sealed;
+    rt().block_on(async {
+        let b = recording();
+        let ns = Namespace::new(["old", "conv"]);
+        let mut w = crate::kv::WriteSet::new();
+        let mut put = |t: Table, k: Vec<u8>, v: Vec<u8>| {
+            let s = sealed(t, &k, &v);
+            w.insert((t, k), Some(s));
+        };
+        let mut item_bytes = 0;
+        for i in 0..60u64 {
+            let v = doc(i, 200 + i as usize * 20);
+            item_bytes += v.len() as u64;
+            let rec = ItemRecord {
+                version: Version(i + 1),
+                created_at: 1,
+                updated_at: 1,
+                expires_at: None,
+                subject: None,
+                value: Value::bytes("text/plain", v),
+            };
+            put(Table::Items, named_key(&ns, &format!("k{i}")), rec.encode());
+        }
+        let sk = named_key(&ns, "log");
+        let mut entry_bytes = 0;
+        for s in 1..=20u64 {
+            let v = Value::bytes("text/plain", doc(s + 900, 400));
+            entry_bytes += v.data.len() as u64;
+            put(Table::Entries, entry_key(&sk, s), encode_entry(5, &v));
+        }
+        let info = StreamInfo {
+            first_seq: 1,
+            last_seq: 20,
+            len: 20,
+            bytes: entry_bytes,
+        };
+        put(
+            Table::Streams,
+            sk,
+            codec::encode_stream_info(&info)[..33].to_vec(),
+        );
+        let counters = NamespaceStats {
+            items: 60,
+            item_bytes,
+            streams: 1,
+            stream_entries: 20,
+            stream_bytes: entry_bytes,
+        };
+        put(
+            Table::Namespaces,
+            ns_enc(&ns),
+            codec::encode_ns_stats(&counters)[..41].to_vec(),
+        );
+        put(
+            Table::Meta,
+            codec::META_LAST_LSN.to_vec(),
+            60u64.to_be_bytes().to_vec(),
+        );
+        b.inner
+            .write(WriteGroup {
+                writes: w,
+                first_lsn: 1,
+                last_lsn: 60,
+                batches: 1,
+            })
+            .unwrap();
+
+        let s = store(&b, inline_opts());
+        let it = s.get(&ns, "k7").await.unwrap().unwrap();
+        assert_eq!(it.value.data, doc(7, 340));
+        let st = s.stats(&Namespace::root()).await.unwrap();
+        assert_eq!(st.namespaces, vec![(ns.clone(), counters.clone())]);
+        assert_eq!(st.stored_bytes(0), crate::StoredBytes::plain(&counters));
+        let clean = |s: &Store| {
+            let r = s.verify(&Default::default(), &mut |_| {}).unwrap();
+            assert!(r.damage.is_empty(), "{:?}", r.damage);
+        };
+        clean(&s);
+
+        let r = s.compact().await.unwrap();
+        assert!(r.resealed_values >= 80, "{r:?}");
+        let st = s.stats(&Namespace::root()).await.unwrap();
+        assert_eq!(
+            st.namespaces,
+            vec![(ns.clone(), counters.clone())],
+            "logical counts unchanged"
+        );
+        assert_eq!(
+            vec![(ns.clone(), st.stored_bytes(0))],
+            recount_stored(&s),
+            "stored counts exact"
+        );
+        assert!(st.stored_bytes(0).total() * 3 < st.logical_bytes());
+        assert_eq!(header_of(&s, &ns, "k7").dict_id, Some(1));
+        assert_eq!(
+            s.get(&ns, "k7").await.unwrap().unwrap().value.data,
+            doc(7, 340)
+        );
+        let e = s
+            .read_stream(&ns, "log", None, crate::Direction::Forward, 100)
+            .await
+            .unwrap();
+        assert_eq!(e.len(), 20);
+        assert_eq!(e[3].value.data, doc(904, 400));
+        clean(&s);
+    });
+}
