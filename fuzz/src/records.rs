@@ -4,8 +4,12 @@
 //! it does read must encode back to something that decodes to the same value.
 
 use botstore::codec::{self, ItemRecord, LeaseRecord, Table};
+use botstore::compression::dicts::{dict_key, DictRecord};
+use botstore::compression::{self, CompressionOptions, ZstdCodec};
 use botstore::envelope;
-use botstore::Error;
+use botstore::{CodecStack, Error, ValueContext};
+use std::ops::Bound;
+use std::sync::{Arc, OnceLock};
 
 const LSN: u64 = 42;
 const SEQ: u64 = 7;
@@ -58,20 +62,31 @@ pub fn check(data: &[u8]) {
 
     let info = codec::decode_stream_info(data);
     corrupt_only(&info);
-    if let Ok(s) = info {
-        let b = codec::encode_stream_info(&s);
-        // Fixed layout: the encoding is the bytes it was decoded from.
-        assert_eq!(&data[..b.len()], &b[..]);
+    let stored = codec::decode_stream_stored(data);
+    corrupt_only(&stored);
+    if let (Ok(s), Ok(stored)) = (info, stored) {
+        let b = codec::encode_stream_record(&s, stored);
+        // Fixed layout: the encoding is the bytes it was decoded from (a record from
+        // before stored bytes were counted is its first 33 bytes).
+        let n = if data.len() == 33 { 33 } else { b.len() };
+        assert_eq!(&data[..n], &b[..n]);
         assert_eq!(codec::decode_stream_info(&b), Ok(s));
+        assert_eq!(codec::decode_stream_stored(&b), Ok(stored));
     }
 
     let stats = codec::decode_ns_stats(data);
     corrupt_only(&stats);
-    if let Ok(s) = stats {
-        let b = codec::encode_ns_stats(&s);
-        assert_eq!(&data[..b.len()], &b[..]);
+    let stored = codec::decode_ns_stored(data);
+    corrupt_only(&stored);
+    if let (Ok(s), Ok(st)) = (stats, stored) {
+        let b = codec::encode_ns_record(&s, &st);
+        let n = if data.len() == 41 { 41 } else { b.len() };
+        assert_eq!(&data[..n], &b[..n]);
         assert_eq!(codec::decode_ns_stats(&b), Ok(s));
+        assert_eq!(codec::decode_ns_stored(&b), Ok(st));
     }
+
+    compressed(data);
 
     let plain = botstore::CodecStack::plain();
     let change = codec::decode_change(&plain, LSN, data);
@@ -118,4 +133,117 @@ pub fn check(data: &[u8]) {
         envelope::seal_plain(payload, &mut out);
         assert_eq!(envelope::open_plain(&out), Ok(payload));
     }
+}
+
+/// A read view holding one compression dictionary record (id 1, prefix `t`).
+struct OneDict;
+
+/// The dictionary of [`OneDict`]: raw content (zstd takes any bytes as one), bot-like text.
+const DICT: &[u8] = br#"{"role":"user","content":"hello, how are you today? the weather is fine","id":"run-","type":"human","additional_kwargs":{},"response_metadata":{"model_name":"gpt-4o-mini","finish_reason":"stop"}}{"role":"assistant","content":"thanks, I am fine. What else can I help with?"}"#;
+
+impl botstore::kv::KvRead for OneDict {
+    fn get(&self, _: Table, _: &[u8]) -> botstore::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    fn scan(
+        &self,
+        table: Table,
+        _: (Bound<&[u8]>, Bound<&[u8]>),
+        _: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> botstore::Result<bool>,
+    ) -> botstore::Result<()> {
+        if table == Table::Meta {
+            let rec = DictRecord {
+                id: 1,
+                prefix: b"t".to_vec(),
+                dict: DICT.to_vec(),
+            };
+            visit(&dict_key(1), &rec.encode())?;
+        }
+        Ok(())
+    }
+}
+
+/// A store's codec stack as a store builds it: zstd holding dictionary 1 of prefix `t`.
+pub fn codecs() -> &'static CodecStack {
+    static S: OnceLock<CodecStack> = OnceLock::new();
+    S.get_or_init(|| {
+        let opts = CompressionOptions {
+            min_size: 16,
+            background_training: false,
+            ..CompressionOptions::default()
+        };
+        let z = ZstdCodec::open(opts, 1 << 20, &OneDict);
+        CodecStack::new(vec![Arc::new(z)]).expect("one codec")
+    })
+}
+
+/// The context values of item `t/k` are sealed in.
+pub fn ctx() -> ValueContext<'static> {
+    ValueContext {
+        table: Table::Items,
+        key: b"t\0\x01k",
+        version: Some(botstore::Version(1)),
+        subject: None,
+        change_copy: false,
+    }
+}
+
+/// `data` as a sealed value of a store with compression (and a dictionary): it opens to
+/// bytes that seal and open again the same, and whose length the envelope tells, or it is
+/// `Corrupt`; and as an item record of such a store.
+fn compressed(data: &[u8]) {
+    let stack = codecs();
+    let opened = stack.open(&ctx(), data);
+    corrupt_only(&opened);
+    if let Ok(v) = opened {
+        if let Ok(n) = compression::sealed_len(data) {
+            assert_eq!(n, v.len() as u64, "the envelope's length");
+        }
+        let mut out = Vec::new();
+        stack
+            .seal(&ctx(), &v, &mut out)
+            .expect("sealing cannot fail");
+        assert_eq!(stack.open(&ctx(), &out).expect("resealed opens"), v);
+        assert_eq!(compression::sealed_len(&out), Ok(v.len() as u64));
+    }
+    let len = compression::sealed_len(data);
+    corrupt_only(&len);
+
+    let item = ItemRecord::decode_with(data, stack, ctx().key);
+    corrupt_only(&item);
+    if let Ok(rec) = item {
+        let b = rec.encode_with(stack, ctx().key).expect("encodes");
+        assert_eq!(ItemRecord::decode_with(&b, stack, ctx().key), Ok(rec));
+    }
+}
+
+/// Seeds: compressed envelopes with and without the dictionary, and an item record.
+pub fn compressed_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let value = DICT.repeat(3);
+    let mut with = Vec::new();
+    codecs().seal(&ctx(), &value, &mut with).expect("seals");
+    assert_eq!(with[1], envelope::flags::ZSTD | envelope::flags::DICT);
+    let other = ValueContext {
+        key: b"x\0\x01k",
+        ..ctx()
+    };
+    let mut without = Vec::new();
+    codecs().seal(&other, &value, &mut without).expect("seals");
+    assert_eq!(without[1], envelope::flags::ZSTD);
+    let rec = ItemRecord {
+        version: botstore::Version(1),
+        created_at: 1,
+        updated_at: 2,
+        expires_at: None,
+        subject: None,
+        value: botstore::Value::bytes("text/plain", value.clone()),
+    }
+    .encode_with(codecs(), ctx().key)
+    .expect("encodes");
+    vec![
+        ("envelope_zstd_dict", with),
+        ("envelope_zstd", without),
+        ("item_zstd_dict", rec),
+    ]
 }

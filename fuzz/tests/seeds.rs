@@ -43,8 +43,7 @@ fn check(target: &str, data: &[u8]) {
             damaged::run(&input);
         }
         "damaged_store" => {
-            let input =
-                damaged_store::Input::arbitrary_take_rest(Unstructured::new(data)).unwrap();
+            let input = damaged_store::Input::arbitrary_take_rest(Unstructured::new(data)).unwrap();
             damaged_store::run(&input);
         }
         "store_ops" => {
@@ -360,6 +359,9 @@ fn write_seeds() {
     for (n, d) in record_seeds() {
         write("records", n, &d);
     }
+    for (n, d) in records::compressed_seeds() {
+        write("records", n, &d);
+    }
     for (n, d) in names_seeds() {
         write("names_and_cursors", n, &d);
     }
@@ -370,5 +372,19 @@ fn write_seeds() {
     assert!(ops.len() >= 3, "too few store_ops seeds found");
     for (n, d) in ops {
         write("store_ops", &n, &d);
+    }
+}
+
+#[test]
+#[ignore = "writes fuzz/seeds/records/; run by hand after a record format change"]
+fn write_record_seeds() {
+    let dir = root().join("seeds").join("records");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (n, d) in record_seeds()
+        .into_iter()
+        .chain(records::compressed_seeds())
+    {
+        std::fs::write(dir.join(n), &d).unwrap();
+        records::check(&d);
     }
 }

@@ -211,6 +211,11 @@ pub fn restore_at(
     } else {
         Index::load(repo)?
     };
+    // The change records' copies of values are compressed without dictionaries (the
+    // store's own are not in the segments): a reading zstd codec opens them.
+    let codecs = botstore::CodecStack::new(vec![std::sync::Arc::new(
+        botstore::ZstdCodec::reader(1 << 30),
+    )])?;
     let mut lsn = plan.snapshot.lsn;
     let mut last_time = None;
     let mut applied = 0u64;
@@ -218,7 +223,7 @@ pub fn restore_at(
     'segs: for (name, m) in &segs {
         used += 1;
         let content = segment::read_content(repo, &index, name, m)?;
-        for c in segment::decode_changes(name, &botstore::CodecStack::plain(), &content)? {
+        for c in segment::decode_changes(name, &codecs, &content)? {
             if c.lsn <= lsn {
                 continue;
             }

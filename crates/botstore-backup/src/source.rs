@@ -255,6 +255,19 @@ fn emit_delta(
         }
     }
     points.insert((Table::Meta, codec::META_LAST_LSN.to_vec()), ());
+    // The compression dictionaries: no change names them, and a value of the delta may
+    // use one trained since the parent. They are few and small, and never change.
+    let dicts = botstore::compression::dicts::DICT_KEY_PREFIX;
+    let dicts_end = codec::prefix_end(dicts).unwrap_or_default();
+    scan_all(
+        view,
+        Table::Meta,
+        (Bound::Included(dicts), Bound::Excluded(&dicts_end[..])),
+        &mut |k, _| {
+            points.insert((Table::Meta, k.to_vec()), ());
+            Ok(())
+        },
+    )?;
     for (t, k) in points.keys() {
         match view.get(*t, k)? {
             Some(v) => f(&Record::Put(*t, k, &v))?,

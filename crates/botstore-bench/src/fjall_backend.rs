@@ -278,6 +278,7 @@ impl Backend for FjallBackend {
         Ok(CompactReport {
             disk_bytes_before: Some(before),
             disk_bytes_after: Some(self.disk_bytes()?),
+            resealed_values: 0,
         })
     }
 

@@ -282,7 +282,13 @@ impl Engine {
                 (b.clone(), Handle::Fjall(b))
             }
         };
-        let store = Store::with_options(backend, StoreOptions::default());
+        // `BOTSTORE_BENCH_COMPRESSION=off` (or any `--compression` settings) measures the
+        // store with other compression settings than the default (docs/BENCHMARKS.md).
+        let mut so = StoreOptions::default();
+        if let Ok(spec) = std::env::var("BOTSTORE_BENCH_COMPRESSION") {
+            botstore::CompressionSpec::parse(&spec)?.apply(&mut so.compression);
+        }
+        let store = Store::with_options(backend, so);
         Ok(Engine {
             store,
             backend: handle,

@@ -68,6 +68,13 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 64, value_name = "MIB")]
     pub cache_mib: usize,
 
+    /// How new values are compressed (on by default: zstd level 3, values of 128 bytes
+    /// or more, a dictionary per first namespace segment): a comma-separated list of
+    /// `on`, `off`, `level=N`, `min-size=BYTES`, `dictionaries=on|off`,
+    /// `off-prefix=NAME`, e.g. `level=6,off-prefix=blobs`.
+    #[arg(long, global = true, value_parser = parse_compression, value_name = "SETTINGS")]
+    pub compression: Option<botstore::CompressionSpec>,
+
     /// Work against a botstore server (http://host:port or https://...) instead of the
     /// data folder. Default: the BOTSTORE_REMOTE environment variable.
     #[arg(long, global = true, value_name = "URL")]
@@ -563,6 +570,10 @@ fn parse_durability(s: &str) -> Result<Durability, String> {
 
 fn parse_version(s: &str) -> Result<Version, String> {
     Version::parse(s).ok_or_else(|| format!("{s:?} is not a version (a number such as 42)"))
+}
+
+fn parse_compression(s: &str) -> Result<botstore::CompressionSpec, String> {
+    botstore::CompressionSpec::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_ttl(s: &str) -> Result<Duration, String> {

@@ -71,10 +71,10 @@ fn stats_rolls_up_to_the_top_level_namespaces_by_default() {
     assert_eq!(
         without_disk(&r.out()),
         "\
-NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES
-a                   3      4        22 B        0        0           0 B
-f                   1      1         7 B        1        2           4 B
-TOTAL               4      5        29 B        1        2           4 B
+NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES  STORED  RATIO
+a                   3      4        22 B        0        0           0 B    38 B  1.727
+f                   1      1         7 B        1        2           4 B    23 B  2.091
+TOTAL               4      5        29 B        1        2           4 B    61 B  1.848
 "
         .trim_end()
     );
@@ -94,11 +94,11 @@ fn stats_depth_and_top() {
     assert_eq!(
         without_disk(&r.out()),
         "\
-NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES
-a/b                 2      3        18 B        0        0           0 B
-f                   1      1         7 B        1        2           4 B
-a/e                 1      1         4 B        0        0           0 B
-TOTAL               4      5        29 B        1        2           4 B"
+NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES  STORED  RATIO
+a/b                 2      3        18 B        0        0           0 B    30 B  1.667
+f                   1      1         7 B        1        2           4 B    23 B  2.091
+a/e                 1      1         4 B        0        0           0 B     8 B  2.000
+TOTAL               4      5        29 B        1        2           4 B    61 B  1.848"
     );
     // --depth 0: every namespace as it is; --top 2 keeps the two biggest and says what is
     // left out; the total still counts everything.
@@ -106,11 +106,11 @@ TOTAL               4      5        29 B        1        2           4 B"
     assert_eq!(
         without_disk(&r.out()),
         "\
-NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES
-a/b/c               1      1        12 B        0        0           0 B
-f                   1      1         7 B        1        2           4 B
+NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES  STORED  RATIO
+a/b/c               1      1        12 B        0        0           0 B    16 B  1.333
+f                   1      1         7 B        1        2           4 B    23 B  2.091
 ... and 2 more namespaces (--top 0 for all)
-TOTAL               4      5        29 B        1        2           4 B"
+TOTAL               4      5        29 B        1        2           4 B    61 B  1.848"
     );
     // Depth counts below the prefix; a namespace with items of its own is its own line.
     run(&data, &["put", "a", "top", "\"123\""]).ok();
@@ -118,11 +118,11 @@ TOTAL               4      5        29 B        1        2           4 B"
     assert_eq!(
         without_disk(&r.out()),
         "\
-NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES
-a/b                 2      3        18 B        0        0           0 B
-a                   1      1         5 B        0        0           0 B
-a/e                 1      1         4 B        0        0           0 B
-TOTAL               4      5        27 B        0        0           0 B"
+NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES  STORED  RATIO
+a/b                 2      3        18 B        0        0           0 B    30 B  1.667
+a                   1      1         5 B        0        0           0 B     9 B  1.800
+a/e                 1      1         4 B        0        0           0 B     8 B  2.000
+TOTAL               4      5        27 B        0        0           0 B    47 B  1.741"
     );
     let r = run(&data, &["stats", "--top", "1"]).ok();
     assert!(
@@ -137,8 +137,8 @@ TOTAL               4      5        27 B        0        0           0 B"
     assert_eq!(
         without_disk(&r.out()),
         "\
-NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES
-TOTAL               0      0         0 B        0        0           0 B"
+NAMESPACE  NAMESPACES  ITEMS  ITEM BYTES  STREAMS  ENTRIES  STREAM BYTES  STORED  RATIO
+TOTAL               0      0         0 B        0        0           0 B     0 B      -"
     );
 }
 
@@ -162,8 +162,12 @@ fn stats_json_rolls_up_too_and_lists_every_line() {
     let dir = small_store();
     let data = dir.path().join("data");
     let line = |ns: Json, count: u64, items: u64, ib: u64, streams: u64, e: u64, sb: u64| {
+        // Small values stay raw: stored is the plain envelopes, 4 bytes more each.
+        let stored = ib + 4 * items + sb + 4 * e;
+        let ratio = (stored as f64 / (ib + sb) as f64 * 1000.0).round() / 1000.0;
         json!({"ns": ns, "namespace_count": count, "items": items, "item_bytes": ib,
-               "streams": streams, "stream_entries": e, "stream_bytes": sb})
+               "streams": streams, "stream_entries": e, "stream_bytes": sb,
+               "stored_bytes": stored, "stored_ratio": ratio})
     };
     let total = line(Json::Null, 4, 5, 29, 1, 2, 4);
     let total = {
@@ -225,4 +229,43 @@ fn stats_refuses_a_bad_depth() {
     run(&data, &["stats", "--depth=-1"]).fails(2, "--depth");
     run(&data, &["stats", "--depth", "x"]).fails(2, "--depth");
     run(&data, &["stats", "--top", "x"]).fails(2, "--top");
+}
+
+#[test]
+fn stats_show_what_compression_saves_and_compact_rewrites_raw_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let value = |i: u32| {
+        let turns: Vec<Json> = (0..12)
+            .map(|t| json!({"role": if t % 2 == 0 { "user" } else { "bot" }, "text": format!("turn {t} of conversation {i}: how can I help you today?")}))
+            .collect();
+        json!({"conversation": i, "turns": turns}).to_string()
+    };
+    for i in 0..30 {
+        run(
+            &data,
+            &[
+                "--compression",
+                "off",
+                "put",
+                "t/u",
+                &format!("k{i}"),
+                &value(i),
+            ],
+        )
+        .ok();
+    }
+    let ratio = |j: &Json| j["total"]["stored_ratio"].as_f64().unwrap();
+    let j = run(&data, &["--json", "stats"]).ok().json();
+    assert!(ratio(&j) > 1.0, "raw values: {j}");
+    let c = run(&data, &["--json", "compact"]).ok().json();
+    assert_eq!(c["resealed_values"], 30, "{c}");
+    let j = run(&data, &["--json", "stats"]).ok().json();
+    assert!(ratio(&j) < 0.5, "compressed: {j}");
+    for i in 0..30 {
+        let got = run(&data, &["get", "t/u", &format!("k{i}")]).ok().out();
+        let want: Json = serde_json::from_str(&value(i)).unwrap();
+        assert_eq!(serde_json::from_str::<Json>(got.trim()).unwrap(), want);
+    }
+    run(&data, &["--compression", "level=99", "stats"]).fails(2, "compression level");
 }

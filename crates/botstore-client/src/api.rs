@@ -274,6 +274,7 @@ impl StoreApi for Client {
                     done.disk_bytes_before = Some(r.bytes_before);
                 }
                 done.disk_bytes_after = Some(r.bytes_after);
+                done.resealed_values += r.resealed_values;
                 if (r.expired_items, r.forgotten_changes) == (0, 0) || pass >= 100 {
                     break;
                 }

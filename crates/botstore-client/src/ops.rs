@@ -798,6 +798,12 @@ impl Client {
                 disk_bytes: s.disk_bytes,
                 last_lsn: s.last_lsn,
                 backend: s.backend,
+                stored: s
+                    .namespaces
+                    .iter()
+                    .map(|n| n.stored())
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default(),
             },
             estimated_disk_bytes,
         })

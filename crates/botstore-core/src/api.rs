@@ -63,6 +63,8 @@ pub struct Compacted {
     pub disk_bytes_before: Option<u64>,
     /// Bytes on disk after it.
     pub disk_bytes_after: Option<u64>,
+    /// Values sealed again with the newest compression dictionary.
+    pub resealed_values: u64,
 }
 
 fn unexpected<T>(o: Outcome) -> Result<T> {
@@ -547,6 +549,7 @@ impl StoreApi for Store {
             let r = Store::compact(self).await?;
             done.disk_bytes_before = r.disk_bytes_before;
             done.disk_bytes_after = r.disk_bytes_after;
+            done.resealed_values = r.resealed_values;
             Ok(done)
         })
     }

@@ -31,6 +31,9 @@ pub struct CompactReport {
     pub disk_bytes_before: Option<u64>,
     /// Bytes on disk after compaction.
     pub disk_bytes_after: Option<u64>,
+    /// Values sealed again with the newest compression dictionary (`Store::compact`; a
+    /// backend leaves it 0).
+    pub resealed_values: u64,
 }
 
 /// One group's finished writes, as the core hands them to [`Backend::write`].

@@ -277,6 +277,11 @@ impl ItemRecord {
     /// [`ItemRecord::encode`] with the value sealed by `codecs`, bound to the item's `key`
     /// ([`named_key`]).
     pub fn encode_with(&self, codecs: &CodecStack, key: &[u8]) -> Result<Vec<u8>> {
+        self.encode_in(codecs, key, false)
+    }
+
+    /// [`ItemRecord::encode_with`], for the change feed's copy when `change_copy`.
+    fn encode_in(&self, codecs: &CodecStack, key: &[u8], change_copy: bool) -> Result<Vec<u8>> {
         if codecs.is_plain() {
             return Ok(self.encode());
         }
@@ -286,6 +291,7 @@ impl ItemRecord {
             key,
             version: Some(self.version),
             subject: self.subject.as_deref(),
+            change_copy,
         };
         codecs.seal(&ctx, &self.value.data, &mut out)?;
         Ok(out)
@@ -293,12 +299,17 @@ impl ItemRecord {
 
     /// [`ItemRecord::decode`] of a record whose value `codecs` sealed at `key`.
     pub fn decode_with(b: &[u8], codecs: &CodecStack, key: &[u8]) -> Result<Self> {
+        Self::decode_in(b, codecs, key, false)
+    }
+
+    fn decode_in(b: &[u8], codecs: &CodecStack, key: &[u8], change_copy: bool) -> Result<Self> {
         let (mut rec, sealed) = Self::decode_header(b)?;
         let ctx = ValueContext {
             table: Table::Items,
             key,
             version: Some(rec.version),
             subject: rec.subject.as_deref(),
+            change_copy,
         };
         rec.value.data = codecs.open(&ctx, sealed)?.into_owned();
         Ok(rec)
@@ -310,6 +321,13 @@ impl ItemRecord {
         let (mut rec, sealed) = Self::decode_header(b)?;
         rec.value.data = envelope::open_plain(sealed)?.to_vec();
         Ok(rec)
+    }
+
+    /// The sealed value (its envelope) of an item record, and the context it was sealed
+    /// in, without opening it (what `compact` looks at).
+    pub fn sealed_value(b: &[u8]) -> Result<(Version, Option<String>, &[u8])> {
+        let (rec, sealed) = Self::decode_header(b)?;
+        Ok((rec.version, rec.subject, sealed))
     }
 
     /// Everything but the value, and the sealed value's bytes.
@@ -397,13 +415,20 @@ fn entry_header(b: &[u8]) -> Result<(Millis, String, &[u8])> {
     Ok((at, content_type, r.rest()))
 }
 
-fn entry_ctx(key: &[u8]) -> ValueContext<'_> {
+/// The context a stream entry's value is sealed in, at `key` ([`entry_key`]).
+pub fn entry_ctx(key: &[u8], change_copy: bool) -> ValueContext<'_> {
     ValueContext {
         table: Table::Entries,
         key,
         version: None,
         subject: None,
+        change_copy,
     }
+}
+
+/// The sealed value (envelope) of a stream entry record, without opening it.
+pub fn entry_sealed_value(b: &[u8]) -> Result<&[u8]> {
+    entry_header(b).map(|(_, _, sealed)| sealed)
 }
 
 /// [`encode_entry`] with the value sealed by `codecs`, bound to the entry's `key`
@@ -414,6 +439,16 @@ pub fn encode_entry_with(
     at: Millis,
     v: &Value,
 ) -> Result<Vec<u8>> {
+    encode_entry_in(codecs, key, at, v, false)
+}
+
+fn encode_entry_in(
+    codecs: &CodecStack,
+    key: &[u8],
+    at: Millis,
+    v: &Value,
+    change_copy: bool,
+) -> Result<Vec<u8>> {
     if codecs.is_plain() {
         return Ok(encode_entry(at, v));
     }
@@ -423,7 +458,7 @@ pub fn encode_entry_with(
     out.push(RECORD_VERSION);
     out.extend_from_slice(&at.to_le_bytes());
     put_str16(&mut out, v.content_type.as_bytes());
-    codecs.seal(&entry_ctx(key), &v.data, &mut out)?;
+    codecs.seal(&entry_ctx(key, change_copy), &v.data, &mut out)?;
     Ok(out)
 }
 
@@ -434,8 +469,20 @@ pub fn decode_entry_with(
     seq: u64,
     b: &[u8],
 ) -> Result<StreamEntry> {
+    decode_entry_in(codecs, key, seq, b, false)
+}
+
+fn decode_entry_in(
+    codecs: &CodecStack,
+    key: &[u8],
+    seq: u64,
+    b: &[u8],
+    change_copy: bool,
+) -> Result<StreamEntry> {
     let (at, content_type, sealed) = entry_header(b)?;
-    let data = codecs.open(&entry_ctx(key), sealed)?.into_owned();
+    let data = codecs
+        .open(&entry_ctx(key, change_copy), sealed)?
+        .into_owned();
     Ok(StreamEntry {
         seq,
         at,
@@ -469,13 +516,30 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Layout: ver u8 | first u64 | last u64 | len u64 | bytes u64.
+/// [`encode_stream_record`] of a stream whose entries are all in plain envelopes.
 pub fn encode_stream_info(s: &StreamInfo) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
-    for n in [s.first_seq, s.last_seq, s.len, s.bytes] {
+    encode_stream_record(s, s.bytes.saturating_add(s.len.saturating_mul(4)))
+}
+
+/// Layout: ver u8 | first u64 | last u64 | len u64 | bytes u64 | stored bytes u64 (the
+/// entries' sealed envelopes). Records from before stored bytes were counted end after
+/// bytes ([`decode_stream_stored`] reads them as plain).
+pub fn encode_stream_record(s: &StreamInfo, stored: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(41);
+    out.push(RECORD_VERSION);
+    for n in [s.first_seq, s.last_seq, s.len, s.bytes, stored] {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out
+}
+
+/// The stored bytes of a stream's entries, from its record (see [`encode_stream_record`]).
+pub fn decode_stream_stored(b: &[u8]) -> Result<u64> {
+    let s = decode_stream_info(b)?;
+    if b.len() == 33 {
+        return Ok(s.bytes.saturating_add(s.len.saturating_mul(4)));
+    }
+    Reader::new(b.get(33..).unwrap_or_default(), "stream").u64()
 }
 
 /// Decode what [`encode_stream_info`] wrote.
@@ -530,19 +594,43 @@ impl LeaseRecord {
     }
 }
 
-/// Layout: ver u8 | items u64 | item bytes u64 | streams u64 | entries u64 | entry bytes u64.
+/// [`encode_ns_record`] of a namespace whose values are all in plain envelopes.
 pub fn encode_ns_stats(s: &NamespaceStats) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+    encode_ns_record(s, &StoredBytes::plain(s))
+}
+
+/// Layout: ver u8 | items u64 | item bytes u64 | streams u64 | entries u64 | entry bytes u64
+/// | stored item bytes u64 | stored entry bytes u64. Records written before stored bytes were
+/// counted end after entry bytes ([`decode_ns_stored`] reads them as plain).
+pub fn encode_ns_record(s: &NamespaceStats, stored: &StoredBytes) -> Vec<u8> {
+    let mut out = Vec::with_capacity(57);
+    out.push(RECORD_VERSION);
     for n in [
         s.items,
         s.item_bytes,
         s.streams,
         s.stream_entries,
         s.stream_bytes,
+        stored.items,
+        stored.entries,
     ] {
         out.extend_from_slice(&n.to_le_bytes());
     }
     out
+}
+
+/// The stored bytes of a namespace counters record: its last two fields, or, in a
+/// record from before they were counted (41 bytes), the plain envelopes' size.
+pub fn decode_ns_stored(b: &[u8]) -> Result<StoredBytes> {
+    let s = decode_ns_stats(b)?;
+    if b.len() == 41 {
+        return Ok(StoredBytes::plain(&s));
+    }
+    let mut r = Reader::new(b.get(41..).unwrap_or_default(), "namespace stats");
+    Ok(StoredBytes {
+        items: r.u64()?,
+        entries: r.u64()?,
+    })
 }
 
 /// Decode what [`encode_ns_stats`] wrote.
@@ -601,7 +689,7 @@ pub fn encode_change(codecs: &CodecStack, at: Millis, kind: &ChangeKind) -> Resu
                 value: item.value.clone(),
             };
             let k = sealing_key(codecs, || named_key(&item.ns, &item.key));
-            out.extend_from_slice(&rec.encode_with(codecs, &k)?);
+            out.extend_from_slice(&rec.encode_in(codecs, &k, true)?);
         }
         ChangeKind::Delete { ns, key } => {
             out.push(CH_DELETE);
@@ -623,7 +711,7 @@ pub fn encode_change(codecs: &CodecStack, at: Millis, kind: &ChangeKind) -> Resu
             for e in entries {
                 out.extend_from_slice(&e.seq.to_le_bytes());
                 let ek = sealing_key(codecs, || entry_key(&sk, e.seq));
-                let rec = encode_entry_with(codecs, &ek, e.at, &e.value)?;
+                let rec = encode_entry_in(codecs, &ek, e.at, &e.value, true)?;
                 out.extend_from_slice(&(rec.len() as u32).to_le_bytes());
                 out.extend_from_slice(&rec);
             }
@@ -683,7 +771,7 @@ pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> 
         CH_PUT => {
             let (ns, key) = named(&mut r)?;
             let k = sealing_key(codecs, || named_key(&ns, &key));
-            ChangeKind::Put(ItemRecord::decode_with(r.rest(), codecs, &k)?.into_item(ns, key))
+            ChangeKind::Put(ItemRecord::decode_in(r.rest(), codecs, &k, true)?.into_item(ns, key))
         }
         CH_DELETE => {
             let (ns, key) = named(&mut r)?;
@@ -700,11 +788,12 @@ pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> 
             let sk = sealing_key(codecs, || named_key(&ns, &stream));
             for _ in 0..n {
                 let seq = r.u64()?;
-                entries.push(decode_entry_with(
+                entries.push(decode_entry_in(
                     codecs,
                     &sealing_key(codecs, || entry_key(&sk, seq)),
                     seq,
                     r.bytes32()?,
+                    true,
                 )?);
             }
             ChangeKind::Append {

@@ -219,10 +219,28 @@ impl Worker {
     }
 
     fn commit_group(&self, batches: &[Batch]) -> Result<Vec<BatchResults>> {
-        let applied = {
+        // What the codecs must store before a value may use it (a new compression
+        // dictionary) goes with this group; the values of this group do not use it yet.
+        let extra = self.codecs.records_to_write();
+        let r = self.apply_and_write(batches, extra.as_slice());
+        if !extra.is_empty() {
+            self.codecs.records_written(r.is_ok());
+        }
+        r
+    }
+
+    fn apply_and_write(
+        &self,
+        batches: &[Batch],
+        extra: &[(crate::kv::Table, Vec<u8>, Vec<u8>)],
+    ) -> Result<Vec<BatchResults>> {
+        let mut applied = {
             let view = self.backend.read()?;
             apply_group(&*view, batches, &self.codecs)?
         };
+        for (t, k, v) in extra {
+            applied.writes.insert((*t, k.clone()), Some(v.clone()));
+        }
         if applied.writes.is_empty() {
             return Ok(applied.results);
         }

@@ -391,6 +391,16 @@ pub enum Mutation {
         /// The version the sweeper saw expire; a newer write keeps the item.
         version: Version,
     },
+    /// Seal the values of the records at `keys` of `table` (items or stream entries)
+    /// again with the store's codecs, changing nothing else: no new version, no change
+    /// record (`compact` rewriting values to the newest compression dictionary). Keys
+    /// that hold nothing, or a damaged record, are passed over.
+    Reseal {
+        /// [`crate::kv::Table::Items`] or [`crate::kv::Table::Entries`].
+        table: crate::kv::Table,
+        /// The records' keys in that table.
+        keys: Vec<Vec<u8>>,
+    },
     /// Drop up to `max` change-feed records below `before_lsn` (retention; no change record).
     ForgetChanges {
         /// Only records with a smaller LSN are dropped, oldest first.
@@ -429,7 +439,9 @@ impl Mutation {
             Mutation::LeaseAcquire { .. }
             | Mutation::LeaseRenew { .. }
             | Mutation::LeaseRelease { .. } => Topic::Leases,
-            Mutation::SetNamespaceTtl { .. } | Mutation::ForgetChanges { .. } => Topic::Upkeep,
+            Mutation::SetNamespaceTtl { .. }
+            | Mutation::ForgetChanges { .. }
+            | Mutation::Reseal { .. } => Topic::Upkeep,
         }
     }
 
@@ -471,7 +483,7 @@ impl Mutation {
             | Mutation::LeaseRelease { ns, .. }
             | Mutation::Expire { ns, .. } => Some(ns),
             Mutation::SetNamespaceTtl { prefix, .. } => Some(prefix),
-            Mutation::ForgetChanges { .. } => None,
+            Mutation::ForgetChanges { .. } | Mutation::Reseal { .. } => None,
         }
     }
 
@@ -480,7 +492,9 @@ impl Mutation {
     pub fn covers_prefix(&self) -> bool {
         matches!(
             self,
-            Mutation::SetNamespaceTtl { .. } | Mutation::ForgetChanges { .. }
+            Mutation::SetNamespaceTtl { .. }
+                | Mutation::ForgetChanges { .. }
+                | Mutation::Reseal { .. }
         )
     }
 
@@ -691,6 +705,34 @@ pub struct NamespaceStats {
     pub stream_entries: u64,
     /// Sum of stream entry value bytes.
     pub stream_bytes: u64,
+}
+
+/// What a namespace's values take as stored: their sealed envelopes (header and payload,
+/// compressed where compression paid), next to [`NamespaceStats`]' logical bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StoredBytes {
+    /// Stored bytes of the item values.
+    pub items: u64,
+    /// Stored bytes of the stream entry values.
+    pub entries: u64,
+}
+
+impl StoredBytes {
+    /// What `s`'s values take in plain envelopes (4 header bytes each): the figure of
+    /// counters written before stored bytes were counted, and of a store never compressed.
+    pub fn plain(s: &NamespaceStats) -> Self {
+        StoredBytes {
+            // Saturating: the counters may come from a damaged record.
+            items: s.item_bytes.saturating_add(s.items.saturating_mul(4)),
+            entries: s
+                .stream_bytes
+                .saturating_add(s.stream_entries.saturating_mul(4)),
+        }
+    }
+    /// Both, added up.
+    pub fn total(&self) -> u64 {
+        self.items.saturating_add(self.entries)
+    }
 }
 
 impl NamespaceStats {

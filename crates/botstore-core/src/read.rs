@@ -411,6 +411,17 @@ pub fn namespace_stats(
     v: &dyn KvRead,
     prefix: &Namespace,
 ) -> Result<Vec<(Namespace, NamespaceStats)>> {
+    Ok(namespace_stats_stored(v, prefix)?
+        .into_iter()
+        .map(|(ns, s, _)| (ns, s))
+        .collect())
+}
+
+/// [`namespace_stats`] with each namespace's stored bytes.
+pub fn namespace_stats_stored(
+    v: &dyn KvRead,
+    prefix: &Namespace,
+) -> Result<Vec<(Namespace, NamespaceStats, StoredBytes)>> {
     let p = codec::ns_enc(prefix);
     let upper = codec::prefix_end(&p);
     let mut out = Vec::new();
@@ -420,7 +431,11 @@ pub fn namespace_stats(
         (Bound::Included(&p[..]), up),
         false,
         &mut |k, val| {
-            out.push((codec::ns_dec(k)?, codec::decode_ns_stats(val)?));
+            out.push((
+                codec::ns_dec(k)?,
+                codec::decode_ns_stats(val)?,
+                codec::decode_ns_stored(val)?,
+            ));
             Ok(true)
         },
     )?;

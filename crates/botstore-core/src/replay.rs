@@ -46,23 +46,33 @@ pub fn replay(get: &mut Get, change: &Change) -> Result<WriteSet> {
             entries,
         } => {
             let sk = codec::named_key(ns, stream);
-            let mut info = match get(Table::Streams, &sk)? {
-                Some(b) => codec::decode_stream_info(&b)?,
-                None => StreamInfo {
-                    first_seq: 1,
-                    ..Default::default()
-                },
+            let (mut info, mut stored) = match get(Table::Streams, &sk)? {
+                Some(b) => (
+                    codec::decode_stream_info(&b)?,
+                    codec::decode_stream_stored(&b)?,
+                ),
+                None => (
+                    StreamInfo {
+                        first_seq: 1,
+                        ..Default::default()
+                    },
+                    0,
+                ),
             };
             for e in entries {
                 info.last_seq = info.last_seq.max(e.seq);
                 info.len += 1;
                 info.bytes += e.value.data.len() as u64;
+                stored += e.value.data.len() as u64 + 4;
                 w.insert(
                     (Table::Entries, codec::entry_key(&sk, e.seq)),
                     Some(codec::encode_entry(e.at, &e.value)),
                 );
             }
-            w.insert((Table::Streams, sk), Some(codec::encode_stream_info(&info)));
+            w.insert(
+                (Table::Streams, sk),
+                Some(codec::encode_stream_record(&info, stored)),
+            );
         }
         ChangeKind::Trim {
             ns,
@@ -73,6 +83,7 @@ pub fn replay(get: &mut Get, change: &Change) -> Result<WriteSet> {
             let sk = codec::named_key(ns, stream);
             if let Some(b) = get(Table::Streams, &sk)? {
                 let mut info = codec::decode_stream_info(&b)?;
+                let mut stored = codec::decode_stream_stored(&b)?;
                 let cut = if *deleted_stream {
                     info.last_seq + 1
                 } else {
@@ -82,7 +93,9 @@ pub fn replay(get: &mut Get, change: &Change) -> Result<WriteSet> {
                 for s in info.first_seq..cut {
                     let ek = codec::entry_key(&sk, s);
                     if let Some(b) = get(Table::Entries, &ek)? {
-                        bytes += codec::decode_entry(s, &b)?.value.data.len() as u64;
+                        let sealed = codec::entry_sealed_value(&b)?;
+                        bytes += crate::compression::sealed_len(sealed)?;
+                        stored = stored.saturating_sub(sealed.len() as u64);
                         removed += 1;
                         w.insert((Table::Entries, ek), None);
                     }
@@ -93,7 +106,10 @@ pub fn replay(get: &mut Get, change: &Change) -> Result<WriteSet> {
                     info.first_seq = info.first_seq.max(cut);
                     info.len = info.len.saturating_sub(removed);
                     info.bytes = info.bytes.saturating_sub(bytes);
-                    w.insert((Table::Streams, sk), Some(codec::encode_stream_info(&info)));
+                    w.insert(
+                        (Table::Streams, sk),
+                        Some(codec::encode_stream_record(&info, stored)),
+                    );
                 }
             }
         }

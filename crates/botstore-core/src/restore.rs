@@ -5,9 +5,8 @@
 //! functions over the [`crate::codec`] records. The change feed is not part of a backup.
 
 use crate::codec::{self, Reader, Table};
-use crate::envelope;
 use crate::error::Result;
-use crate::model::NamespaceStats;
+use crate::model::{NamespaceStats, StoredBytes};
 use std::collections::BTreeMap;
 
 /// Tables a backup stores, in the order it stores them.
@@ -37,6 +36,8 @@ pub struct ItemFacts {
     pub expires_at: Option<i64>,
     /// The value's size in bytes, as the namespace counters count it.
     pub value_bytes: u64,
+    /// The size of its sealed envelope (what it takes as stored).
+    pub stored_bytes: u64,
 }
 
 /// Read [`ItemFacts`] from an item record without copying its value.
@@ -52,11 +53,13 @@ pub fn item_facts(record: &[u8]) -> Result<ItemFacts> {
         r.bytes16()?;
     }
     r.bytes16()?;
-    let value_bytes = envelope::open_plain(r.rest())?.len() as u64;
+    let sealed = r.rest();
+    let value_bytes = crate::compression::sealed_len(sealed)?;
     Ok(ItemFacts {
         version,
         expires_at,
         value_bytes,
+        stored_bytes: sealed.len() as u64,
     })
 }
 
@@ -77,7 +80,7 @@ pub fn key_namespace(key: &[u8]) -> Result<&[u8]> {
 /// Accumulates the derived tables while primary records go by (any order).
 #[derive(Default)]
 pub struct DerivedBuilder {
-    stats: BTreeMap<Vec<u8>, NamespaceStats>,
+    stats: BTreeMap<Vec<u8>, (NamespaceStats, StoredBytes)>,
 }
 
 impl DerivedBuilder {
@@ -94,9 +97,10 @@ impl DerivedBuilder {
     /// [`DerivedBuilder::item`] from facts the caller read itself (a record whose value
     /// only the store's codec stack opens).
     pub fn item_with(&mut self, key: &[u8], f: ItemFacts) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        let s = self.stats.entry(key_namespace(key)?.to_vec()).or_default();
+        let (s, st) = self.stats.entry(key_namespace(key)?.to_vec()).or_default();
         s.items += 1;
         s.item_bytes += f.value_bytes;
+        st.items = st.items.saturating_add(f.stored_bytes);
         Ok(f.expires_at
             .map(|e| (codec::expiry_key(e, key), f.version.to_be_bytes().to_vec())))
     }
@@ -104,10 +108,12 @@ impl DerivedBuilder {
     /// A `streams` record (the stream meta carries its entry count and bytes).
     pub fn stream(&mut self, key: &[u8], record: &[u8]) -> Result<()> {
         let info = codec::decode_stream_info(record)?;
-        let s = self.stats.entry(key_namespace(key)?.to_vec()).or_default();
+        let stored = codec::decode_stream_stored(record)?;
+        let (s, st) = self.stats.entry(key_namespace(key)?.to_vec()).or_default();
         s.streams += 1;
         s.stream_entries += info.len;
         s.stream_bytes += info.bytes;
+        st.entries = st.entries.saturating_add(stored);
         Ok(())
     }
 
@@ -115,8 +121,8 @@ impl DerivedBuilder {
     pub fn namespace_records(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
         self.stats
             .into_iter()
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(k, s)| (k, codec::encode_ns_stats(&s)))
+            .filter(|(_, (s, _))| !s.is_empty())
+            .map(|(k, (s, st))| (k, codec::encode_ns_record(&s, &st)))
     }
 }
 

@@ -70,8 +70,12 @@ pub struct StoreOptions {
     pub retention: Retention,
     /// Where write and read times come from.
     pub clock: Clock,
-    /// The value codecs every stored value passes through (none by default).
+    /// The value codecs every stored value passes through after compression (none by
+    /// default).
     pub codecs: Arc<CodecStack>,
+    /// How values are compressed (zstd with dictionaries per prefix, on by default): the
+    /// store puts its [`crate::ZstdCodec`] in front of `codecs`.
+    pub compression: crate::compression::CompressionOptions,
     /// How batches are grouped into one backend write.
     pub commit: CommitOptions,
 }
@@ -107,6 +111,9 @@ pub struct StoreStats {
     pub last_lsn: u64,
     /// The backend's name ([`Backend::name`]).
     pub backend: String,
+    /// What the values of each namespace take as stored (`stored[i]` is
+    /// `namespaces[i]`'s; empty when the source did not say, e.g. an older server).
+    pub stored: Vec<StoredBytes>,
 }
 
 impl StoreStats {
@@ -121,6 +128,17 @@ impl StoreStats {
             t.stream_bytes += n.stream_bytes;
         }
         t
+    }
+
+    /// The stored bytes of namespace `i` of [`StoreStats::namespaces`] (plain envelopes'
+    /// size when the source did not say).
+    pub fn stored_bytes(&self, i: usize) -> StoredBytes {
+        self.stored.get(i).copied().unwrap_or_else(|| {
+            self.namespaces
+                .get(i)
+                .map(|(_, s)| StoredBytes::plain(s))
+                .unwrap_or_default()
+        })
     }
 
     /// Logical bytes (item and stream values) of the namespaces listed.
@@ -173,6 +191,9 @@ pub struct Store {
     committer: Arc<std::result::Result<Committer, Error>>,
     /// Counts commits made through this store (and its clones); see [`Store::commits`].
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The compression codec at the front of the stack (`None`: the stack given already
+    /// claimed its flags).
+    zstd: Option<Arc<crate::compression::ZstdCodec>>,
 }
 
 impl Store {
@@ -183,11 +204,12 @@ impl Store {
 
     /// A store over `backend` with `opts` (starts its commit thread; if that fails, every
     /// write returns the error).
-    pub fn with_options(backend: Arc<dyn Backend>, opts: StoreOptions) -> Self {
+    pub fn with_options(backend: Arc<dyn Backend>, mut opts: StoreOptions) -> Self {
         // Every record is checked on the way in and out (crate::record_check).
         let raw = backend.unchecked().unwrap_or_else(|| Arc::clone(&backend));
         let backend = crate::record_check::Checked::wrap(backend);
         let origin: Arc<str> = backend.origin().into();
+        let zstd = Self::compression_codec(&backend, &mut opts);
         let committer = Committer::start(
             Arc::clone(&backend),
             Arc::clone(&opts.codecs),
@@ -202,7 +224,49 @@ impl Store {
             opts: Arc::new(opts),
             committer: Arc::new(committer),
             commits: Arc::new(tokio::sync::watch::channel(0).0),
+            zstd,
         }
+    }
+
+    /// The store's compression codec, with the dictionaries stored in `backend`, put in
+    /// front of `opts.codecs`. Even with compression off it opens compressed values.
+    fn compression_codec(
+        backend: &Arc<dyn Backend>,
+        opts: &mut StoreOptions,
+    ) -> Option<Arc<crate::compression::ZstdCodec>> {
+        use crate::compression::ZstdCodec;
+        let mut c = opts.compression.clone();
+        if let Err(e) = c.check() {
+            tracing::error!(error = %e, "compression options refused; writing values raw");
+            c = crate::compression::CompressionOptions::off();
+        }
+        let max = opts.limits.max_value_size;
+        let zstd = Arc::new(match backend.read() {
+            Ok(view) => ZstdCodec::open(c, max, &*view),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the compression dictionaries");
+                ZstdCodec::open(c, max, &Unreadable(e))
+            }
+        });
+        match opts
+            .codecs
+            .with_first(Arc::clone(&zstd) as Arc<dyn crate::ValueCodec>)
+        {
+            Ok(stack) => {
+                opts.codecs = Arc::new(stack);
+                Some(zstd)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the codec stack given claims the compression flags; values are not compressed");
+                None
+            }
+        }
+    }
+
+    /// The compression codec (its options and dictionaries); `None` when the codec stack
+    /// given to the store claimed its flags.
+    pub fn compression(&self) -> Option<&Arc<crate::compression::ZstdCodec>> {
+        self.zstd.as_ref()
     }
 
     /// An in-memory store (nothing persists).
@@ -842,18 +906,24 @@ impl Store {
         // One scan of every namespace's counters, from one view: the ones under the prefix,
         // and the store-wide total the disk estimate needs.
         let mut store_logical_bytes = 0;
-        let (mut namespaces, last_lsn) = self.reading(|v| {
+        let (all, last_lsn) = self.reading(|v| {
             Ok((
-                read::namespace_stats(v, &Namespace::root())?,
+                read::namespace_stats_stored(v, &Namespace::root())?,
                 read::last_lsn(v)?,
             ))
         })?;
-        namespaces.retain(|(ns, n)| {
+        let mut namespaces = Vec::new();
+        let mut stored = Vec::new();
+        for (ns, n, st) in all {
             store_logical_bytes += n.item_bytes + n.stream_bytes;
-            ns.starts_with(prefix)
-        });
+            if ns.starts_with(prefix) {
+                namespaces.push((ns, n));
+                stored.push(st);
+            }
+        }
         Ok(StoreStats {
             namespaces,
+            stored,
             store_logical_bytes,
             disk_bytes: self.backend.space()?.disk_bytes,
             last_lsn,
@@ -861,17 +931,145 @@ impl Store {
         })
     }
 
-    /// Reclaim space on disk.
+    /// Reclaim space on disk: values sealed with an older compression dictionary (or none,
+    /// or raw, where compression now applies) are sealed again with the newest
+    /// ([`Store::reseal`]), then the backend compacts.
     pub async fn compact(&self) -> Result<CompactReport> {
+        let resealed = self.reseal().await?;
         let b = Arc::clone(&self.backend);
-        tokio::task::spawn_blocking(move || b.compact())
+        let mut r = tokio::task::spawn_blocking(move || b.compact())
             .await
-            .map_err(|e| Error::Storage(format!("compaction task failed: {e}")))?
+            .map_err(|e| Error::Storage(format!("compaction task failed: {e}")))??;
+        r.resealed_values = resealed;
+        Ok(r)
+    }
+
+    /// Seal every item and stream entry value again whose envelope the codecs would now
+    /// write differently ([`crate::ValueCodec::wants_reseal`]): compression dictionaries
+    /// trained since the value was written. Two passes: the first also gives prefixes
+    /// that had no dictionary the samples to train one, the second moves their values to
+    /// it. Returns how many values were rewritten. Concurrent writes go on meanwhile.
+    pub async fn reseal(&self) -> Result<u64> {
+        let Some(z) = self.zstd.clone() else {
+            return Ok(0);
+        };
+        if !z.options().enabled {
+            return Ok(0);
+        }
+        let mut total = 0;
+        for _pass in 0..2 {
+            let before = z.dictionaries().count();
+            let mut n = 0;
+            for table in [Table::Items, Table::Entries] {
+                n += self.reseal_table(table).await?;
+            }
+            total += n;
+            // Dictionaries the pass trained: wait for them and write them down.
+            let dicts = Arc::clone(z.dictionaries());
+            tokio::task::spawn_blocking(move || dicts.wait_idle(Duration::from_secs(120)))
+                .await
+                .map_err(|e| Error::Storage(format!("waiting for training failed: {e}")))?;
+            if z.dictionaries().waiting() > 0 {
+                self.upkeep(Mutation::Reseal {
+                    table: Table::Items,
+                    keys: Vec::new(),
+                })
+                .await?;
+            }
+            if z.dictionaries().count() == before {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn reseal_table(&self, table: Table) -> Result<u64> {
+        const KEYS: usize = 256;
+        const LOOK: usize = 4096;
+        let codecs = Arc::clone(&self.opts.codecs);
+        let mut after: Option<Vec<u8>> = None;
+        let mut total = 0;
+        loop {
+            let (keys, last) = self.reading(|v| {
+                let mut keys = Vec::new();
+                let mut last = None;
+                let mut seen = 0;
+                let lo = match &after {
+                    Some(k) => Bound::Excluded(k.as_slice()),
+                    None => Bound::Unbounded,
+                };
+                v.scan(table, (lo, Bound::Unbounded), false, &mut |k, rec| {
+                    seen += 1;
+                    last = Some(k.to_vec());
+                    let wants = match table {
+                        Table::Items => crate::codec::ItemRecord::sealed_value(rec).is_ok_and(
+                            |(version, subject, sealed)| {
+                                let ctx = crate::ValueContext {
+                                    table,
+                                    key: k,
+                                    version: Some(version),
+                                    subject: subject.as_deref(),
+                                    change_copy: false,
+                                };
+                                codecs.wants_reseal(&ctx, sealed)
+                            },
+                        ),
+                        _ => crate::codec::entry_sealed_value(rec).is_ok_and(|sealed| {
+                            codecs.wants_reseal(&crate::codec::entry_ctx(k, false), sealed)
+                        }),
+                    };
+                    if wants {
+                        keys.push(k.to_vec());
+                    }
+                    Ok(keys.len() < KEYS && seen < LOOK)
+                })?;
+                Ok((keys, last))
+            })?;
+            if !keys.is_empty() {
+                total += keys.len() as u64;
+                self.upkeep(Mutation::Reseal { table, keys }).await?;
+            }
+            match last {
+                Some(k) => after = Some(k),
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// Submit a store-internal mutation that is no news for change-feed followers.
+    async fn upkeep(&self, m: Mutation) -> Result<Outcome> {
+        let results = match &*self.committer {
+            Ok(c) => c.submit(self.batch_of(vec![m], true)).await?,
+            Err(e) => return Err(e.clone()),
+        };
+        results
+            .into_iter()
+            .last()
+            .unwrap_or_else(|| Err(Error::Storage("no result".into())))
     }
 
     /// Make everything durable now (a checkpoint).
     pub fn sync(&self) -> Result<()> {
         self.backend.sync()
+    }
+}
+
+/// A read view that fails: the dictionaries of a store whose view could not be taken are
+/// loaded from this, which leaves the codec frozen (no new dictionary).
+struct Unreadable(Error);
+
+impl crate::kv::KvRead for Unreadable {
+    fn get(&self, _: Table, _: &[u8]) -> Result<Option<Vec<u8>>> {
+        Err(self.0.clone())
+    }
+    fn scan(
+        &self,
+        _: Table,
+        _: (Bound<&[u8]>, Bound<&[u8]>),
+        _: bool,
+        _: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        Err(self.0.clone())
     }
 }
 

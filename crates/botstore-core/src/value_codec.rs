@@ -34,6 +34,10 @@ pub struct ValueContext<'a> {
     pub version: Option<Version>,
     /// The person the value is about, when the writer named one.
     pub subject: Option<&'a str>,
+    /// True for the change feed's copy of a value. Such a copy must open without the
+    /// store's own state (a point-in-time restore replays it into another store), so a
+    /// codec keeps it self-contained: compression uses no dictionary for it.
+    pub change_copy: bool,
 }
 
 /// One stage of the stack.
@@ -58,6 +62,23 @@ pub trait ValueCodec: Send + Sync + fmt::Debug {
     /// Undo [`ValueCodec::encode`]. Damage or a wrong context is [`Error::Corrupt`], never
     /// other bytes.
     fn decode(&self, ctx: &ValueContext<'_>, header: &Header, payload: Vec<u8>) -> Result<Vec<u8>>;
+
+    /// Records the codec needs stored before a value may reference them (a compression
+    /// dictionary): the commit thread adds them to the next group's writes and reports
+    /// with [`ValueCodec::records_written`] whether that group is on disk. None by default.
+    fn records_to_write(&self) -> Vec<(Table, Vec<u8>, Vec<u8>)> {
+        Vec::new()
+    }
+
+    /// Whether the records last returned by [`ValueCodec::records_to_write`] were written
+    /// (`false`: the group failed; the codec offers them again).
+    fn records_written(&self, _ok: bool) {}
+
+    /// Whether a value sealed with `header` would be sealed differently now (an older
+    /// dictionary, or none where one exists): `compact` rewrites such values.
+    fn wants_reseal(&self, _ctx: &ValueContext<'_>, _header: &Header, _len: usize) -> bool {
+        false
+    }
 }
 
 /// The ordered codecs of a store: sealing runs them first to last, opening last to first.
@@ -95,6 +116,40 @@ impl CodecStack {
     /// True when the stack has no codecs.
     pub fn is_plain(&self) -> bool {
         self.codecs.is_empty()
+    }
+
+    /// This stack with `first` put in front of its codecs (it seals first, opens last).
+    pub fn with_first(&self, first: Arc<dyn ValueCodec>) -> Result<Self> {
+        let mut codecs = Vec::with_capacity(self.codecs.len() + 1);
+        codecs.push(first);
+        codecs.extend(self.codecs.iter().cloned());
+        Self::new(codecs)
+    }
+
+    /// Every codec's [`ValueCodec::records_to_write`].
+    pub fn records_to_write(&self) -> Vec<(Table, Vec<u8>, Vec<u8>)> {
+        self.codecs
+            .iter()
+            .flat_map(|c| c.records_to_write())
+            .collect()
+    }
+
+    /// Tell every codec whether its records were written ([`ValueCodec::records_written`]).
+    pub fn records_written(&self, ok: bool) {
+        for c in &self.codecs {
+            c.records_written(ok);
+        }
+    }
+
+    /// Whether the envelope `sealed` would be sealed differently now
+    /// ([`ValueCodec::wants_reseal`]); `false` for bytes that are no envelope.
+    pub fn wants_reseal(&self, ctx: &ValueContext<'_>, sealed: &[u8]) -> bool {
+        let Ok((header, payload)) = envelope::open(sealed) else {
+            return false;
+        };
+        self.codecs
+            .iter()
+            .any(|c| c.wants_reseal(ctx, &header, payload.len()))
     }
 
     /// Seal `plain` into an envelope appended to `out`.
@@ -227,6 +282,7 @@ mod tests {
             key,
             version: Some(Version(7)),
             subject: None,
+            change_copy: false,
         }
     }
 

@@ -140,6 +140,8 @@ pub fn verify(
                                         version: r.version.0,
                                         expires_at: r.expires_at,
                                         value_bytes: r.value.data.len() as u64,
+                                        stored_bytes: ItemRecord::sealed_value(body)
+                                            .map_or(0, |(_, _, s)| s.len() as u64),
                                     };
                                     if let Ok(Some((ek, ev))) = derived.item_with(k, facts) {
                                         expected_expiry.insert(ek, ev);
@@ -155,7 +157,17 @@ pub fn verify(
                                 let zero = codec::decode_ns_stats(body)
                                     .is_ok_and(|s| s == NamespaceStats::default());
                                 if !zero {
-                                    found_ns.insert(k.to_vec(), body.to_vec());
+                                    // In the layout written now: a record from before
+                                    // stored bytes were counted reads as plain envelopes.
+                                    let now = codec::decode_ns_stats(body)
+                                        .and_then(|s| {
+                                            Ok(codec::encode_ns_record(
+                                                &s,
+                                                &codec::decode_ns_stored(body)?,
+                                            ))
+                                        })
+                                        .unwrap_or_else(|_| body.to_vec());
+                                    found_ns.insert(k.to_vec(), now);
                                 }
                             }
                             Table::Expiry => {

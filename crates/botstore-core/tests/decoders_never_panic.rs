@@ -15,6 +15,10 @@ proptest! {
         let _ = codec::decode_entry(1, &b);
         let _ = codec::decode_stream_info(&b);
         let _ = codec::decode_ns_stats(&b);
+        let _ = codec::decode_ns_stored(&b);
+        let _ = codec::decode_stream_stored(&b);
+        let _ = botstore_core::compression::sealed_len(&b);
+        let _ = botstore_core::compression::dicts::DictRecord::decode(b"zstd_dict/\0\0\0\x01", &b);
         let _ = codec::decode_change(&botstore_core::CodecStack::plain(), 1, &b);
         let _ = codec::ns_dec(&b);
         let _ = codec::split_named_key(&b);

@@ -478,6 +478,7 @@ impl Backend for EmbeddedBackend {
         tables::guard("compaction", || w.compact())?;
         drop(w);
         Ok(CompactReport {
+            resealed_values: 0,
             disk_bytes_before: before,
             disk_bytes_after: self.space()?.disk_bytes,
         })

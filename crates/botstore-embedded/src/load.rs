@@ -91,20 +91,26 @@ impl Derived {
     fn namespace_records(self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut removed = std::collections::HashMap::new();
         for (k, v) in self.removed.namespace_records() {
-            removed.insert(k, codec::decode_ns_stats(&v)?);
+            removed.insert(
+                k,
+                (codec::decode_ns_stats(&v)?, codec::decode_ns_stored(&v)?),
+            );
         }
         let mut out = Vec::new();
         for (k, v) in self.added.namespace_records() {
             let mut s = codec::decode_ns_stats(&v)?;
-            if let Some(r) = removed.get(&k) {
+            let mut st = codec::decode_ns_stored(&v)?;
+            if let Some((r, rt)) = removed.get(&k) {
                 s.items = s.items.saturating_sub(r.items);
                 s.item_bytes = s.item_bytes.saturating_sub(r.item_bytes);
                 s.streams = s.streams.saturating_sub(r.streams);
                 s.stream_entries = s.stream_entries.saturating_sub(r.stream_entries);
                 s.stream_bytes = s.stream_bytes.saturating_sub(r.stream_bytes);
+                st.items = st.items.saturating_sub(rt.items);
+                st.entries = st.entries.saturating_sub(rt.entries);
             }
             if s != NamespaceStats::default() {
-                out.push((k, codec::encode_ns_stats(&s)));
+                out.push((k, codec::encode_ns_record(&s, &st)));
             }
         }
         Ok(out)

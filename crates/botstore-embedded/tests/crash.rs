@@ -117,11 +117,28 @@ impl Rng {
     }
 }
 
-/// The bytes of value `idx` of batch `id` of task `task`: a readable header, then noise.
+/// The bytes of value `idx` of batch `id` of task `task`: a readable header, then words
+/// and noise, so that values compress (and their prefix gets a dictionary: the kills land
+/// around dictionary writes and compressed values too).
 fn payload(task: usize, id: u64, idx: usize, len: usize, rng: &mut Rng) -> Vec<u8> {
+    const WORDS: [&str; 8] = [
+        "\"role\":\"user\",",
+        "\"content\":\"",
+        "hello ",
+        "how can I help ",
+        "order status ",
+        "\"}, ",
+        "thanks ",
+        "{\"type\":\"message\",",
+    ];
     let mut v = format!("t{task} b{id} i{idx} ").into_bytes();
     while v.len() < len {
-        v.extend_from_slice(&rng.next().to_le_bytes());
+        let r = rng.next();
+        if r.is_multiple_of(3) {
+            v.extend_from_slice(&r.to_le_bytes());
+        } else {
+            v.extend_from_slice(WORDS[(r >> 8) as usize % WORDS.len()].as_bytes());
+        }
     }
     v.truncate(len.max(1));
     v
@@ -632,7 +649,17 @@ fn child_process() {
         std::thread::sleep(CHILD_MAX_LIFE);
         child_fail("never killed");
     }
-    let store = Store::with_options(backend.clone(), StoreOptions::default());
+    // Dictionaries come due after 64 values, so that every round writes values sealed
+    // with one and kills land around the dictionary's write and its training.
+    let opts = StoreOptions {
+        compression: botstore::CompressionOptions {
+            train_after_values: 64,
+            min_samples: 16,
+            ..Default::default()
+        },
+        ..StoreOptions::default()
+    };
+    let store = Store::with_options(backend.clone(), opts);
     // Report checkpoints, so the parent can tell how many happened before the kill.
     std::thread::spawn(move || {
         let mut seen = 0;
@@ -834,6 +861,8 @@ struct Report {
     frames_replayed: usize,
     checkpoints: u64,
     compactions: u64,
+    /// The most compression dictionaries a reopened store held.
+    dictionaries: usize,
     notes: Vec<String>,
     slowest_check_open: Duration,
 }
@@ -1077,6 +1106,8 @@ impl Harness {
         let open_time = t0.elapsed();
         self.report.frames_replayed += backend.recovered.0;
         let store = Store::with_options(Arc::new(backend), StoreOptions::default());
+        let dicts = store.compression().map_or(0, |z| z.dictionaries().count());
+        self.report.dictionaries = self.report.dictionaries.max(dicts);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1247,7 +1278,7 @@ impl Harness {
              checkpoint), {} batches acknowledged ({} rejected as planned); unacknowledged \
              batches: {} found applied whole, {} found absent; {} journal frames replayed by \
              the checks (slowest check open {:?}); {} checkpoints and {} compactions seen; \
-             last LSN {}; notes: {:?}",
+             up to {} compression dictionaries; last LSN {}; notes: {:?}",
             self.name,
             r.kills,
             r.kills_while_opening,
@@ -1261,6 +1292,7 @@ impl Harness {
             r.slowest_check_open,
             r.checkpoints,
             r.compactions,
+            r.dictionaries,
             self.verified_lsn,
             r.notes
         );
@@ -1310,6 +1342,12 @@ fn sigkill_while_writing_loses_no_acknowledged_batch() {
         h.conf.journal = if round % 4 == 1 { 64 << 10 } else { 256 << 10 };
         h.round(kill);
     }
+    // The values the rounds read back were compressed with dictionaries written before
+    // the kills (the child trains one after 64 values).
+    assert!(
+        h.report.dictionaries >= 1,
+        "no round reopened a store with a compression dictionary"
+    );
     h.finish();
 }
 

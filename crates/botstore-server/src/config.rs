@@ -75,6 +75,15 @@ pub struct ServeConfig {
     pub backup_key_file: Option<PathBuf>,
     /// The source name in the repository (default: the data folder's absolute path).
     pub backup_source: Option<String>,
+    /// Compress new values (default true), at this zstd level (default 3), those of at
+    /// least `compression_min_size` bytes (default 128), with a dictionary per first
+    /// namespace segment (`compression_dictionaries`, default true); the first segments
+    /// listed in `compression_off` stay raw. Values already stored read either way.
+    pub compression: Option<bool>,
+    pub compression_level: Option<i32>,
+    pub compression_min_size: Option<usize>,
+    pub compression_dictionaries: Option<bool>,
+    pub compression_off: Option<Vec<String>>,
 }
 
 macro_rules! merge_fields {
@@ -102,7 +111,9 @@ impl ServeConfig {
             header_timeout, body_timeout, request_timeout, max_header_bytes, shutdown_grace,
             long_poll_max,
             metrics_public, metrics_require_token, backup_repo, backup_every, backup_snapshot_every,
-            backup_password_file, backup_key_file, backup_source)
+            backup_password_file, backup_key_file, backup_source,
+            compression, compression_level, compression_min_size, compression_dictionaries,
+            compression_off)
     }
 
     /// Defaults filled in, strings parsed, combinations checked.
@@ -216,7 +227,27 @@ impl ServeConfig {
                 })
             }
         };
+        let compression = botstore::CompressionSpec {
+            enabled: self.compression,
+            level: self.compression_level,
+            min_size: self.compression_min_size,
+            dictionaries: self.compression_dictionaries,
+            off_prefixes: self.compression_off.clone(),
+        }
+        .options();
+        compression.check().map_err(|e| bad("compression", &e))?;
+        if let Some(p) = compression
+            .off_prefixes
+            .iter()
+            .find(|p| p.is_empty() || p.contains('/'))
+        {
+            return Err(bad(
+                "compression_off",
+                &format!("{p:?} is not a first namespace segment"),
+            ));
+        }
         Ok(Settings {
+            compression,
             backup,
             data: self
                 .data
@@ -291,6 +322,7 @@ pub struct BackupSettings {
 /// A resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub compression: botstore::CompressionOptions,
     pub backup: Option<BackupSettings>,
     pub data: PathBuf,
     pub listen: SocketAddr,
@@ -364,5 +396,30 @@ mod tests {
         let both: ServeConfig =
             toml::from_str("metrics_public = true\nmetrics_require_token = true").unwrap();
         assert!(both.resolve().is_err());
+    }
+
+    #[test]
+    fn compression_is_on_by_default_and_set_from_the_file_or_flags() {
+        let d = ServeConfig::default().resolve().unwrap().compression;
+        assert_eq!(d, botstore::CompressionOptions::default());
+        assert!(d.enabled && d.dictionaries);
+        let file: ServeConfig = toml::from_str(
+            "compression_level = 7\ncompression_min_size = 64\ncompression_off = [\"blobs\"]\n",
+        )
+        .unwrap();
+        let flags = ServeConfig {
+            compression_dictionaries: Some(false),
+            compression_level: Some(2),
+            ..Default::default()
+        };
+        let c = file.merge(flags).resolve().unwrap().compression;
+        assert_eq!((c.level, c.min_size, c.dictionaries), (2, 64, false));
+        assert_eq!(c.off_prefixes, vec!["blobs".to_string()]);
+        let off: ServeConfig = toml::from_str("compression = false").unwrap();
+        assert!(!off.resolve().unwrap().compression.enabled);
+        for bad in ["compression_level = 99", "compression_off = [\"a/b\"]"] {
+            let c: ServeConfig = toml::from_str(bad).unwrap();
+            assert!(c.resolve().is_err(), "{bad}");
+        }
     }
 }

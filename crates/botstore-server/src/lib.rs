@@ -100,6 +100,7 @@ impl Server {
                         max_age: Some(settings.changes_retention),
                         max_changes: None,
                     },
+                    compression: settings.compression.clone(),
                     ..StoreOptions::default()
                 },
             },

@@ -108,8 +108,8 @@ impl Metrics {
         let mut out = String::new();
         match s.store.stats(&Namespace::root()).await {
             Ok(st) => {
-                let mut by_tenant: BTreeMap<String, [u64; 5]> = BTreeMap::new();
-                for (ns, n) in &st.namespaces {
+                let mut by_tenant: BTreeMap<String, [u64; 6]> = BTreeMap::new();
+                for (i, (ns, n)) in st.namespaces.iter().enumerate() {
                     let t = ns.segments().first().cloned().unwrap_or_default();
                     let e = by_tenant.entry(t).or_default();
                     e[0] += n.items;
@@ -117,6 +117,7 @@ impl Metrics {
                     e[2] += n.streams;
                     e[3] += n.stream_entries;
                     e[4] += n.stream_bytes;
+                    e[5] += st.stored_bytes(i).total();
                 }
                 let gauges = [
                     ("botstore_namespace_items", "Items per top-level namespace."),
@@ -135,6 +136,12 @@ impl Metrics {
                     (
                         "botstore_namespace_stream_bytes",
                         "Bytes of stream entry values per top-level namespace.",
+                    ),
+                    (
+                        "botstore_namespace_stored_bytes",
+                        "Bytes the item and stream entry values of a top-level namespace \
+                         take as stored (compressed); over item_bytes + stream_bytes, the \
+                         compression ratio.",
                     ),
                 ];
                 for (i, (name, help)) in gauges.iter().enumerate() {

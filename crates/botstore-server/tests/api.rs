@@ -615,10 +615,24 @@ async fn every_operation_answers_what_the_document_says() {
         .call("stats", Method::GET, "/v1/stats/tenant-a", &[], None)
         .await;
     assert!(a.json()["namespaces"].as_array().unwrap().len() >= 3);
+    // What each namespace's values take as stored: the small values here stay raw, so
+    // their plain envelopes, 4 bytes more than the logical bytes per value.
+    for n in a.json()["namespaces"].as_array().unwrap() {
+        let count = |k: &str| n[k].as_u64().unwrap();
+        assert_eq!(
+            count("stored_item_bytes") + count("stored_stream_bytes"),
+            count("item_bytes")
+                + 4 * count("items")
+                + count("stream_bytes")
+                + 4 * count("stream_entries"),
+            "{n}"
+        );
+    }
     let a = api
         .call("compact", Method::POST, "/v1/admin/compact", &[], None)
         .await;
     assert_eq!(a.status, 200);
+    assert!(a.json()["resealed_values"].is_u64());
 
     // The records of a read view, for a backup made by the client.
     let a = api
@@ -745,6 +759,7 @@ async fn every_operation_answers_what_the_document_says() {
         "botstore_journal_fsync_duration_seconds_count",
         "botstore_commit_group_batches_bucket",
         "botstore_namespace_items{ns=\"tenant-a\"}",
+        "botstore_namespace_stored_bytes{ns=\"tenant-a\"}",
     ] {
         assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
     }

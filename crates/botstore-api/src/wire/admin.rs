@@ -16,10 +16,22 @@ pub struct NamespaceStatsOut {
     /// The store's bytes on disk shared out by logical bytes: an estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_disk_bytes: Option<u64>,
+    /// What the item values and the stream entry values take as stored (their envelopes,
+    /// compressed where it paid); `stored_bytes / (item_bytes + stream_bytes)` is the
+    /// compression ratio. Absent from servers before compression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_item_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_stream_bytes: Option<u64>,
 }
 
 impl NamespaceStatsOut {
-    pub fn new(ns: &Namespace, s: &NamespaceStats, est: Option<u64>) -> Self {
+    pub fn new(
+        ns: &Namespace,
+        s: &NamespaceStats,
+        stored: &botstore::StoredBytes,
+        est: Option<u64>,
+    ) -> Self {
         NamespaceStatsOut {
             ns: ns_string(ns),
             items: s.items,
@@ -28,7 +40,16 @@ impl NamespaceStatsOut {
             stream_entries: s.stream_entries,
             stream_bytes: s.stream_bytes,
             estimated_disk_bytes: est,
+            stored_item_bytes: Some(stored.items),
+            stored_stream_bytes: Some(stored.entries),
         }
+    }
+    /// The stored bytes, where the server said them.
+    pub fn stored(&self) -> Option<botstore::StoredBytes> {
+        Some(botstore::StoredBytes {
+            items: self.stored_item_bytes?,
+            entries: self.stored_stream_bytes?,
+        })
     }
     pub fn stats(&self) -> NamespaceStats {
         NamespaceStats {
@@ -59,6 +80,9 @@ pub struct CompactOut {
     pub forgotten_changes: u64,
     pub bytes_before: u64,
     pub bytes_after: u64,
+    /// Values sealed again with the newest compression dictionary.
+    #[serde(default)]
+    pub resealed_values: u64,
 }
 
 // ------------------------------------------------------------------ tokens

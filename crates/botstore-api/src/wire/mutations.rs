@@ -716,7 +716,9 @@ impl MutationIn {
                 prefix: ns_string(prefix),
                 ttl: ttl.map(format_duration),
             },
-            Mutation::Expire { .. } | Mutation::ForgetChanges { .. } => return None,
+            Mutation::Expire { .. } | Mutation::ForgetChanges { .. } | Mutation::Reseal { .. } => {
+                return None
+            }
         })
     }
 }

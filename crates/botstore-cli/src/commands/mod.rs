@@ -37,8 +37,11 @@ pub struct Ctx {
 pub fn open_local(
     cli: &Cli,
     data: &std::path::Path,
-    store: StoreOptions,
+    mut store: StoreOptions,
 ) -> botstore::Result<botstore::Store> {
+    if let Some(c) = &cli.compression {
+        c.apply(&mut store.compression);
+    }
     botstore::open(
         &data.to_string_lossy(),
         botstore::OpenOptions {

@@ -69,6 +69,14 @@ pub fn flags_config(cli: &Cli, a: &ServeArgs, matches: &ArgMatches) -> ServeConf
         backup_password_file: a.backup_password_file.clone(),
         backup_key_file: a.backup_key_file.clone(),
         backup_source: None,
+        compression: cli.compression.as_ref().and_then(|c| c.enabled),
+        compression_level: cli.compression.as_ref().and_then(|c| c.level),
+        compression_min_size: cli.compression.as_ref().and_then(|c| c.min_size),
+        compression_dictionaries: cli.compression.as_ref().and_then(|c| c.dictionaries),
+        compression_off: cli
+            .compression
+            .as_ref()
+            .and_then(|c| c.off_prefixes.clone()),
     }
 }
 

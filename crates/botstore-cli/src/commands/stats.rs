@@ -22,6 +22,8 @@ struct Line {
     /// How many of the store's namespaces it sums.
     namespaces: u64,
     stats: NamespaceStats,
+    /// What its values take as stored.
+    stored: u64,
 }
 
 fn add(t: &mut NamespaceStats, n: &NamespaceStats) {
@@ -42,7 +44,7 @@ fn bytes(n: &NamespaceStats) -> u64 {
 fn roll_up(s: &StoreStats, prefix: &Namespace, depth: usize) -> Vec<(Namespace, Line)> {
     let keep = prefix.len().saturating_add(depth);
     let mut lines: BTreeMap<Namespace, Line> = BTreeMap::new();
-    for (ns, n) in &s.namespaces {
+    for (i, (ns, n)) in s.namespaces.iter().enumerate() {
         let key = if depth == 0 || ns.len() <= keep {
             ns.clone()
         } else {
@@ -51,6 +53,7 @@ fn roll_up(s: &StoreStats, prefix: &Namespace, depth: usize) -> Vec<(Namespace, 
         let line = lines.entry(key).or_default();
         line.namespaces += 1;
         add(&mut line.stats, n);
+        line.stored += s.stored_bytes(i).total();
     }
     let mut lines: Vec<(Namespace, Line)> = lines.into_iter().collect();
     // Stable: equal sizes stay in name order.
@@ -64,6 +67,9 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
     // logical bytes, which the stats carry whatever the prefix (local or remote alike).
     let s = ctx.db.stats(&prefix).await?;
     let total = s.totals();
+    let total_stored: u64 = (0..s.namespaces.len())
+        .map(|i| s.stored_bytes(i).total())
+        .sum();
     let estimate = |n: &NamespaceStats| s.estimated_disk_bytes(n);
     let mut lines = roll_up(&s, &prefix, a.depth);
     let top = a.top.unwrap_or(if ctx.json { 0 } else { DEFAULT_TOP });
@@ -76,7 +82,7 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
     };
     let count = s.namespaces.len() as u64;
     if ctx.json {
-        let doc = |n: &NamespaceStats, namespaces: u64| {
+        let doc = |n: &NamespaceStats, namespaces: u64, stored: u64| {
             json!({
                 "namespace_count": namespaces,
                 "items": n.items,
@@ -84,13 +90,15 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
                 "streams": n.streams,
                 "stream_entries": n.stream_entries,
                 "stream_bytes": n.stream_bytes,
+                "stored_bytes": stored,
+                "stored_ratio": ratio(stored, bytes(n)),
                 "estimated_disk_bytes": estimate(n),
             })
         };
         let list: Vec<_> = lines
             .iter()
             .map(|(ns, l)| {
-                let mut d = doc(&l.stats, l.namespaces);
+                let mut d = doc(&l.stats, l.namespaces, l.stored);
                 d["ns"] = json!(ns.segments());
                 d
             })
@@ -102,7 +110,7 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
                 "depth": a.depth,
                 "namespaces": list,
                 "more": more,
-                "total": doc(&total, count),
+                "total": doc(&total, count, total_stored),
                 "disk_bytes": s.disk_bytes,
                 "last_lsn": s.last_lsn,
                 "backend": s.backend,
@@ -117,19 +125,30 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
         "STREAMS",
         "ENTRIES",
         "STREAM BYTES",
+        "STORED",
+        "RATIO",
         "DISK (EST.)",
     ];
-    let rows: Vec<[String; 8]> = lines
+    let rows: Vec<[String; 10]> = lines
         .iter()
-        .map(|(ns, l)| row(ns.to_string(), l.namespaces, &l.stats, estimate(&l.stats)))
+        .map(|(ns, l)| {
+            row(
+                ns.to_string(),
+                l.namespaces,
+                &l.stats,
+                l.stored,
+                estimate(&l.stats),
+            )
+        })
         .chain(std::iter::once(row(
             "TOTAL".into(),
             count,
             &total,
+            total_stored,
             estimate(&total),
         )))
         .collect();
-    let mut width: [usize; 8] = header.map(str::len);
+    let mut width: [usize; 10] = header.map(str::len);
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
@@ -161,13 +180,25 @@ pub async fn stats(ctx: &Ctx, a: StatsArgs, out: &mut dyn Write) -> anyhow::Resu
     let disk = s.disk_bytes.map_or("n/a".into(), human_bytes);
     writeln!(
         out,
-        "\non disk: {disk} (the whole store; DISK (EST.) shares it out by logical bytes); last LSN {}",
+        "\non disk: {disk} (the whole store; DISK (EST.) shares it out by logical bytes); \
+         STORED: the values as stored (compressed), RATIO: STORED / logical bytes; last LSN {}",
         s.last_lsn
     )?;
     Ok(())
 }
 
-fn row(name: String, namespaces: u64, n: &NamespaceStats, disk: Option<u64>) -> [String; 8] {
+/// Stored over logical bytes, to 3 decimals (`None` for nothing stored).
+fn ratio(stored: u64, logical: u64) -> Option<f64> {
+    (logical > 0).then(|| (stored as f64 / logical as f64 * 1000.0).round() / 1000.0)
+}
+
+fn row(
+    name: String,
+    namespaces: u64,
+    n: &NamespaceStats,
+    stored: u64,
+    disk: Option<u64>,
+) -> [String; 10] {
     [
         name,
         namespaces.to_string(),
@@ -176,6 +207,8 @@ fn row(name: String, namespaces: u64, n: &NamespaceStats, disk: Option<u64>) -> 
         n.streams.to_string(),
         n.stream_entries.to_string(),
         human_bytes(n.stream_bytes),
+        human_bytes(stored),
+        ratio(stored, bytes(n)).map_or("-".into(), |r| format!("{r:.3}")),
         disk.map_or("n/a".into(), human_bytes),
     ]
 }
@@ -191,6 +224,7 @@ pub async fn compact(ctx: &Ctx, out: &mut dyn Write) -> anyhow::Result<()> {
                 "changes_forgotten": r.forgotten_changes,
                 "disk_bytes_before": r.disk_bytes_before,
                 "disk_bytes_after": r.disk_bytes_after,
+                "resealed_values": r.resealed_values,
             }),
         );
     }
@@ -203,5 +237,12 @@ pub async fn compact(ctx: &Ctx, out: &mut dyn Write) -> anyhow::Result<()> {
         show(r.disk_bytes_before),
         show(r.disk_bytes_after)
     )?;
+    if r.resealed_values > 0 {
+        writeln!(
+            out,
+            "rewrote {} values with the newest compression dictionary",
+            r.resealed_values
+        )?;
+    }
     Ok(())
 }

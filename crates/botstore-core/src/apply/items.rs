@@ -243,11 +243,13 @@ impl Applier<'_> {
         if let Some(e) = old.expires_at {
             self.tx.delete(Table::Expiry, codec::expiry_key(e, &key));
         }
+        let stored = self.stored_item_len(&key)?;
         self.tx.delete(Table::Items, key);
         let n = old.value.data.len() as u64;
-        self.stats(ns, |s| {
+        self.stats(ns, |s, st| {
             s.items = s.items.saturating_sub(1);
             s.item_bytes = s.item_bytes.saturating_sub(n);
+            st.items = st.items.saturating_sub(stored);
         })
     }
 
@@ -290,15 +292,21 @@ impl Applier<'_> {
             old.map(|o| o.value.data.len() as u64),
             rec.value.data.len() as u64,
         );
-        self.stats(ns, |s| {
+        let old_stored = match old {
+            Some(_) => self.stored_item_len(&key)?,
+            None => 0,
+        };
+        let bytes = rec.encode_with(self.codecs, &key)?;
+        let new_stored = ItemRecord::sealed_value(&bytes)?.2.len() as u64;
+        self.stats(ns, |s, st| {
             if let Some(n) = old_n {
                 s.item_bytes = s.item_bytes.saturating_sub(n);
             } else {
                 s.items += 1;
             }
             s.item_bytes += new_n;
+            st.items = st.items.saturating_sub(old_stored) + new_stored;
         })?;
-        let bytes = rec.encode_with(self.codecs, &key)?;
         self.tx.put(Table::Items, key, bytes);
         let item = rec.into_item(ns.clone(), key_str.to_owned());
         self.change(lsn, now, &ChangeKind::Put(item))?;

@@ -148,20 +148,33 @@ impl Applier<'_> {
             .transpose()
     }
 
-    fn stats(&mut self, ns: &Namespace, f: impl FnOnce(&mut NamespaceStats)) -> Result<()> {
+    /// Update the counters of `ns`: the logical ones and the stored bytes.
+    fn stats(
+        &mut self,
+        ns: &Namespace,
+        f: impl FnOnce(&mut NamespaceStats, &mut StoredBytes),
+    ) -> Result<()> {
         let k = codec::ns_enc(ns);
-        let mut s = match self.tx.get(Table::Namespaces, &k)? {
-            Some(b) => codec::decode_ns_stats(&b)?,
-            None => NamespaceStats::default(),
+        let (mut s, mut st) = match self.tx.get(Table::Namespaces, &k)? {
+            Some(b) => (codec::decode_ns_stats(&b)?, codec::decode_ns_stored(&b)?),
+            None => Default::default(),
         };
-        f(&mut s);
+        f(&mut s, &mut st);
         if s.is_empty() {
             self.tx.delete(Table::Namespaces, k);
         } else {
             self.tx
-                .put(Table::Namespaces, k, codec::encode_ns_stats(&s));
+                .put(Table::Namespaces, k, codec::encode_ns_record(&s, &st));
         }
         Ok(())
+    }
+
+    /// The stored (sealed) size of the value of the item record at `key`; 0 for none.
+    fn stored_item_len(&self, key: &[u8]) -> Result<u64> {
+        Ok(match self.tx.get(Table::Items, key)? {
+            Some(b) => ItemRecord::sealed_value(&b)?.2.len() as u64,
+            None => 0,
+        })
     }
 
     fn mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {

@@ -43,10 +43,14 @@ impl Applier<'_> {
             } => {
                 let sk = codec::named_key(ns, stream);
                 let existing = self.stream_info(&sk)?;
-                let mut info = existing.unwrap_or(StreamInfo {
-                    first_seq: 1,
-                    ..Default::default()
-                });
+                let (mut info, mut stored) = existing.unwrap_or((
+                    StreamInfo {
+                        first_seq: 1,
+                        ..Default::default()
+                    },
+                    0,
+                ));
+                let stored_before = stored;
                 if let Some(exp) = expected_last {
                     if *exp != info.last_seq {
                         return Err(Error::SequenceMismatch {
@@ -62,6 +66,7 @@ impl Applier<'_> {
                     info.last_seq += 1;
                     let ek = codec::entry_key(&sk, info.last_seq);
                     let rec = codec::encode_entry_with(self.codecs, &ek, now, v)?;
+                    stored += codec::entry_sealed_value(&rec)?.len() as u64;
                     self.tx.put(Table::Entries, ek, rec);
                     bytes += v.data.len() as u64;
                     added.push(StreamEntry {
@@ -73,13 +78,17 @@ impl Applier<'_> {
                 let n = entries.len() as u64;
                 info.len += n;
                 info.bytes += bytes;
-                self.tx
-                    .put(Table::Streams, sk, codec::encode_stream_info(&info));
+                self.tx.put(
+                    Table::Streams,
+                    sk,
+                    codec::encode_stream_record(&info, stored),
+                );
                 let new_stream = existing.is_none();
-                self.stats(ns, |s| {
+                self.stats(ns, |s, st| {
                     s.streams += new_stream as u64;
                     s.stream_entries += n;
                     s.stream_bytes += bytes;
+                    st.entries += stored - stored_before;
                 })?;
                 let lsn = self.next_lsn();
                 self.change(
@@ -98,7 +107,7 @@ impl Applier<'_> {
             }
             Mutation::Trim { ns, stream, to } => {
                 let sk = codec::named_key(ns, stream);
-                let mut info = self
+                let (mut info, mut stored) = self
                     .stream_info(&sk)?
                     .ok_or_else(|| Error::not_found(format!("stream {ns}/{stream}")))?;
                 let end = info.last_seq + 1;
@@ -122,10 +131,13 @@ impl Applier<'_> {
                         s
                     }
                 };
-                let removed = self.remove_entries(ns, &sk, &mut info, cut)?;
+                let removed = self.remove_entries(ns, &sk, &mut info, &mut stored, cut)?;
                 if removed > 0 {
-                    self.tx
-                        .put(Table::Streams, sk, codec::encode_stream_info(&info));
+                    self.tx.put(
+                        Table::Streams,
+                        sk,
+                        codec::encode_stream_record(&info, stored),
+                    );
                     let lsn = self.next_lsn();
                     self.change(
                         lsn,
@@ -142,13 +154,13 @@ impl Applier<'_> {
             }
             Mutation::DeleteStream { ns, stream } => {
                 let sk = codec::named_key(ns, stream);
-                let Some(mut info) = self.stream_info(&sk)? else {
+                let Some((mut info, mut stored)) = self.stream_info(&sk)? else {
                     return Ok(Outcome::Deleted { existed: false });
                 };
                 let end = info.last_seq + 1;
-                self.remove_entries(ns, &sk, &mut info, end)?;
+                self.remove_entries(ns, &sk, &mut info, &mut stored, end)?;
                 self.tx.delete(Table::Streams, sk);
-                self.stats(ns, |s| s.streams = s.streams.saturating_sub(1))?;
+                self.stats(ns, |s, _| s.streams = s.streams.saturating_sub(1))?;
                 let lsn = self.next_lsn();
                 self.change(
                     lsn,
@@ -166,10 +178,16 @@ impl Applier<'_> {
         }
     }
 
-    pub(super) fn stream_info(&self, sk: &[u8]) -> Result<Option<StreamInfo>> {
+    /// A stream's meta and the stored bytes of its entries.
+    pub(super) fn stream_info(&self, sk: &[u8]) -> Result<Option<(StreamInfo, u64)>> {
         self.tx
             .get(Table::Streams, sk)?
-            .map(|b| codec::decode_stream_info(&b))
+            .map(|b| {
+                Ok((
+                    codec::decode_stream_info(&b)?,
+                    codec::decode_stream_stored(&b)?,
+                ))
+            })
             .transpose()
     }
 
@@ -179,10 +197,12 @@ impl Applier<'_> {
         ns: &Namespace,
         sk: &[u8],
         info: &mut StreamInfo,
+        stored: &mut u64,
         cut: u64,
     ) -> Result<u64> {
         let mut removed = 0;
         let mut bytes = 0;
+        let mut gone = 0;
         for s in info.first_seq..cut {
             let ek = codec::entry_key(sk, s);
             if let Some(b) = self.tx.get(Table::Entries, &ek)? {
@@ -190,6 +210,7 @@ impl Applier<'_> {
                     .value
                     .data
                     .len() as u64;
+                gone += codec::entry_sealed_value(&b)?.len() as u64;
                 removed += 1;
                 self.tx.delete(Table::Entries, ek);
             }
@@ -197,9 +218,11 @@ impl Applier<'_> {
         info.first_seq = info.first_seq.max(cut);
         info.len = info.len.saturating_sub(removed);
         info.bytes = info.bytes.saturating_sub(bytes);
-        self.stats(ns, |s| {
+        *stored = stored.saturating_sub(gone);
+        self.stats(ns, |s, st| {
             s.stream_entries = s.stream_entries.saturating_sub(removed);
             s.stream_bytes = s.stream_bytes.saturating_sub(bytes);
+            st.entries = st.entries.saturating_sub(gone);
         })?;
         Ok(removed)
     }

@@ -7,6 +7,21 @@ use super::*;
 pub(super) fn check(l: &Limits, m: &Mutation) -> Result<()> {
     match m {
         Mutation::ForgetChanges { .. } => Ok(()),
+        Mutation::Reseal { table, keys } => {
+            if !matches!(table, Table::Items | Table::Entries) {
+                return Err(Error::invalid(
+                    Rule::Range,
+                    format!("reseal of table {}: only items and entries", table.name()),
+                ));
+            }
+            if keys.len() > l.max_batch_len {
+                return Err(Error::invalid(
+                    Rule::BatchSize,
+                    format!("reseal of {} keys; at most {}", keys.len(), l.max_batch_len),
+                ));
+            }
+            Ok(())
+        }
         Mutation::SetNamespaceTtl { prefix, ttl } => {
             l.check_namespace(prefix)?;
             ttl.as_ref().map_or(Ok(()), check_ttl)
@@ -58,8 +73,85 @@ impl Applier<'_> {
                 }
                 Ok(Outcome::Trimmed { removed: n })
             }
+            Mutation::Reseal { table, keys } => {
+                let mut n = 0;
+                for k in keys {
+                    match self.reseal(*table, k) {
+                        Ok(true) => n += 1,
+                        Ok(false) => {}
+                        // A damaged record is verify's to report, not a reason to fail
+                        // the writes grouped with this one.
+                        Err(Error::Corrupt(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(Outcome::Trimmed { removed: n })
+            }
             _ => Err(misrouted(m)),
         }
+    }
+
+    /// Seal the value of the record at `(table, key)` again; true when its bytes changed.
+    fn reseal(&mut self, table: Table, key: &[u8]) -> Result<bool> {
+        let Some(old) = self.tx.get(table, key)? else {
+            return Ok(false);
+        };
+        let new = match table {
+            Table::Items => {
+                ItemRecord::decode_with(&old, self.codecs, key)?.encode_with(self.codecs, key)?
+            }
+            Table::Entries => {
+                let seq = key
+                    .len()
+                    .checked_sub(8)
+                    .filter(|i| *i >= 1)
+                    .map(|i| codec::be64(&key[i..]))
+                    .ok_or_else(|| Error::Corrupt("entry key too short".into()))??;
+                let e = codec::decode_entry_with(self.codecs, key, seq, &old)?;
+                codec::encode_entry_with(self.codecs, key, e.at, &e.value)?
+            }
+            t => {
+                return Err(Error::invalid(
+                    Rule::Range,
+                    format!("reseal of table {}", t.name()),
+                ))
+            }
+        };
+        if new == old {
+            return Ok(false);
+        }
+        let sealed_len = |b: &[u8]| -> Result<u64> {
+            Ok(match table {
+                Table::Items => ItemRecord::sealed_value(b)?.2.len(),
+                _ => codec::entry_sealed_value(b)?.len(),
+            } as u64)
+        };
+        let (was, now) = (sealed_len(&old)?, sealed_len(&new)?);
+        self.tx.put(table, key.to_vec(), new);
+        // An entry's key is its stream's key, 0x00 and the sequence (checked above).
+        let sk = match table {
+            Table::Entries => &key[..key.len() - 9],
+            _ => key,
+        };
+        let ns = codec::ns_dec(crate::restore::key_namespace(sk)?)?;
+        if table == Table::Entries {
+            if let Some((info, stored)) = self.stream_info(sk)? {
+                let stored = stored.saturating_sub(was) + now;
+                self.tx.put(
+                    Table::Streams,
+                    sk.to_vec(),
+                    codec::encode_stream_record(&info, stored),
+                );
+            }
+        }
+        self.stats(&ns, |_, st| {
+            let field = match table {
+                Table::Items => &mut st.items,
+                _ => &mut st.entries,
+            };
+            *field = field.saturating_sub(was) + now;
+        })?;
+        Ok(true)
     }
 
     pub(super) fn default_ttl(&self, ns: &Namespace) -> Result<Option<u64>> {

@@ -38,8 +38,11 @@ pub async fn stats(
         namespaces: st
             .namespaces
             .iter()
-            .filter(|(ns, _)| caller.may(Perm::Read, ns))
-            .map(|(ns, n)| NamespaceStatsOut::new(ns, n, st.estimated_disk_bytes(n)))
+            .enumerate()
+            .filter(|(_, (ns, _))| caller.may(Perm::Read, ns))
+            .map(|(i, (ns, n))| {
+                NamespaceStatsOut::new(ns, n, &st.stored_bytes(i), st.estimated_disk_bytes(n))
+            })
             .collect(),
     }))
 }
@@ -93,6 +96,7 @@ pub async fn compact(
         forgotten_changes: m.forgotten_changes,
         bytes_before: r.disk_bytes_before.unwrap_or(0),
         bytes_after: r.disk_bytes_after.unwrap_or(0),
+        resealed_values: r.resealed_values,
     }))
 }
 
