@@ -158,6 +158,7 @@ fn remote_options_on_local_commands_are_refused_by_name() {
             "--durability",
         ),
         (&["--cache-mib", "8", "token", "list"], "--cache-mib"),
+        (&["token", "list", "--compression", "off"], "--compression"),
     ] {
         let mut full = vec!["--data", data];
         full.extend_from_slice(args);

@@ -108,6 +108,7 @@ pub fn refuse_store_options(matches: &ArgMatches, command: &str) -> Result<(), F
         ("durability", "--durability"),
         ("changes_retention", "--changes-retention"),
         ("cache_mib", "--cache-mib"),
+        ("compression", "--compression"),
     ] {
         let given = |m: &ArgMatches| m.value_source(id) == Some(ValueSource::CommandLine);
         if given(matches) || sub.is_some_and(given) {
