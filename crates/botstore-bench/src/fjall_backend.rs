@@ -204,24 +204,10 @@ impl KvRead for FjallView<'_> {
         let it = self
             .snapshot
             .range::<&[u8], _>(self.backend.keyspace(table), range);
-        let mut each = |g: fjall::Guard| -> Result<bool> {
+        botstore::kv::visit_in_order(it, reverse, |g: fjall::Guard| {
             let (k, v) = g.into_inner().map_err(fjall_error)?;
             visit(&k, &v)
-        };
-        if reverse {
-            for g in it.rev() {
-                if !each(g)? {
-                    break;
-                }
-            }
-        } else {
-            for g in it {
-                if !each(g)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        })
     }
 }
 

@@ -82,6 +82,29 @@ pub trait KvRead {
     ) -> Result<()>;
 }
 
+/// The loop a backend's [`KvRead::scan`] ends in: hand `entries` (already in ascending
+/// order) to `visit`, descending when `reverse`, until it returns `Ok(false)`.
+pub fn visit_in_order<T>(
+    entries: impl DoubleEndedIterator<Item = T>,
+    reverse: bool,
+    mut visit: impl FnMut(T) -> Result<bool>,
+) -> Result<()> {
+    if reverse {
+        for e in entries.rev() {
+            if !visit(e)? {
+                break;
+            }
+        }
+    } else {
+        for e in entries {
+            if !visit(e)? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A set of writes: `Some(value)` puts, `None` deletes. Ordered, so that applying it and
 /// framing it in a log is deterministic.
 pub type WriteSet = BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>;

@@ -57,20 +57,7 @@ impl KvRead for MemView {
     ) -> Result<()> {
         let m = &self.0.tables[idx(table)];
         let it = m.range::<_, [u8]>(range);
-        if reverse {
-            for (k, v) in it.rev() {
-                if !visit(k, v)? {
-                    break;
-                }
-            }
-        } else {
-            for (k, v) in it {
-                if !visit(k, v)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        crate::kv::visit_in_order(it, reverse, |(k, v)| visit(k, v))
     }
 }
 
