@@ -205,8 +205,7 @@ pub fn last_lsn(txn: &ReadTransaction) -> Result<Option<u64>> {
 
 /// A failed `open_table`: a table whose stored definition is not the one this engine
 /// always writes (its key or value type, multimap or not) is damage to `store.redb`, so
-/// `Corrupt`; so is damage redb reports as such, and the poisoned locks a redb panic
-/// leaves. Anything else is `Storage`.
+/// `Corrupt`; so is what [`storage_error`] calls damage. Anything else is `Storage`.
 pub fn table_error(e: redb::TableError) -> Error {
     use redb::TableError as T;
     match e {
@@ -214,15 +213,27 @@ pub fn table_error(e: redb::TableError) -> Error {
         | T::TableIsMultimap(_)
         | T::TableIsNotMultimap(_)
         | T::TypeDefinitionChanged { .. } => Error::Corrupt(format!("store.redb is damaged: {e}")),
-        T::Storage(redb::StorageError::Corrupted(m)) => {
-            Error::Corrupt(format!("store.redb is damaged: {m}"))
-        }
-        T::Storage(e @ redb::StorageError::LockPoisoned(_)) => Error::Corrupt(format!(
-            "store.redb is damaged (redb stopped on it earlier and refuses to go on until the \
-             store is opened again: {e})"
-        )),
+        T::Storage(e) => storage_error(e),
         e => Error::storage(e),
     }
+}
+
+/// One of redb's storage errors: damage redb reports as such, and the poisoned locks a
+/// redb panic leaves, are `Corrupt`; anything else is `Storage`.
+fn storage_error(e: redb::StorageError) -> Error {
+    match e {
+        redb::StorageError::Corrupted(m) => Error::Corrupt(format!("store.redb is damaged: {m}")),
+        e @ redb::StorageError::LockPoisoned(_) => Error::Corrupt(poisoned(&e.to_string())),
+        e => Error::storage(e),
+    }
+}
+
+/// What a poisoned redb lock means (`detail`: redb's own message).
+fn poisoned(detail: &str) -> String {
+    format!(
+        "store.redb is damaged (redb stopped on it earlier and refuses to go on until the \
+         store is opened again: {detail})"
+    )
 }
 
 /// Run `f`, which calls redb, turning a panic into `Error::Corrupt`: redb answers some
@@ -246,10 +257,7 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     });
     match r {
         Err(Error::Storage(m)) if m.starts_with("Poisoned internal lock") => {
-            Err(Error::Corrupt(format!(
-                "{what}: store.redb is damaged (redb stopped on it earlier and refuses to go \
-                 on until the store is opened again: {m})"
-            )))
+            Err(Error::Corrupt(format!("{what}: {}", poisoned(&m))))
         }
         r => r,
     }
@@ -322,24 +330,10 @@ impl RedbView {
             return Ok(());
         };
         let it = t.range::<&[u8]>(range).map_err(Error::storage)?;
-        let mut step = |e: Entry| {
+        botstore::kv::visit_in_order(it, reverse, |e: Entry| {
             let (k, v) = e.map_err(Error::storage)?;
             visit(k.value(), v.value())
-        };
-        if reverse {
-            for e in it.rev() {
-                if !step(e)? {
-                    break;
-                }
-            }
-        } else {
-            for e in it {
-                if !step(e)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        })
     }
 }
 
