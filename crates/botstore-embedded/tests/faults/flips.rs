@@ -43,11 +43,7 @@ pub fn case_plan(case: u64) -> (usize, Vec<Step>) {
         Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
     );
-    let strategy = (
-        prop_oneof![Just(0usize), Just(1usize << 20)],
-        prop::collection::vec(step(true, false), 1..40),
-    );
-    strategy.new_tree(&mut runner).unwrap().current()
+    plan(true, false).new_tree(&mut runner).unwrap().current()
 }
 
 /// The child's side: run the case or the check named by the environment, print the

@@ -119,6 +119,15 @@ pub fn step(flips: bool, relaxed: bool) -> impl Strategy<Value = Step> {
     ]
 }
 
+/// One case: redb's cache size (0: every page read goes through the fault layer) and the
+/// steps.
+pub fn plan(flips: bool, relaxed: bool) -> impl Strategy<Value = (usize, Vec<Step>)> {
+    (
+        prop_oneof![Just(0usize), Just(1usize << 20)],
+        prop::collection::vec(step(flips, relaxed), 1..40),
+    )
+}
+
 pub type Key = (usize, usize);
 /// What a key may read as: one value once settled, several after ambiguous failures.
 pub type Possible = Vec<Option<Vec<u8>>>;

@@ -70,13 +70,8 @@ fn run(flips: bool, relaxed: bool, cases: u32) {
     let fixed: Option<u64> = std::env::var("FAULT_SEED")
         .ok()
         .and_then(|v| v.parse().ok());
-    let cache = prop_oneof![Just(0usize), Just(1usize << 20)];
-    let strategy = (
-        any::<u64>(),
-        cache,
-        prop::collection::vec(step(flips, relaxed), 1..40),
-    );
-    let r = runner.run(&strategy, |(seed, cache, steps)| {
+    let strategy = (any::<u64>(), plan(flips, relaxed));
+    let r = runner.run(&strategy, |(seed, (cache, steps))| {
         let seed = fixed.unwrap_or(seed);
         rt.block_on(run_case(seed, flips, cache, relaxed, &steps))
             .map_err(|e| TestCaseError::fail(format!("seed {seed}: {e}")))
