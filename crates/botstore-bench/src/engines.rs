@@ -75,6 +75,18 @@ pub async fn compare(cfg: &BenchConfig, engines: &[EngineKind]) -> Result<Vec<Wo
     Ok(out)
 }
 
+/// The raw-fjall database of a workload at `root`, with its one keyspace.
+fn open_raw(root: &Path, cache_size: usize) -> Result<(Database, fjall::Keyspace)> {
+    let db = Database::builder(root)
+        .cache_size(cache_size as u64)
+        .open()
+        .map_err(fj)?;
+    let ks = db
+        .keyspace("kv", KeyspaceCreateOptions::default)
+        .map_err(fj)?;
+    Ok((db, ks))
+}
+
 /// The raw-fjall rows of a workload: one keyspace of fjall's defaults, the same keys and
 /// values as the botstore rows, durable writes synced per write (`SyncData` inside the
 /// batch commit, which holds fjall's journal lock: fjall 3 has no group commit of its own).
@@ -101,13 +113,7 @@ async fn raw_fjall(cfg: &BenchConfig, w: Workload) -> Result<Vec<WorkloadReport>
             )
             .await?;
             cfg.say(&format!("{name}: raw fjall, {writers} writer thread(s)"));
-            let db = Database::builder(&root)
-                .cache_size(cfg.cache_size as u64)
-                .open()
-                .map_err(fj)?;
-            let ks = db
-                .keyspace("kv", KeyspaceCreateOptions::default)
-                .map_err(fj)?;
+            let (db, ks) = open_raw(&root, cfg.cache_size)?;
             let pool = Arc::new(Generator::new(cfg.seed).pool(256, size));
             let seed = cfg.seed;
             let win = Window::new(cfg.warmup, cfg.duration);
@@ -138,13 +144,7 @@ async fn raw_fjall(cfg: &BenchConfig, w: Workload) -> Result<Vec<WorkloadReport>
             let n = cfg.keys.unwrap_or(10_000).max(1);
             let mut g = Generator::new(cfg.seed);
             let pool = g.pool(256, size);
-            let db = Database::builder(&root)
-                .cache_size(cfg.cache_size as u64)
-                .open()
-                .map_err(fj)?;
-            let ks = db
-                .keyspace("kv", KeyspaceCreateOptions::default)
-                .map_err(fj)?;
+            let (db, ks) = open_raw(&root, cfg.cache_size)?;
             let keys: Arc<Vec<String>> = Arc::new((0..n as u64).map(|i| key_of("k", i)).collect());
             let mut b = db.batch();
             for (i, k) in keys.iter().enumerate() {
