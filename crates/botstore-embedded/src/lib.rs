@@ -474,9 +474,7 @@ impl Backend for EmbeddedBackend {
 
     fn compact(&self) -> Result<CompactReport> {
         let before = self.space()?.disk_bytes;
-        let mut w = self.writer.lock()?;
-        tables::guard("compaction", || w.compact())?;
-        drop(w);
+        self.writer.run("compaction", WriterState::compact)?;
         Ok(CompactReport {
             resealed_values: 0,
             disk_bytes_before: before,
@@ -485,8 +483,7 @@ impl Backend for EmbeddedBackend {
     }
 
     fn sync(&self) -> Result<()> {
-        let mut w = self.writer.lock()?;
-        tables::guard("a checkpoint", || w.checkpoint_now())
+        self.writer.run("a checkpoint", WriterState::checkpoint_now)
     }
 
     fn close(&self) -> Result<()> {
@@ -578,6 +575,16 @@ fn open_error(what: &str, e: redb::DatabaseError) -> Error {
     match e {
         redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => {
             Error::Corrupt(format!("{what}: store.redb is damaged: {m}"))
+        }
+        // A read past the end while opening: the header points beyond the file, which is
+        // damaged or cut short (a full disk fails the write that would grow it, not this).
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Error::Corrupt(format!(
+                "{what}: store.redb is damaged: it ends before the data its header points to \
+                 ({io})"
+            ))
         }
         e => faults::classify(what, Error::storage(e)),
     }

@@ -357,6 +357,20 @@ impl Writer {
         Ok(())
     }
 
+    /// Run `f` on the writer (a checkpoint, a compaction; `what` names it if redb panics).
+    /// A failure may block writes, so it wakes the upkeep thread for the retries, as a
+    /// failed write does: the thread may be asleep until a distant checkpoint, and
+    /// readiness must come back without traffic.
+    pub fn run<T>(&self, what: &str, f: impl FnOnce(&mut WriterState) -> Result<T>) -> Result<T> {
+        let mut g = self.lock()?;
+        let r = crate::tables::guard(what, || f(&mut g));
+        drop(g);
+        if r.is_err() {
+            self.wake.notify_one();
+        }
+        r
+    }
+
     /// Close the write path and wake the upkeep thread so it ends. The thread is woken
     /// even when the lock is poisoned (a panic on the write path): it then ends at once,
     /// instead of sleeping out its timer while `close` waits for it.

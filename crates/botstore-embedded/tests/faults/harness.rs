@@ -330,6 +330,29 @@ impl Harness {
         Ok(())
     }
 
+    /// The faults are off: a store that a fault left refusing writes (a full disk at open
+    /// leaves it read-only) takes writes again by itself, within 5 s.
+    pub async fn await_writable(&mut self) -> Res {
+        let Some(store) = self.store.as_ref() else {
+            return Ok(());
+        };
+        let start = std::time::Instant::now();
+        // Damage at rest (flips) blocks writes for good, and loudly: nothing to wait for.
+        loop {
+            match store.backend().write_block() {
+                Some(Error::NoSpace(_) | Error::Storage(_) | Error::ReadOnly(_)) => {}
+                _ => return Ok(()),
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                return Err(format!(
+                    "writes were still refused 5 s after the faults cleared: {:?}",
+                    store.backend().write_block()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Open; if that fails under faults, clear them and open again, which must work
     /// (unless bits were flipped). Then settle every key.
     pub async fn open(&mut self) -> Res {
@@ -549,7 +572,7 @@ impl Harness {
             Step::FaultOff => {
                 self.faults.clear();
                 self.active = false;
-                Ok(())
+                self.await_writable().await
             }
             Step::Crash(loss) => {
                 let dropped = self.faults.crash(*loss).map_err(|e| e.to_string())?;
