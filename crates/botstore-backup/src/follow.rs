@@ -187,6 +187,7 @@ impl<'a> Follower<'a> {
     fn ship(&mut self, shipped: u64) -> Result<u64> {
         let view = self.store.backend().read()?;
         let view: &dyn KvRead = &*view;
+        let codecs = &**self.store.codecs();
         let time = crate::now_ms();
         let lsn = last_lsn(view)?;
         if lsn <= shipped {
@@ -222,7 +223,16 @@ impl<'a> Follower<'a> {
                 }
                 last_time = at;
                 n += 1;
-                segment::encode_change(&mut content, l, v);
+                match codec::decode_change_record(codecs, l, v)? {
+                    codec::ChangeRecord::Whole(_) => segment::encode_change(&mut content, l, v),
+                    // A segment is read without the store: a put that refers to its item's
+                    // version goes in whole, its value read now.
+                    codec::ChangeRecord::PutRef { .. } => {
+                        let c = botstore::feed::read_change(view, codecs, l, v)?;
+                        let whole = codec::encode_change(codecs, c.at, &c.kind)?;
+                        segment::encode_change(&mut content, l, &whole);
+                    }
+                }
                 if content.len() >= SEGMENT_MAX_BYTES && l < lsn {
                     let r = self.put_segment(from, l, first_time, last_time, n, time, &content);
                     content.clear();

@@ -188,7 +188,7 @@ fn emit_delta(
         Table::Changes,
         (Bound::Included(&from[..]), Bound::Unbounded),
         &mut |k, v| {
-            let c = codec::decode_change(codecs, codec::be64(k)?, v)?;
+            let c = botstore::feed::read_change(view, codecs, codec::be64(k)?, v)?;
             match c.kind {
                 ChangeKind::Put(item) => {
                     points.insert((Table::Items, codec::named_key(&item.ns, &item.key)), ());

@@ -45,7 +45,7 @@ fn dump(store: &Store) -> (u64, Dump) {
     let v = store.backend().read().unwrap();
     let mut out = Dump::new();
     for t in Table::ALL {
-        if t == Table::Changes || t == Table::Leases {
+        if t.is_feed() || t == Table::Leases {
             continue;
         }
         v.scan(

@@ -252,6 +252,12 @@ impl ItemRecord {
                 + self.value.data.len()
                 + crate::record_check::CHECK_LEN,
         );
+        self.write_header(&mut out);
+        out
+    }
+
+    /// Append what [`ItemRecord::encode_header`] returns to `out`.
+    fn write_header(&self, out: &mut Vec<u8>) {
         out.push(RECORD_VERSION);
         out.extend_from_slice(&self.version.0.to_le_bytes());
         out.extend_from_slice(&self.created_at.to_le_bytes());
@@ -268,10 +274,9 @@ impl ItemRecord {
             out.extend_from_slice(&e.to_le_bytes());
         }
         if let Some(s) = &self.subject {
-            put_str16(&mut out, s.as_bytes());
+            put_str16(out, s.as_bytes());
         }
-        put_str16(&mut out, self.value.content_type.as_bytes());
-        out
+        put_str16(out, self.value.content_type.as_bytes());
     }
 
     /// [`ItemRecord::encode`] with the value sealed by `codecs`, bound to the item's `key`
@@ -508,6 +513,10 @@ pub fn describe_key(table: Table, key: &[u8]) -> String {
             Ok(lsn) => format!("lsn {lsn}"),
             Err(_) => hex(key),
         },
+        Table::History => match be64(key) {
+            Ok(v) => format!("version {v}"),
+            Err(_) => hex(key),
+        },
         _ => hex(key),
     }
 }
@@ -655,6 +664,7 @@ const CH_APPEND: u8 = 4;
 const CH_TRIM: u8 = 5;
 const CH_LEASE: u8 = 6;
 const CH_NS_TTL: u8 = 7;
+const CH_PUT_REF: u8 = 8;
 
 /// Layout: ver u8 | at i64 | kind u8 | kind-specific fields (docs/FORMAT.md).
 /// The key a copied value is sealed at, built only when a codec will read it: with the plain
@@ -746,6 +756,39 @@ pub fn encode_change(codecs: &CodecStack, at: Millis, kind: &ChangeKind) -> Resu
     Ok(out)
 }
 
+/// The change record of a put whose item record is written at the change's own LSN: the
+/// item's metadata, and no copy of its value, which the feed reads from the item (or from
+/// [`Table::History`] once the item was overwritten or removed; `crate::feed`).
+pub fn encode_put_ref(at: Millis, ns: &Namespace, key: &str, rec: &ItemRecord) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    out.extend_from_slice(&at.to_le_bytes());
+    out.push(CH_PUT_REF);
+    put_str16(&mut out, &ns_enc(ns));
+    put_str16(&mut out, key.as_bytes());
+    rec.write_header(&mut out);
+    out
+}
+
+/// A change record as stored: whole, or a put that refers to the item version it wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeRecord {
+    /// A record that holds everything the change carries.
+    Whole(Change),
+    /// A put whose value is the item's at version `lsn` ([`encode_put_ref`]).
+    PutRef {
+        /// The change's LSN, which is the version it wrote.
+        lsn: u64,
+        /// When it was committed.
+        at: Millis,
+        /// The item's namespace.
+        ns: Namespace,
+        /// The item's key.
+        key: String,
+        /// The item as written, but for its value's bytes (empty here).
+        meta: ItemRecord,
+    },
+}
+
 /// Read a change record's header: its version and the time it was committed.
 fn change_header<'a>(b: &'a [u8]) -> Result<(Reader<'a>, Millis)> {
     let mut r = Reader::new(b, "change");
@@ -759,8 +802,21 @@ pub fn change_time(b: &[u8]) -> Result<Millis> {
     change_header(b).map(|(_, at)| at)
 }
 
-/// Decode a change record written by [`encode_change`] with `codecs`.
+/// Decode a change record written by [`encode_change`] with `codecs`. A reference record
+/// ([`encode_put_ref`]) is `Corrupt` here: only a read of the store that holds the item it
+/// refers to can decode it (`crate::feed::read_change`).
 pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> {
+    match decode_change_record(codecs, lsn, b)? {
+        ChangeRecord::Whole(c) => Ok(c),
+        ChangeRecord::PutRef { ns, key, .. } => Err(Error::Corrupt(format!(
+            "change lsn {lsn} refers to version {lsn} of {ns}/{key} in the store that wrote it; \
+             it cannot be read on its own"
+        ))),
+    }
+}
+
+/// Decode a change record written by [`encode_change`] or [`encode_put_ref`].
+pub fn decode_change_record(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<ChangeRecord> {
     let (mut r, at) = change_header(b)?;
     let kind = r.u8()?;
     let named = |r: &mut Reader| -> Result<(Namespace, String)> {
@@ -772,6 +828,28 @@ pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> 
             let (ns, key) = named(&mut r)?;
             let k = sealing_key(codecs, || named_key(&ns, &key));
             ChangeKind::Put(ItemRecord::decode_in(r.rest(), codecs, &k, true)?.into_item(ns, key))
+        }
+        CH_PUT_REF => {
+            let (ns, key) = named(&mut r)?;
+            let (meta, rest) = ItemRecord::decode_header(r.rest())?;
+            if !rest.is_empty() || meta.version.0 != lsn {
+                return Err(Error::Corrupt(format!(
+                    "change lsn {lsn}: a reference to version {} of {ns}/{key}{}",
+                    meta.version.0,
+                    if rest.is_empty() {
+                        ""
+                    } else {
+                        " with bytes after it"
+                    }
+                )));
+            }
+            return Ok(ChangeRecord::PutRef {
+                lsn,
+                at,
+                ns,
+                key,
+                meta,
+            });
         }
         CH_DELETE => {
             let (ns, key) = named(&mut r)?;
@@ -830,7 +908,27 @@ pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> 
         }
         k => return Err(Error::Corrupt(format!("unknown change kind {k}"))),
     };
-    Ok(Change { lsn, at, kind })
+    Ok(ChangeRecord::Whole(Change { lsn, at, kind }))
+}
+
+// ---------------------------------------------------------------- history
+
+/// A [`Table::History`] value: the item's key and its record as the items table held it
+/// (the value sealed at that key). Layout: ver u8 | item key str16 | item record.
+pub fn encode_history(item_key: &[u8], item_record: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(3 + item_key.len() + item_record.len());
+    out.push(RECORD_VERSION);
+    put_str16(&mut out, item_key);
+    out.extend_from_slice(item_record);
+    out
+}
+
+/// The item key and item record of a [`Table::History`] value.
+pub fn decode_history(b: &[u8]) -> Result<(&[u8], &[u8])> {
+    let mut r = Reader::new(b, "history");
+    r.version()?;
+    let key = r.bytes16()?;
+    Ok((key, r.rest()))
 }
 
 #[cfg(test)]

@@ -28,11 +28,14 @@ pub enum Table {
     NsTtl = 8,
     /// name -> value (e.g. `last_lsn`)
     Meta = 9,
+    /// be64(version) -> item key ++ item record: an item version the change feed still
+    /// refers to, kept when the item was overwritten or removed
+    History = 10,
 }
 
 impl Table {
-    /// Every table, in id order (ids 1 to 9).
-    pub const ALL: [Table; 9] = [
+    /// Every table, in id order (ids 1 to 10).
+    pub const ALL: [Table; 10] = [
         Table::Items,
         Table::Expiry,
         Table::Streams,
@@ -42,6 +45,7 @@ impl Table {
         Table::Namespaces,
         Table::NsTtl,
         Table::Meta,
+        Table::History,
     ];
     /// The table's stable name (`items`, `ns_ttl`, ...), as engines name their tables.
     pub fn name(self) -> &'static str {
@@ -55,7 +59,13 @@ impl Table {
             Table::Namespaces => "namespaces",
             Table::NsTtl => "ns_ttl",
             Table::Meta => "meta",
+            Table::History => "history",
         }
+    }
+    /// Whether the table is the change feed's (`changes`, and the item versions it keeps in
+    /// `history`): not the store's contents, so never in a backup's snapshot.
+    pub fn is_feed(self) -> bool {
+        matches!(self, Table::Changes | Table::History)
     }
     /// The table with this id (`Table as u8`); `None` for an unknown id.
     pub fn from_u8(b: u8) -> Option<Table> {

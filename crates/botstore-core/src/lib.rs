@@ -32,6 +32,7 @@ pub mod commit;
 pub mod compression;
 pub mod envelope;
 pub mod error;
+pub mod feed;
 pub mod kv;
 pub mod limits;
 pub mod load;

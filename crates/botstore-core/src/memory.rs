@@ -13,7 +13,7 @@ type Map = OrdMap<Vec<u8>, Vec<u8>>;
 
 #[derive(Clone, Default)]
 struct State {
-    tables: [Map; 9],
+    tables: [Map; Table::ALL.len()],
 }
 
 fn idx(t: Table) -> usize {

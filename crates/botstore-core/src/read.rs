@@ -354,7 +354,7 @@ pub fn changes(v: &dyn KvRead, c: &CodecStack, since: u64, limit: usize) -> Resu
         (Bound::Included(&from[..]), Bound::Unbounded),
         false,
         &mut |k, val| {
-            out.push(codec::decode_change(c, codec::be64(k)?, val)?);
+            out.push(crate::feed::read_change(v, c, codec::be64(k)?, val)?);
             Ok(out.len() < limit)
         },
     )?;

@@ -16,7 +16,7 @@
 use crate::backend::Backend;
 use crate::codec::{self, ItemRecord, LeaseRecord};
 use crate::error::{Error, Result};
-use crate::kv::Table;
+use crate::kv::{KvRead, Table};
 use crate::model::NamespaceStats;
 use crate::record_check;
 use crate::restore;
@@ -89,6 +89,8 @@ pub fn verify(
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport> {
     let view = raw.read()?;
+    // The same snapshot, read as the store reads it (for the feed's references).
+    let checked = record_check::CheckedView::new(Box::new(Borrowed(&*view)), "");
     let mut report = VerifyReport {
         origin: raw.origin(),
         ..VerifyReport::default()
@@ -172,6 +174,16 @@ pub fn verify(
                             }
                             Table::Expiry => {
                                 found_expiry.insert(k.to_vec(), body.to_vec());
+                            }
+                            // A put that refers to its item's version: that version is
+                            // still there (the item, or the history).
+                            Table::Changes => {
+                                let lsn = codec::be64(k).unwrap_or_default();
+                                if let Some(m) =
+                                    crate::feed::missing_reference(&checked, codecs, lsn, body)
+                                {
+                                    damage(m);
+                                }
                             }
                             _ => {}
                         }
@@ -281,13 +293,32 @@ fn decode(table: Table, key: &[u8], body: &[u8], codecs: &CodecStack) -> Result<
             codec::split_named_key(key)?;
             LeaseRecord::decode(body).map(drop)
         }
-        Table::Changes => codec::decode_change(codecs, codec::be64(key)?, body).map(drop),
+        Table::Changes => codec::decode_change_record(codecs, codec::be64(key)?, body).map(drop),
         Table::Namespaces => {
             codec::ns_dec(key)?;
             codec::decode_ns_stats(body).map(drop)
         }
         Table::Expiry | Table::NsTtl => codec::be64(body).map(drop),
         Table::Meta => Ok(()),
+        Table::History => crate::feed::verify_history(codecs, key, body),
+    }
+}
+
+/// A view lent to a [`record_check::CheckedView`], which takes its inner view by box.
+struct Borrowed<'a>(&'a dyn KvRead);
+
+impl KvRead for Borrowed<'_> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.0.get(table, key)
+    }
+    fn scan(
+        &self,
+        table: Table,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        self.0.scan(table, range, reverse, visit)
     }
 }
 

@@ -21,7 +21,7 @@ type Map = OrdMap<Bytes, Option<Bytes>>;
 /// One map per table: `Some(value)` is a put, `None` a delete (a tombstone over redb).
 #[derive(Clone, Default)]
 pub struct MemTables {
-    tables: [Map; 9],
+    tables: [Map; Table::ALL.len()],
     /// Approximate bytes held (keys and values).
     pub bytes: usize,
 }

@@ -266,8 +266,8 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// A read view: a redb read transaction with tables opened on first use.
 pub struct RedbView {
     txn: ReadTransaction,
-    // Boxed: an opened table is ~170 bytes, and most views open one or two of the nine.
-    tables: [OnceCell<Option<Box<ReadTable>>>; 9],
+    // Boxed: an opened table is ~170 bytes, and most views open one or two of the ten.
+    tables: [OnceCell<Option<Box<ReadTable>>>; Table::ALL.len()],
 }
 
 impl RedbView {

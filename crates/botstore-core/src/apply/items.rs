@@ -243,7 +243,7 @@ impl Applier<'_> {
         if let Some(e) = old.expires_at {
             self.tx.delete(Table::Expiry, codec::expiry_key(e, &key));
         }
-        let stored = self.stored_item_len(&key)?;
+        let stored = self.retire_item(&key, old)?;
         self.tx.delete(Table::Items, key);
         let n = old.value.data.len() as u64;
         self.stats(ns, |s, st| {
@@ -293,7 +293,7 @@ impl Applier<'_> {
             rec.value.data.len() as u64,
         );
         let old_stored = match old {
-            Some(_) => self.stored_item_len(&key)?,
+            Some(o) => self.retire_item(&key, o)?,
             None => 0,
         };
         let bytes = rec.encode_with(self.codecs, &key)?;
@@ -308,8 +308,12 @@ impl Applier<'_> {
             st.items = st.items.saturating_sub(old_stored) + new_stored;
         })?;
         self.tx.put(Table::Items, key, bytes);
-        let item = rec.into_item(ns.clone(), key_str.to_owned());
-        self.change(lsn, now, &ChangeKind::Put(item))?;
+        // The value stays in the item record alone; the change refers to it (crate::feed).
+        self.tx.put(
+            Table::Changes,
+            lsn.to_be_bytes().to_vec(),
+            codec::encode_put_ref(now, ns, key_str, &rec),
+        );
         Ok(Outcome::Written {
             version: Version(lsn),
         })

@@ -65,6 +65,8 @@ pub fn apply_group(base: &dyn KvRead, batches: &[Batch], codecs: &CodecStack) ->
         tx,
         last_lsn,
         codecs,
+        first_lsn: last_lsn + 1,
+        feed_floor: None,
     };
     let start_lsn = last_lsn;
     let mut all = Vec::with_capacity(batches.len());
@@ -93,6 +95,13 @@ struct Applier<'a> {
     tx: Layered<'a>,
     last_lsn: u64,
     codecs: &'a CodecStack,
+    /// The first LSN this group assigns.
+    first_lsn: u64,
+    /// The oldest LSN whose change the feed may still keep: the oldest change at the
+    /// group's start, or the group's first LSN when there was none. Found on first use.
+    /// Retention in the same group only raises the true floor, so a stale one keeps an
+    /// item version the next retention pass deletes, never drops one still referred to.
+    feed_floor: Option<u64>,
 }
 
 /// Storage errors abort the whole group; everything else is the mutation's own result.
@@ -141,6 +150,33 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// [`Applier::feed_floor`], found on first use.
+    fn feed_floor(&mut self) -> Result<u64> {
+        if let Some(f) = self.feed_floor {
+            return Ok(f);
+        }
+        // The changes this group wrote so far are at or above its first LSN.
+        let first_of_group = self.first_lsn;
+        let f = crate::read::first_change_lsn(self.tx.base())?
+            .map_or(first_of_group, |l| l.min(first_of_group));
+        self.feed_floor = Some(f);
+        Ok(f)
+    }
+
+    /// Keep the item record at `key` (`old`, `raw` as stored), which is about to be
+    /// overwritten or removed, in [`Table::History`] if the feed still keeps the change that
+    /// wrote it ([`crate::feed`]).
+    fn keep_for_feed(&mut self, key: &[u8], old: &ItemRecord, raw: &[u8]) -> Result<()> {
+        if old.version.0 >= self.feed_floor()? {
+            self.tx.put(
+                Table::History,
+                old.version.0.to_be_bytes().to_vec(),
+                codec::encode_history(key, raw),
+            );
+        }
+        Ok(())
+    }
+
     fn item(&self, key: &[u8]) -> Result<Option<ItemRecord>> {
         self.tx
             .get(Table::Items, key)?
@@ -169,12 +205,15 @@ impl Applier<'_> {
         Ok(())
     }
 
-    /// The stored (sealed) size of the value of the item record at `key`; 0 for none.
-    fn stored_item_len(&self, key: &[u8]) -> Result<u64> {
-        Ok(match self.tx.get(Table::Items, key)? {
-            Some(b) => ItemRecord::sealed_value(&b)?.2.len() as u64,
-            None => 0,
-        })
+    /// The item record at `key` (`old`, decoded) is about to be overwritten or removed:
+    /// keep it for the feed ([`Applier::keep_for_feed`]) and return its value's stored
+    /// (sealed) size.
+    fn retire_item(&mut self, key: &[u8], old: &ItemRecord) -> Result<u64> {
+        let Some(b) = self.tx.get(Table::Items, key)? else {
+            return Ok(0);
+        };
+        self.keep_for_feed(key, old, &b)?;
+        Ok(ItemRecord::sealed_value(&b)?.2.len() as u64)
     }
 
     fn mutation(&mut self, m: &Mutation, b: &Batch) -> Result<Outcome> {

@@ -68,8 +68,27 @@ impl Applier<'_> {
                     },
                 )?;
                 let n = keys.len() as u64;
+                // The item versions only the forgotten changes referred to go with them.
+                let history_cut = match keys.last() {
+                    Some(k) if n >= u64::from(*max) => codec::be64(k)?.saturating_add(1),
+                    _ => *before_lsn,
+                };
                 for k in keys {
                     self.tx.delete(Table::Changes, k);
+                }
+                let mut old = Vec::new();
+                let end = history_cut.to_be_bytes();
+                self.tx.base().scan(
+                    Table::History,
+                    (Bound::Unbounded, Bound::Excluded(&end[..])),
+                    false,
+                    &mut |k, _| {
+                        old.push(k.to_vec());
+                        Ok(true)
+                    },
+                )?;
+                for k in old {
+                    self.tx.delete(Table::History, k);
                 }
                 Ok(Outcome::Trimmed { removed: n })
             }

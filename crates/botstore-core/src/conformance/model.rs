@@ -235,6 +235,9 @@ struct Model {
     now: i64,
     /// Every version the store returned, in order.
     seen: Vec<Version>,
+    /// The document each of `seen` wrote, in the same order (the change feed's puts carry
+    /// them, long after the item was overwritten).
+    seen_docs: Vec<J>,
     entry_counter: u64,
 }
 
@@ -329,6 +332,7 @@ impl Model {
             streams: BTreeMap::new(),
             now: T0,
             seen: Vec::new(),
+            seen_docs: Vec::new(),
             entry_counter: 0,
         }
     }
@@ -644,6 +648,7 @@ impl Model {
                     ));
                 }
                 self.seen.push(*version);
+                self.seen_docs.push(doc.clone());
                 let created = self.live(key).map_or(self.now, |i| i.created);
                 self.items.insert(
                     key,
@@ -1234,6 +1239,19 @@ async fn final_check(s: &Subject, m: &Model) -> std::result::Result<(), String> 
             "{what}: put changes {puts:?} differ from the versions returned {:?}",
             m.seen
         ));
+    }
+    let docs = changes.iter().filter_map(|c| match &c.kind {
+        crate::ChangeKind::Put(i) if i.version.0 == c.lsn => {
+            Some((i.version, i.value.to_json().unwrap_or(J::Null)))
+        }
+        _ => None,
+    });
+    for ((v, got), want) in docs.zip(&m.seen_docs) {
+        if got != *want {
+            return Err(format!(
+                "{what}: the put change of version {v:?} carries {got}, it wrote {want}"
+            ));
+        }
     }
     let last = s.last_lsn().await.map_err(|e| e.to_string())?;
     if changes.last().map_or(0, |c| c.lsn) != last {
