@@ -91,6 +91,15 @@ impl DataFile {
         }
     }
 
+    /// Cut or extend the file to `len` bytes.
+    pub fn set_len(&self, len: u64) -> io::Result<()> {
+        match self {
+            DataFile::Plain(f) => f.set_len(len),
+            #[cfg(feature = "faults")]
+            DataFile::Faulty(f) => f.set_len(len),
+        }
+    }
+
     /// The file's metadata (its length is the one thing the engine reads from it).
     pub fn metadata(&self) -> io::Result<Metadata> {
         match self {

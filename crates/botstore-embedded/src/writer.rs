@@ -312,6 +312,11 @@ impl WriterState {
         if let Some(f) = self.flusher.take() {
             f.stop();
         }
+        if r.is_ok() && self.journal.offset() == 0 {
+            if let Err(e) = self.journal.truncate_after_checkpoint() {
+                tracing::warn!("{e}; the journal keeps its size until the next checkpoint");
+            }
+        }
         r
     }
 }
