@@ -92,6 +92,22 @@ pub trait KvRead {
     ) -> Result<()>;
 }
 
+/// A borrowed view is a view (to lend one to a layer that takes its inner view by box).
+impl<T: KvRead + ?Sized> KvRead for &T {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get(table, key)
+    }
+    fn scan(
+        &self,
+        table: Table,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        (**self).scan(table, range, reverse, visit)
+    }
+}
+
 /// The loop a backend's [`KvRead::scan`] ends in: hand `entries` (already in ascending
 /// order) to `visit`, descending when `reverse`, until it returns `Ok(false)`.
 pub fn visit_in_order<T>(

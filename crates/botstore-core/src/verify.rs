@@ -16,7 +16,7 @@
 use crate::backend::Backend;
 use crate::codec::{self, ItemRecord, LeaseRecord};
 use crate::error::{Error, Result};
-use crate::kv::{KvRead, Table};
+use crate::kv::Table;
 use crate::model::NamespaceStats;
 use crate::record_check;
 use crate::restore;
@@ -90,7 +90,7 @@ pub fn verify(
 ) -> Result<VerifyReport> {
     let view = raw.read()?;
     // The same snapshot, read as the store reads it (for the feed's references).
-    let checked = record_check::CheckedView::new(Box::new(Borrowed(&*view)), "");
+    let checked = record_check::CheckedView::new(Box::new(&*view), "");
     let mut report = VerifyReport {
         origin: raw.origin(),
         ..VerifyReport::default()
@@ -301,24 +301,6 @@ fn decode(table: Table, key: &[u8], body: &[u8], codecs: &CodecStack) -> Result<
         Table::Expiry | Table::NsTtl => codec::be64(body).map(drop),
         Table::Meta => Ok(()),
         Table::History => crate::feed::verify_history(codecs, key, body),
-    }
-}
-
-/// A view lent to a [`record_check::CheckedView`], which takes its inner view by box.
-struct Borrowed<'a>(&'a dyn KvRead);
-
-impl KvRead for Borrowed<'_> {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.0.get(table, key)
-    }
-    fn scan(
-        &self,
-        table: Table,
-        range: (Bound<&[u8]>, Bound<&[u8]>),
-        reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
-        self.0.scan(table, range, reverse, visit)
     }
 }
 
