@@ -54,10 +54,20 @@ pub fn check(data: &[u8]) {
 
     let entry = codec::decode_entry(SEQ, data);
     corrupt_only(&entry);
+    let lsn = codec::entry_lsn(data);
+    corrupt_only(&lsn);
     if let Ok(e) = entry {
         assert_eq!(e.seq, SEQ);
-        let b = codec::encode_entry(e.at, &e.value);
+        let lsn = lsn.expect("an entry that decodes has a header");
+        let b = codec::encode_entry(e.at, lsn, &e.value);
         assert_eq!(codec::decode_entry(SEQ, &b), Ok(e));
+        assert_eq!(codec::entry_lsn(&b), Ok(lsn));
+    }
+
+    // The history's records and the feed's references, read without a store.
+    corrupt_only(&codec::decode_history(data));
+    for key in [&LSN.to_be_bytes()[..], &codec::entry_history_key(LSN, SEQ)] {
+        corrupt_only(&botstore::feed::verify_history(&botstore::CodecStack::plain(), key, data));
     }
 
     let info = codec::decode_stream_info(data);
@@ -89,6 +99,20 @@ pub fn check(data: &[u8]) {
     compressed(data);
 
     let plain = botstore::CodecStack::plain();
+    let record = codec::decode_change_record(&plain, LSN, data);
+    corrupt_only(&record);
+    if let Ok(codec::ChangeRecord::AppendRef {
+        ns,
+        stream,
+        first_seq,
+        count,
+        at,
+        ..
+    }) = &record
+    {
+        let b = codec::encode_append_ref(*at, ns, stream, *first_seq, *count);
+        assert_eq!(codec::decode_change_record(&plain, LSN, &b), record);
+    }
     let change = codec::decode_change(&plain, LSN, data);
     corrupt_only(&change);
     if let Ok(c) = change {

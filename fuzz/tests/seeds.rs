@@ -217,7 +217,7 @@ fn record_seeds() -> Vec<(&'static str, Vec<u8>)> {
             }
             .encode(),
         ),
-        ("entry", codec::encode_entry(entry.at, &entry.value)),
+        ("entry", codec::encode_entry(entry.at, None, &entry.value)),
         (
             "stream_info",
             codec::encode_stream_info(&StreamInfo {

@@ -227,7 +227,7 @@ impl<'a> Follower<'a> {
                     codec::ChangeRecord::Whole(_) => segment::encode_change(&mut content, l, v),
                     // A segment is read without the store: a put that refers to its item's
                     // version goes in whole, its value read now.
-                    codec::ChangeRecord::PutRef { .. } => {
+                    codec::ChangeRecord::PutRef { .. } | codec::ChangeRecord::AppendRef { .. } => {
                         let c = botstore::feed::read_change(view, codecs, l, v)?;
                         let whole = codec::encode_change(codecs, c.at, &c.kind)?;
                         segment::encode_change(&mut content, l, &whole);

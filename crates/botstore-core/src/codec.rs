@@ -388,22 +388,40 @@ impl ItemRecord {
     }
 }
 
-/// Layout: ver u8 | at i64 | content type str16 | envelope.
-pub fn encode_entry(at: Millis, v: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        24 + v.content_type.len() + v.data.len() + crate::record_check::CHECK_LEN,
-    );
-    out.push(RECORD_VERSION);
-    out.extend_from_slice(&at.to_le_bytes());
-    put_str16(&mut out, v.content_type.as_bytes());
+/// Layout: ver u8 | at i64 | content type str16 | envelope (version 1, without `lsn`), or
+/// version 2 with the LSN of the append that wrote it ([`entry_head`]).
+pub fn encode_entry(at: Millis, lsn: Option<u64>, v: &Value) -> Vec<u8> {
+    let mut out = entry_head(at, lsn, v);
     envelope::seal_plain(&v.data, &mut out);
+    out
+}
+
+/// The record format of an entry that carries the LSN of the append that wrote it.
+const ENTRY_WITH_LSN: u8 = 2;
+
+/// Everything before an entry's envelope. Version 2 (with `lsn`): ver u8 | at i64 |
+/// lsn u64 | content type str16.
+fn entry_head(at: Millis, lsn: Option<u64>, v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        32 + v.content_type.len() + v.data.len() + crate::record_check::CHECK_LEN,
+    );
+    out.push(if lsn.is_some() {
+        ENTRY_WITH_LSN
+    } else {
+        RECORD_VERSION
+    });
+    out.extend_from_slice(&at.to_le_bytes());
+    if let Some(l) = lsn {
+        out.extend_from_slice(&l.to_le_bytes());
+    }
+    put_str16(&mut out, v.content_type.as_bytes());
     out
 }
 
 /// Decode a stream entry with sequence `seq` whose value is in a plain envelope; `Corrupt`
 /// otherwise.
 pub fn decode_entry(seq: u64, b: &[u8]) -> Result<StreamEntry> {
-    let (at, content_type, sealed) = entry_header(b)?;
+    let (at, _, content_type, sealed) = entry_header(b)?;
     let data = envelope::open_plain(sealed)?.to_vec();
     Ok(StreamEntry {
         seq,
@@ -412,12 +430,28 @@ pub fn decode_entry(seq: u64, b: &[u8]) -> Result<StreamEntry> {
     })
 }
 
-fn entry_header(b: &[u8]) -> Result<(Millis, String, &[u8])> {
+fn entry_header(b: &[u8]) -> Result<(Millis, Option<u64>, String, &[u8])> {
     let mut r = Reader::new(b, "stream entry");
-    r.version()?;
+    let ver = r.u8()?;
+    if ver != RECORD_VERSION && ver != ENTRY_WITH_LSN {
+        return Err(Error::Corrupt(format!(
+            "stream entry: unknown record format {ver}"
+        )));
+    }
     let at = r.i64()?;
+    let lsn = if ver == ENTRY_WITH_LSN {
+        Some(r.u64()?)
+    } else {
+        None
+    };
     let content_type = r.str16()?;
-    Ok((at, content_type, r.rest()))
+    Ok((at, lsn, content_type, r.rest()))
+}
+
+/// The LSN of the append that wrote an entry record (`None` in records from before entries
+/// carried it, and in the copies change records hold).
+pub fn entry_lsn(b: &[u8]) -> Result<Option<u64>> {
+    entry_header(b).map(|(_, lsn, _, _)| lsn)
 }
 
 /// The context a stream entry's value is sealed in, at `key` ([`entry_key`]).
@@ -433,37 +467,35 @@ pub fn entry_ctx(key: &[u8], change_copy: bool) -> ValueContext<'_> {
 
 /// The sealed value (envelope) of a stream entry record, without opening it.
 pub fn entry_sealed_value(b: &[u8]) -> Result<&[u8]> {
-    entry_header(b).map(|(_, _, sealed)| sealed)
+    entry_header(b).map(|(_, _, _, sealed)| sealed)
 }
 
 /// [`encode_entry`] with the value sealed by `codecs`, bound to the entry's `key`
-/// ([`entry_key`]).
+/// ([`entry_key`]), and the LSN of the append that writes it, if given.
 pub fn encode_entry_with(
     codecs: &CodecStack,
     key: &[u8],
     at: Millis,
+    lsn: Option<u64>,
     v: &Value,
 ) -> Result<Vec<u8>> {
-    encode_entry_in(codecs, key, at, v, false)
+    encode_entry_in(codecs, key, at, lsn, v, false)
 }
 
 fn encode_entry_in(
     codecs: &CodecStack,
     key: &[u8],
     at: Millis,
+    lsn: Option<u64>,
     v: &Value,
     change_copy: bool,
 ) -> Result<Vec<u8>> {
+    let mut out = entry_head(at, lsn, v);
     if codecs.is_plain() {
-        return Ok(encode_entry(at, v));
+        envelope::seal_plain(&v.data, &mut out);
+    } else {
+        codecs.seal(&entry_ctx(key, change_copy), &v.data, &mut out)?;
     }
-    let mut out = Vec::with_capacity(
-        24 + v.content_type.len() + v.data.len() + crate::record_check::CHECK_LEN,
-    );
-    out.push(RECORD_VERSION);
-    out.extend_from_slice(&at.to_le_bytes());
-    put_str16(&mut out, v.content_type.as_bytes());
-    codecs.seal(&entry_ctx(key, change_copy), &v.data, &mut out)?;
     Ok(out)
 }
 
@@ -484,7 +516,7 @@ fn decode_entry_in(
     b: &[u8],
     change_copy: bool,
 ) -> Result<StreamEntry> {
-    let (at, content_type, sealed) = entry_header(b)?;
+    let (at, _, content_type, sealed) = entry_header(b)?;
     let data = codecs
         .open(&entry_ctx(key, change_copy), sealed)?
         .into_owned();
@@ -512,6 +544,10 @@ pub fn describe_key(table: Table, key: &[u8]) -> String {
         Table::Changes => match be64(key) {
             Ok(lsn) => format!("lsn {lsn}"),
             Err(_) => hex(key),
+        },
+        Table::History if key.len() == 16 => match (be64(&key[..8]), be64(&key[8..])) {
+            (Ok(lsn), Ok(seq)) => format!("entry {seq} of the append at lsn {lsn}"),
+            _ => hex(key),
         },
         Table::History => match be64(key) {
             Ok(v) => format!("version {v}"),
@@ -665,6 +701,7 @@ const CH_TRIM: u8 = 5;
 const CH_LEASE: u8 = 6;
 const CH_NS_TTL: u8 = 7;
 const CH_PUT_REF: u8 = 8;
+const CH_APPEND_REF: u8 = 9;
 
 /// Layout: ver u8 | at i64 | kind u8 | kind-specific fields (docs/FORMAT.md).
 /// The key a copied value is sealed at, built only when a codec will read it: with the plain
@@ -721,7 +758,7 @@ pub fn encode_change(codecs: &CodecStack, at: Millis, kind: &ChangeKind) -> Resu
             for e in entries {
                 out.extend_from_slice(&e.seq.to_le_bytes());
                 let ek = sealing_key(codecs, || entry_key(&sk, e.seq));
-                let rec = encode_entry_in(codecs, &ek, e.at, &e.value, true)?;
+                let rec = encode_entry_in(codecs, &ek, e.at, None, &e.value, true)?;
                 out.extend_from_slice(&(rec.len() as u32).to_le_bytes());
                 out.extend_from_slice(&rec);
             }
@@ -769,7 +806,37 @@ pub fn encode_put_ref(at: Millis, ns: &Namespace, key: &str, rec: &ItemRecord) -
     out
 }
 
-/// A change record as stored: whole, or a put that refers to the item version it wrote.
+/// The change record of an append whose entries (`first_seq`, the `count` after it) are
+/// written with the change's LSN in them ([`encode_entry_with`]): no copies of their
+/// values, which the feed reads from the entries (or from [`Table::History`] once they
+/// were trimmed or their stream deleted; `crate::feed`).
+pub fn encode_append_ref(
+    at: Millis,
+    ns: &Namespace,
+    stream: &str,
+    first_seq: u64,
+    count: u32,
+) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    out.extend_from_slice(&at.to_le_bytes());
+    out.push(CH_APPEND_REF);
+    put_str16(&mut out, &ns_enc(ns));
+    put_str16(&mut out, stream.as_bytes());
+    out.extend_from_slice(&first_seq.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out
+}
+
+/// The [`Table::History`] key of an entry the feed still refers to: the LSN of its append
+/// and its sequence (an item version's key is the version alone).
+pub fn entry_history_key(lsn: u64, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16);
+    k.extend_from_slice(&lsn.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// A change record as stored: whole, or a put or append that refers to what it wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChangeRecord {
     /// A record that holds everything the change carries.
@@ -786,6 +853,21 @@ pub enum ChangeRecord {
         key: String,
         /// The item as written, but for its value's bytes (empty here).
         meta: ItemRecord,
+    },
+    /// An append whose entries carry the change's LSN ([`encode_append_ref`]).
+    AppendRef {
+        /// The change's LSN, which its entries carry.
+        lsn: u64,
+        /// When it was committed (and the entries' time).
+        at: Millis,
+        /// The stream's namespace.
+        ns: Namespace,
+        /// The stream's name.
+        stream: String,
+        /// The first entry's sequence.
+        first_seq: u64,
+        /// How many entries it appended.
+        count: u32,
     },
 }
 
@@ -810,6 +892,10 @@ pub fn decode_change(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<Change> 
         ChangeRecord::Whole(c) => Ok(c),
         ChangeRecord::PutRef { ns, key, .. } => Err(Error::Corrupt(format!(
             "change lsn {lsn} refers to version {lsn} of {ns}/{key} in the store that wrote it; \
+             it cannot be read on its own"
+        ))),
+        ChangeRecord::AppendRef { ns, stream, .. } => Err(Error::Corrupt(format!(
+            "change lsn {lsn} refers to entries of {ns}/{stream} in the store that wrote it; \
              it cannot be read on its own"
         ))),
     }
@@ -849,6 +935,24 @@ pub fn decode_change_record(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<C
                 ns,
                 key,
                 meta,
+            });
+        }
+        CH_APPEND_REF => {
+            let (ns, stream) = named(&mut r)?;
+            let first_seq = r.u64()?;
+            let count = r.u32()?;
+            if !r.rest().is_empty() {
+                return Err(Error::Corrupt(format!(
+                    "change lsn {lsn}: bytes after an append reference"
+                )));
+            }
+            return Ok(ChangeRecord::AppendRef {
+                lsn,
+                at,
+                ns,
+                stream,
+                first_seq,
+                count,
             });
         }
         CH_DELETE => {
@@ -913,17 +1017,18 @@ pub fn decode_change_record(codecs: &CodecStack, lsn: u64, b: &[u8]) -> Result<C
 
 // ---------------------------------------------------------------- history
 
-/// A [`Table::History`] value: the item's key and its record as the items table held it
-/// (the value sealed at that key). Layout: ver u8 | item key str16 | item record.
-pub fn encode_history(item_key: &[u8], item_record: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(3 + item_key.len() + item_record.len());
+/// A [`Table::History`] value: the item's (or entry's) key and its record as the items (or
+/// entries) table held it, the value sealed at that key. Layout: ver u8 | key str16 |
+/// record.
+pub fn encode_history(key: &[u8], record: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(3 + key.len() + record.len());
     out.push(RECORD_VERSION);
-    put_str16(&mut out, item_key);
-    out.extend_from_slice(item_record);
+    put_str16(&mut out, key);
+    out.extend_from_slice(record);
     out
 }
 
-/// The item key and item record of a [`Table::History`] value.
+/// The key and record of a [`Table::History`] value.
 pub fn decode_history(b: &[u8]) -> Result<(&[u8], &[u8])> {
     let mut r = Reader::new(b, "history");
     r.version()?;

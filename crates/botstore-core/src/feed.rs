@@ -9,9 +9,14 @@
 //! the oldest change it keeps, so each value is stored once while the item holds it and once
 //! more only for as long as the feed needs an overwritten version.
 //!
-//! Every other change (deletes, appends with their entries, trims, leases, TTL settings, a
-//! `touch`, which keeps the version) is a whole record, as before; so are the changes a
-//! backup's segments carry, which [`read_change`] produces for them.
+//! Appends work the same way: the entries carry the LSN of the append that wrote them, the
+//! change names the stream and the sequences, and a trim or a stream's deletion moves the
+//! entries the feed still refers to into the history under (LSN, sequence). The LSN in the
+//! entry tells a kept entry from one of a stream deleted and made again.
+//!
+//! Every other change (deletes, trims, leases, TTL settings, a `touch`, which keeps the
+//! version, so its expiry could not be told from a later one's) is a whole record, as
+//! before; so are the changes a backup's segments carry, which [`read_change`] produces.
 
 use crate::codec::{self, ChangeRecord, ItemRecord, Table};
 use crate::error::{Error, Result};
@@ -48,6 +53,56 @@ pub fn read_change(v: &dyn KvRead, codecs: &CodecStack, lsn: u64, b: &[u8]) -> R
                 kind: ChangeKind::Put(item.into_item(ns, key)),
             })
         }
+        ChangeRecord::AppendRef {
+            lsn,
+            at,
+            ns,
+            stream,
+            first_seq,
+            count,
+        } => {
+            let sk = codec::named_key(&ns, &stream);
+            let mut entries = Vec::with_capacity(count.min(1024) as usize);
+            for seq in (first_seq..).take(count as usize) {
+                let ek = codec::entry_key(&sk, seq);
+                let rec = referenced_entry(v, lsn, seq, &ek)?.ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "change lsn {lsn}: entry {seq} of {ns}/{stream} is neither in the \
+                         stream nor in the history"
+                    ))
+                })?;
+                entries.push(codec::decode_entry_with(codecs, &ek, seq, &rec)?);
+            }
+            Ok(Change {
+                lsn,
+                at,
+                kind: ChangeKind::Append {
+                    ns,
+                    stream,
+                    entries,
+                },
+            })
+        }
+    }
+}
+
+/// The record of entry `seq` (key `ek`) that the append at `lsn` wrote: the history's, or
+/// the stream's own while it still holds that entry (and not one of a stream deleted and
+/// made again, whose sequences start over: its entries carry another LSN).
+fn referenced_entry(v: &dyn KvRead, lsn: u64, seq: u64, ek: &[u8]) -> Result<Option<Vec<u8>>> {
+    if let Some(h) = v.get(Table::History, &codec::entry_history_key(lsn, seq))? {
+        let (hk, rec) = codec::decode_history(&h)?;
+        if hk != ek || codec::entry_lsn(rec)? != Some(lsn) {
+            return Err(Error::Corrupt(format!(
+                "history entry {seq} of the append at lsn {lsn} holds another record ({})",
+                codec::describe_key(Table::Entries, hk)
+            )));
+        }
+        return Ok(Some(rec.to_vec()));
+    }
+    match v.get(Table::Entries, ek)? {
+        Some(b) if codec::entry_lsn(&b)? == Some(lsn) => Ok(Some(b)),
+        _ => Ok(None),
     }
 }
 
@@ -103,9 +158,31 @@ pub fn missing_reference(
     lsn: u64,
     b: &[u8],
 ) -> Option<String> {
-    let Ok(ChangeRecord::PutRef { ns, key, .. }) = codec::decode_change_record(codecs, lsn, b)
-    else {
-        return None;
+    let (ns, key) = match codec::decode_change_record(codecs, lsn, b) {
+        Ok(ChangeRecord::PutRef { ns, key, .. }) => (ns, key),
+        Ok(ChangeRecord::AppendRef {
+            ns,
+            stream,
+            first_seq,
+            count,
+            ..
+        }) => {
+            let sk = codec::named_key(&ns, &stream);
+            let lost: Vec<u64> = (first_seq..)
+                .take(count as usize)
+                .filter(|seq| {
+                    let ek = codec::entry_key(&sk, *seq);
+                    matches!(referenced_entry(v, lsn, *seq, &ek), Ok(None))
+                })
+                .collect();
+            return (!lost.is_empty()).then(|| {
+                format!(
+                    "it refers to entries {lost:?} of {ns}/{stream}, which are lost: neither \
+                     in the stream nor in the history"
+                )
+            });
+        }
+        _ => return None,
     };
     match v.get(Table::History, &lsn.to_be_bytes()) {
         Ok(None) => {}
@@ -128,8 +205,17 @@ pub fn missing_reference(
 
 /// Check a [`Table::History`] record the way reads decode it (verify).
 pub fn verify_history(codecs: &CodecStack, key: &[u8], body: &[u8]) -> Result<()> {
-    let version = codec::be64(key)?;
     let (k, rec) = codec::decode_history(body)?;
+    if key.len() == 16 {
+        let (lsn, seq) = (codec::be64(&key[..8])?, codec::be64(&key[8..])?);
+        if codec::entry_lsn(rec)? != Some(lsn) || !k.ends_with(&seq.to_be_bytes()) {
+            return Err(Error::Corrupt(format!(
+                "history entry {seq} of the append at lsn {lsn} holds another entry"
+            )));
+        }
+        return codec::decode_entry_with(codecs, k, seq, rec).map(drop);
+    }
+    let version = codec::be64(key)?;
     codec::split_named_key(k)?;
     checked_version(ItemRecord::decode_with(rec, codecs, k)?, version).map(drop)
 }

@@ -66,7 +66,7 @@ pub fn replay(get: &mut Get, change: &Change) -> Result<WriteSet> {
                 stored += e.value.data.len() as u64 + 4;
                 w.insert(
                     (Table::Entries, codec::entry_key(&sk, e.seq)),
-                    Some(codec::encode_entry(e.at, &e.value)),
+                    Some(codec::encode_entry(e.at, Some(change.lsn), &e.value)),
                 );
             }
             w.insert(

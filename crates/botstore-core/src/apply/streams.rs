@@ -60,20 +60,15 @@ impl Applier<'_> {
                     }
                 }
                 let first = info.last_seq + 1;
-                let mut added = Vec::with_capacity(entries.len());
+                let lsn = self.next_lsn();
                 let mut bytes = 0u64;
                 for v in entries {
                     info.last_seq += 1;
                     let ek = codec::entry_key(&sk, info.last_seq);
-                    let rec = codec::encode_entry_with(self.codecs, &ek, now, v)?;
+                    let rec = codec::encode_entry_with(self.codecs, &ek, now, Some(lsn), v)?;
                     stored += codec::entry_sealed_value(&rec)?.len() as u64;
                     self.tx.put(Table::Entries, ek, rec);
                     bytes += v.data.len() as u64;
-                    added.push(StreamEntry {
-                        seq: info.last_seq,
-                        at: now,
-                        value: v.clone(),
-                    });
                 }
                 let n = entries.len() as u64;
                 info.len += n;
@@ -90,16 +85,12 @@ impl Applier<'_> {
                     s.stream_bytes += bytes;
                     st.entries += stored - stored_before;
                 })?;
-                let lsn = self.next_lsn();
-                self.change(
-                    lsn,
-                    now,
-                    &ChangeKind::Append {
-                        ns: ns.clone(),
-                        stream: stream.clone(),
-                        entries: added,
-                    },
-                )?;
+                // The entries carry the LSN; the change refers to them (crate::feed).
+                self.tx.put(
+                    Table::Changes,
+                    lsn.to_be_bytes().to_vec(),
+                    codec::encode_append_ref(now, ns, stream, first, entries.len() as u32),
+                );
                 Ok(Outcome::Appended {
                     first_seq: first,
                     last_seq: info.last_seq,
@@ -212,6 +203,16 @@ impl Applier<'_> {
                     .len() as u64;
                 gone += codec::entry_sealed_value(&b)?.len() as u64;
                 removed += 1;
+                // The feed may still refer to it (crate::feed).
+                if let Some(lsn) = codec::entry_lsn(&b)? {
+                    if lsn >= self.feed_floor()? {
+                        self.tx.put(
+                            Table::History,
+                            codec::entry_history_key(lsn, s),
+                            codec::encode_history(&ek, &b),
+                        );
+                    }
+                }
                 self.tx.delete(Table::Entries, ek);
             }
         }

@@ -127,7 +127,7 @@ impl Applier<'_> {
                     .map(|i| codec::be64(&key[i..]))
                     .ok_or_else(|| Error::Corrupt("entry key too short".into()))??;
                 let e = codec::decode_entry_with(self.codecs, key, seq, &old)?;
-                codec::encode_entry_with(self.codecs, key, e.at, &e.value)?
+                codec::encode_entry_with(self.codecs, key, e.at, codec::entry_lsn(&old)?, &e.value)?
             }
             t => {
                 return Err(Error::invalid(

@@ -742,7 +742,7 @@ fn a_store_written_before_compression_reads_unchanged_and_compacts() {
         for s in 1..=20u64 {
             let v = Value::bytes("text/plain", doc(s + 900, 400));
             entry_bytes += v.data.len() as u64;
-            put(Table::Entries, entry_key(&sk, s), encode_entry(5, &v));
+            put(Table::Entries, entry_key(&sk, s), encode_entry(5, None, &v));
         }
         let info = StreamInfo {
             first_seq: 1,

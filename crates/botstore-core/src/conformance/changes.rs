@@ -342,6 +342,67 @@ pub async fn changes_carry_overwritten_values(make: &dyn MakeStore) {
     assert_eq!(got, [r#"put t/hist/b="b3""#]);
 }
 
+/// An append's change carries its entries after they were trimmed, after their stream was
+/// deleted, and after a stream of the same name was made again (its sequences start over);
+/// forgetting the changes forgets the entries kept for them.
+pub async fn changes_carry_trimmed_entries(make: &dyn MakeStore) {
+    let env = Env::new(make).await;
+    let s = &env.store;
+    let n = ns(&["t", "hist"]);
+    let from = env.last_lsn().await;
+    let texts = |v: &[&str]| v.iter().map(|t| jv(json!(t))).collect::<Vec<_>>();
+    s.append(&n, "s", texts(&["a", "b", "c"]), None)
+        .await
+        .unwrap();
+    s.trim(&n, "s", TrimTo::KeepLast(1)).await.unwrap();
+    s.append(&n, "s", texts(&["d"]), None).await.unwrap();
+    s.delete_stream(&n, "s").await.unwrap();
+    s.append(&n, "s", texts(&["e", "f"]), None).await.unwrap();
+    let got: Vec<String> = s
+        .changes(from, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| match &c.kind {
+            ChangeKind::Append { entries, .. } => format!(
+                "append {}",
+                entries
+                    .iter()
+                    .map(|e| format!("{}={}", e.seq, String::from_utf8_lossy(&e.value.data)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            _ => describe(c),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            r#"append 1="a",2="b",3="c""#,
+            "trim t/hist/s from 3",
+            r#"append 4="d""#,
+            "delete stream t/hist/s",
+            r#"append 1="e",2="f""#,
+        ]
+    );
+    let verified = s.local.verify(&Default::default(), &mut |_| {}).unwrap();
+    assert!(verified.is_clean(), "{:?}", verified.damage);
+    let last = env.last_lsn().await;
+    s.local
+        .apply(Mutation::ForgetChanges {
+            before_lsn: last + 1,
+            max: 1000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(count_records(s, crate::codec::Table::History), 0);
+    let e = s
+        .read_stream(&n, "s", None, crate::Direction::Forward, 10)
+        .await
+        .unwrap();
+    assert_eq!(e.len(), 2, "the stream keeps its entries");
+}
+
 /// Retention by age: trim_changes drops records older than max_age (up to a limit), and
 /// never touches data.
 pub async fn changes_retention_age(make: &dyn MakeStore) {
