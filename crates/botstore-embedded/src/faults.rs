@@ -84,6 +84,28 @@ pub struct Blocked {
     pub tried: Option<Instant>,
 }
 
+/// The free space a retry wants on the data folder's disk before it reopens redb and
+/// checkpoints: a checkpoint on a disk still full fails again, and each reopen fails the
+/// reads in flight at that moment.
+pub const ROOM_FOR_A_CHECKPOINT: u64 = 8 << 20;
+
+/// `Err(NoSpace)` while the disk that holds `dir` has less than [`ROOM_FOR_A_CHECKPOINT`]
+/// free for this process; `Ok` when it has, or when the file system cannot say.
+pub fn room_for_a_checkpoint(dir: &std::path::Path) -> botstore::Result<()> {
+    let Ok(st) = rustix::fs::statvfs(dir) else {
+        return Ok(());
+    };
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    if free < ROOM_FOR_A_CHECKPOINT {
+        return Err(Error::NoSpace(format!(
+            "no space left on the disk: {free} bytes free in {}, a checkpoint wants {} MiB",
+            dir.display(),
+            ROOM_FOR_A_CHECKPOINT >> 20
+        )));
+    }
+    Ok(())
+}
+
 /// How often a blocked writer retries (from writes and from the upkeep thread).
 pub const RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 

@@ -102,6 +102,14 @@ impl WriterState {
             }
         }
         if reopen {
+            // Not while the disk is still full: the checkpoint would fail again, and the
+            // reopen fails the reads in flight.
+            let dir = self
+                .shared
+                .db_path
+                .parent()
+                .unwrap_or(std::path::Path::new("."));
+            crate::faults::room_for_a_checkpoint(dir)?;
             self.shared.reopen_db()?;
             if let Some(b) = self.blocked.as_mut() {
                 b.reopen_db = false;
