@@ -1245,6 +1245,13 @@ impl Harness {
                 &v[..v.len().min(20)]
             ));
         }
+        // Every record checks, every reference of the feed finds what it refers to, and the
+        // derived tables agree with a recount.
+        match store.verify(&Default::default(), &mut |_| {}) {
+            Ok(r) if r.is_clean() => {}
+            Ok(r) => problems.push(format!("verify: {:?}", r.damage)),
+            Err(e) => problems.push(format!("verify failed: {e}")),
+        }
         // Counters against a recount.
         let stats = rt
             .block_on(store.stats(&Namespace::new(["crash"])))
