@@ -18,6 +18,13 @@ impl WriterState {
         if let Some(f) = self.flusher.as_mut() {
             f.wait().map_err(|e| classify("memtable flush failed", e))?;
         }
+        // Nothing was written since the last checkpoint (no frame of this generation, so
+        // nothing in memory either): there is nothing to make durable. A commit anyway
+        // writes redb for nothing, and right after `compact` it grows the file it just
+        // shrank (redb extends a full file by about its size).
+        if self.journal.offset() == 0 && self.mem.is_empty() {
+            return Ok(());
+        }
         let next = self.journal.generation + 1;
         commit_memtable(&self.shared, &self.mem, Some(next))
             .map_err(|e| classify("checkpoint failed", e))?;
