@@ -347,9 +347,13 @@ impl EmbeddedBackend {
         })?;
         // Until the database is handed to `Shared`, an early return closes it the safe way.
         let db = ClosingDb(Some(db));
-        let (generation, store_id) = tables::guard("reading store.redb", || {
+        let (generation, store_id, settled) = tables::guard("reading store.redb", || {
             let r = db.get()?.begin_read().map_err(Error::storage)?;
-            Ok((tables::journal_generation(&r)?, tables::store_id(&r)?))
+            Ok((
+                tables::journal_generation(&r)?,
+                tables::store_id(&r)?,
+                tables::settled(&r)?,
+            ))
         })?;
         let scan = replay::scan(
             &journal_bytes,
@@ -385,9 +389,20 @@ impl EmbeddedBackend {
         let end = scan.end;
         let frames = scan.frames;
         let recovered = (frames.len(), frames.iter().map(|f| f.writes.len()).sum());
-        let next = generation + 1;
-        let replayed =
-            allocated.and_then(|()| replay_commit(db.get()?, &frames, next, store_id, &dir));
+        // Nothing to replay and nothing to set up: no commit, and the generation stays
+        // (the journal holds no valid frame of it), so an open only to read writes nothing
+        // to redb. Otherwise one commit replays, sets up and starts the next generation.
+        let next = if frames.is_empty() && settled {
+            generation
+        } else {
+            generation + 1
+        };
+        let replayed = allocated.and_then(|()| {
+            if next == generation {
+                return Ok(());
+            }
+            replay_commit(db.get()?, &frames, next, store_id, &dir)
+        });
         let db = db.take()?;
         let shared = Arc::new(Shared {
             db: RwLock::new(db),

@@ -367,6 +367,35 @@ pub fn write_set_iter(w: &WriteSet) -> impl Iterator<Item = (Table, &[u8], Optio
     w.iter().map(|((t, k), v)| (*t, k.as_slice(), v.as_deref()))
 }
 
+/// Whether an open with no journal frames to replay has nothing to write: every table
+/// exists, and the engine's table holds the journal generation, the store id and the
+/// record-check marker (and the store's `meta` table no older build's generation). Such
+/// an open commits nothing, so a store opened only to be read is never written.
+pub fn settled(txn: &ReadTransaction) -> Result<bool> {
+    for t in Table::ALL {
+        match txn.open_table(def(t)) {
+            Ok(_) => {}
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(table_error(e)),
+        }
+    }
+    let engine = match txn.open_table(ENGINE_META) {
+        Ok(tab) => tab,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+        Err(e) => return Err(table_error(e)),
+    };
+    for k in [META_JOURNAL_GENERATION, META_STORE_ID, META_RECORD_CHECKS] {
+        if engine.get(k).map_err(Error::storage)?.is_none() {
+            return Ok(false);
+        }
+    }
+    let meta = txn.open_table(def(Table::Meta)).map_err(table_error)?;
+    Ok(meta
+        .get(META_JOURNAL_GENERATION)
+        .map_err(Error::storage)?
+        .is_none())
+}
+
 /// Create every table so read views never meet a missing one.
 pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     for t in Table::ALL {
